@@ -1,0 +1,145 @@
+"""Exact gradients of L(A, B) = L0(B U^{-1}) by implicit differentiation (THEORY.md section 3).
+
+    dL/dB       = grad L0(W) U^{-T}
+    Gamma       = dL/dS = gamma W^T (dL/dB)
+    dL/dA[:, j] = J_j Gamma[:, j],  J_j = diag(s_j) - s_j s_j^T
+                = S o (Gamma - 1 1^T (S o Gamma))
+
+Everything goes through W = B U^{-1} and one LU of U: Z = U^{-1} Phi is never formed, so the
+cost is O(m^3 + m_y m^2) plus one evaluation of grad L0 (O(m_y m n), or O(m_y m^2) with the
+square-loss sufficient statistics of :class:`verify.losses.ShallowProblem`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import as_matrix, check_data, check_model, check_positive
+from .losses import ShallowProblem
+from .model import ImplicitLayer, column_softmax
+
+
+def softmax_vjp(S: np.ndarray, Gamma: np.ndarray) -> np.ndarray:
+    """Column-wise J_j Gamma[:, j] = s_j o Gamma_j - s_j (s_j . Gamma_j) for all j at once."""
+    SG = S * Gamma
+    return SG - S * SG.sum(axis=-2, keepdims=True)
+
+
+def implicit_gradients(layer: ImplicitLayer, W: np.ndarray, grad_L0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dL/dA, dL/dB) from grad L0(W), given the factorised layer at A and W = B U^{-1}."""
+    dB = layer.right_solve_transposed(grad_L0)
+    Gamma = layer.gamma * (W.T @ dB)
+    return softmax_vjp(layer.S, Gamma), dB
+
+
+@dataclass(frozen=True)
+class DEQState:
+    """Everything one evaluation of L at (A, B) produces, for reuse by dynamics and checks."""
+
+    A: np.ndarray
+    B: np.ndarray
+    layer: ImplicitLayer
+    W: np.ndarray
+    loss: float
+    excess: float
+    grad_L0: np.ndarray
+    dA: np.ndarray
+    dB: np.ndarray
+
+    @property
+    def grad_norm_sq(self) -> float:
+        """||dL/dA||_F^2 + ||dL/dB||_F^2 = -dL/dt along gradient flow."""
+        return float(np.sum(self.dA * self.dA) + np.sum(self.dB * self.dB))
+
+
+class DEQObjective:
+    """L(A, B) = L0(B (I - gamma sigma(A))^{-1}) on one :class:`ShallowProblem`.
+
+    Validation happens once here; :meth:`evaluate` then does no checks (it is the inner loop of
+    the ODE solver).
+    """
+
+    def __init__(self, problem: ShallowProblem, *, gamma):
+        from ._validation import check_gamma
+
+        self.problem = problem
+        self.gamma = check_gamma(gamma)
+
+    def check_params(self, A, B, names=("A", "B")) -> tuple[np.ndarray, np.ndarray]:
+        A = as_matrix(names[0], A, shape=(self.problem.m, self.problem.m))
+        B = as_matrix(names[1], B, shape=(self.problem.m_y, self.problem.m))
+        return A, B
+
+    def evaluate(self, A: np.ndarray, B: np.ndarray, *, with_excess: bool = True) -> DEQState:
+        layer = ImplicitLayer.from_weights(A, gamma=self.gamma, validate=False)
+        W = layer.end_to_end_weight(B)
+        value, grad_L0 = self.problem.value_and_gradient(W)
+        excess = self.problem.excess(W) if with_excess else float("nan")
+        dA, dB = implicit_gradients(layer, W, grad_L0)
+        return DEQState(A, B, layer, W, value, excess, grad_L0, dA, dB)
+
+
+def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, np.ndarray, np.ndarray]:
+    """L(A, B) and its exact gradients (dL/dA, dL/dB) by implicit differentiation.
+
+    Parameters
+    ----------
+    A : (m, m) implicit-layer weight.  B : (m_y, m) output weight.
+    Phi : (m, n) features as columns.  Y : (m_y, n) targets as columns (one-hot for cross-entropy).
+    gamma : float in (0, 1).  loss : "square" or "cross_entropy".
+
+    Returns ``(L, dA, dB)`` with L = sum_i l(B U^{-1} phi_i, y_i). Cost O(m^3 + m_y m n).
+    """
+    A, B, gamma = check_model(A, B, gamma)
+    Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])
+    if Y.shape[0] != B.shape[0]:
+        raise ValueError(f"Y has {Y.shape[0]} rows but B has {B.shape[0]}: both must equal m_y")
+    layer = ImplicitLayer.from_weights(A, gamma=gamma, validate=False)
+    W = layer.end_to_end_weight(B)
+    Q = W @ Phi
+    if loss == "square":
+        G = Q - Y
+        value = 0.5 * float(np.sum(G * G))
+    else:
+        from .losses import column_log_softmax
+
+        logp = column_log_softmax(Q)
+        value = -float(np.sum(Y * logp))
+        G = np.exp(logp) - Y
+    dA, dB = implicit_gradients(layer, W, G @ Phi.T)
+    return value, dA, dB
+
+
+def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "square"):
+    """Back-propagation through the weight-tied H-layer model z^(l) = gamma S z^(l-1) + Phi.
+
+    z^(0) = 0 and f_H(x) = B z^(H). Returns (L_H, dA_H, dB_H); as H -> infinity these tend to the
+    implicit (L, dA, dB) with an error of order H gamma^H (THEORY.md section 3).
+    """
+    A, B, gamma = check_model(A, B, gamma)
+    Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])
+    layers = check_positive("layers", layers, integer=True)
+    S = column_softmax(A)
+    gS = gamma * S
+    zs = [np.zeros_like(Phi)]
+    for _ in range(layers):
+        zs.append(gS @ zs[-1] + Phi)
+    Q = B @ zs[-1]
+    if loss == "square":
+        G = Q - Y
+        value = 0.5 * float(np.sum(G * G))
+    else:
+        from .losses import column_log_softmax
+
+        logp = column_log_softmax(Q)
+        value = -float(np.sum(Y * logp))
+        G = np.exp(logp) - Y
+    dB = G @ zs[-1].T
+    adjoint = B.T @ G  # dL/dz^(H)
+    dS = np.zeros_like(S)
+    for layer in range(layers, 0, -1):
+        dS += gamma * adjoint @ zs[layer - 1].T
+        adjoint = gS.T @ adjoint
+    return value, softmax_vjp(S, dS), dB
