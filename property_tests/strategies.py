@@ -73,8 +73,18 @@ def overlapping_labels(rng: np.random.Generator, m_y: int, n: int) -> np.ndarray
     return np.eye(m_y)[:, rng.integers(0, m_y, n)]
 
 
+def conditioned_features(rng: np.random.Generator, m: int, n: int, low: float = 0.6, high: float = 1.2) -> np.ndarray:
+    """Phi = Q1 diag(s) Q2^T with random orthogonal factors and singular values in [low, high]:
+    kappa = s_min^2 >= low^2, so trajectories converge in bounded time (trajectory tests)."""
+    k = min(m, n)
+    Q1, _ = np.linalg.qr(rng.standard_normal((m, k)))
+    Q2, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    return (Q1 * rng.uniform(low, high, k)) @ Q2.T
+
+
 def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss: str = "square",
-              a_scale: float = 1.0, non_separable: bool = False) -> Case:
+              a_scale: float = 1.0, non_separable: bool = False,
+              well_conditioned: bool = False) -> Case:
     """Random A, B ~ N(0, a_scale^2), N(0, 1); Phi ~ N(0, 1/n) (so Phi Phi^T is O(1));
     Y ~ N(0, 1) (square) or one-hot labels (cross-entropy).
 
@@ -85,6 +95,8 @@ def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss: str = "sq
     A = a_scale * rng.standard_normal((m, m))
     B = rng.standard_normal((m_y, m))
     Phi = rng.standard_normal((m, n)) / np.sqrt(n)
+    if well_conditioned:
+        Phi = conditioned_features(rng, m, n)
     if loss == "square":
         Y = rng.standard_normal((m_y, n))
     elif non_separable:
@@ -99,10 +111,23 @@ def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss: str = "sq
 
 @st.composite
 def cases(draw, regime: str | None = None, loss: str | None = None, gamma_range=(0.01, 0.99),
-          a_scales=(0.1, 1.0, 3.0), non_separable: bool = False, max_dim: int = MAX_DIM):
+          a_scales=(0.1, 1.0, 3.0), non_separable: bool = False, max_dim: int = MAX_DIM,
+          well_conditioned: bool = False):
     m, m_y, n = draw(shapes(regime, max_dim=max_dim))
     loss = draw(st.sampled_from(("square", "cross_entropy"))) if loss is None else loss
     if loss == "cross_entropy" and m_y == 1:
         m_y = 2  # one class makes cross-entropy identically zero
     return make_case(draw(seeds), m, m_y, n, draw(gammas(*gamma_range)), loss,
-                     a_scale=draw(st.sampled_from(a_scales)), non_separable=non_separable)
+                     a_scale=draw(st.sampled_from(a_scales)), non_separable=non_separable,
+                     well_conditioned=well_conditioned)
+
+
+def budget(ci: int, thorough: int = 500):
+    """Hypothesis settings with ``ci`` examples under the default profile and ``thorough``
+    under HYPOTHESIS_PROFILE=thorough (expensive properties use fewer examples by default)."""
+    import os
+
+    from hypothesis import settings
+
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    return settings(max_examples=thorough if profile == "thorough" else ci)
