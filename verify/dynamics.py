@@ -105,28 +105,47 @@ class Trajectory:
     message: str = ""
     event_time: float | None = None
     info: dict = field(default_factory=dict)
+    A_t: np.ndarray | None = None  # (k, m, m), only with record_parameters=True
+    B_t: np.ndarray | None = None  # (k, m_y, m)
 
     def __len__(self) -> int:
         return len(self.t)
 
 
 class _Recorder:
-    def __init__(self, objective: DEQObjective):
+    def __init__(self, objective: DEQObjective, record_parameters: bool = False):
         self.objective = objective
         self.rows = []
+        self.record_parameters = record_parameters
+        self.params = []
 
     def record(self, t: float, A: np.ndarray, B: np.ndarray, rate_integral: float):
-        st = self.objective.evaluate(A, B)
+        # L* is not computed for partially separable cross-entropy data: excess is then NaN.
+        st = self.objective.evaluate(A, B, with_excess=self._excess_known())
         self.rows.append((t, st.loss, st.excess, rate_constant_unchecked(A, self.objective.gamma),
                           float(np.linalg.norm(st.grad_L0)), st.grad_norm_sq, A.sum(axis=0),
                           st.W, rate_integral))
+        if self.record_parameters:
+            self.params.append((A.copy(), B.copy()))
         return st
 
     def build(self, A, B, kind, **extra) -> Trajectory:
         cols = list(zip(*self.rows))
         arrays = [np.asarray(c, dtype=float) for c in cols]
-        return Trajectory(*arrays, A=A, B=B, optimal_loss=self.objective.problem.optimal_loss,
-                          kind=kind, **extra)
+        if self.record_parameters:
+            extra["A_t"] = np.array([p[0] for p in self.params])
+            extra["B_t"] = np.array([p[1] for p in self.params])
+        return Trajectory(*arrays, A=A, B=B, optimal_loss=self._optimal_loss(), kind=kind, **extra)
+
+    def _excess_known(self) -> bool:
+        problem = self.objective.problem
+        return problem.loss == "square" or problem.separability.status != "partially separable"
+
+    def _optimal_loss(self) -> float:
+        try:
+            return self.objective.problem.optimal_loss
+        except ValueError:  # partially separable cross-entropy: L* not computed
+            return float("nan")
 
 
 def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarray, np.ndarray]:
@@ -138,7 +157,8 @@ def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarr
 
 def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: float = 1e-10,
                   atol: float | None = None, method: str = "DOP853", t_eval=None,
-                  num_points: int = 201, target_excess: float | None = None) -> Trajectory:
+                  num_points: int = 201, target_excess: float | None = None,
+                  record_parameters: bool = False) -> Trajectory:
     """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with scipy's solve_ivp.
 
     The state is augmented with r(t) = int_0^t lambda(A_s) ds (dr/dt = lambda(A_t)), integrated at
@@ -146,6 +166,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     :class:`ShallowProblem` (then ``Y`` and ``loss`` are ignored and its cached statistics are
     reused). Records at ``t_eval`` (default ``num_points`` equispaced times) from the dense
     output. ``target_excess`` adds a terminal event at L - L* = target_excess.
+    ``record_parameters`` also stores A_t and B_t at every record (memory k (m^2 + m_y m)).
 
     Raises RuntimeError with the solver's message if the integration fails.
     """
@@ -192,7 +213,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     times = t_eval[t_eval <= t_end]
     if sol.status == 1 and (len(times) == 0 or times[-1] < t_end):
         times = np.append(times, t_end)
-    recorder = _Recorder(objective)
+    recorder = _Recorder(objective, record_parameters)
     for t in times:
         y = sol.sol(t) if t < t_end else sol.y[:, -1]
         A, B = unpack(y)
@@ -201,7 +222,8 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     event_time = float(sol.t_events[0][0]) if (events and len(sol.t_events[0])) else None
     return recorder.build(A_end.copy(), B_end.copy(), "flow", message=sol.message,
                           event_time=event_time,
-                          info={"nfev": int(sol.nfev), "rtol": rtol, "atol": atol, "method": method})
+                          info={"nfev": int(sol.nfev), "rtol": rtol, "atol": atol, "method": method,
+                                "gamma": gamma})
 
 
 def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
