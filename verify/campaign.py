@@ -7,7 +7,6 @@ same seed gives the same configurations and the same report (timings aside), wha
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -124,6 +123,7 @@ def markdown_table(reports: list[ClaimReport]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         margin = "n/a" if r.worst_margin is None else f"{r.worst_margin:.3g}"
+        statement = r.statement.replace("|", "\\|")  # norms use |, Markdown cells must escape it
         lines.append(f"| {r.id} | {'yes' if r.holds else 'NO'} | {r.tried} | {r.passed} | {margin} | "
-                     f"{r.provenance} | {r.symbolic} | {r.seconds:.1f} | {r.statement} |")
+                     f"{r.provenance} | {r.symbolic} | {r.seconds:.1f} | {statement} |")
     return "\n".join(lines) + "\n"

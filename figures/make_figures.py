@@ -1,0 +1,245 @@
+"""Generate the suite's figures (PNG and PDF, headless).
+
+    python figures/make_figures.py --out DIR [--small] [--seed S] [--idx IMAGES LABELS]
+
+1. theorem1_excess_loss     log excess loss vs time, several widths, integrated and uniform bounds
+2. rate_constant            lambda(A_t) along trajectories vs 1/(1+gamma sqrt m)^2; the naive-bound
+                            counterexample
+3. theorem2_trust_region    solver vs -dt K g disagreement; trust-region iteration error vs dt
+4. implicit_bias            DEQ-linear vs linear vs deep linear: train/test loss vs iterations on
+                            synthetic m > n data and on the bundled 8x8 digits (and on local
+                            MNIST-format IDX files with --idx)
+5. conservation             drift of the column sums of A along training
+
+``--small`` runs a reduced setting (used by the tests). Each figure's measured numbers are
+printed, including the direction of the implicit-bias test-loss gap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import verify  # noqa: E402
+from verify.convergence import concentrated_weight, naive_rate_bound, uniform_rate_bound  # noqa: E402
+from verify.gradients import DEQObjective  # noqa: E402
+from verify.implicit_bias import (MODELS, load_digits_split, load_idx_split, synthetic_overparameterised,  # noqa: E402
+                                  train_three_models)
+from verify.sampling import make_case  # noqa: E402
+from verify.trust_region import check_correspondence, trust_region_iteration  # noqa: E402
+
+WIDTHS = {"m=2 < m_y=4 < n=8": (2, 4, 8), "m=8 > n=4": (8, 3, 4), "m=1": (1, 3, 6)}
+
+
+def save(fig, out: str, name: str) -> list[str]:
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(out, f"{name}.{ext}")
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _flows(small: bool, seed: int, gamma: float = 0.7):
+    flows = {}
+    for k, (label, (m, m_y, n)) in enumerate(WIDTHS.items()):
+        case = make_case(seed + k, m, m_y, n, gamma, well_conditioned=True, a_scale=2.0)
+        problem = verify.ShallowProblem(case.Phi, case.Y)
+        E0 = problem.excess(verify.end_to_end_weight(case.A, case.B, gamma=gamma))
+        kappa = problem.pl_constant
+        T = (6 if small else 12) * np.log(10) / (2 * kappa * uniform_rate_bound(m, gamma=gamma))
+        traj = verify.gradient_flow(case.A, case.B, problem, gamma=gamma, T=T, rtol=1e-10,
+                                    target_excess=1e-12 * E0, num_points=200 if small else 600)
+        flows[label] = (case, problem, traj)
+    return flows
+
+
+def figure_theorem1(out, flows, gamma=0.7):
+    fig, axes = plt.subplots(1, len(flows), figsize=(4.2 * len(flows), 3.6), sharey=True)
+    numbers = {}
+    for ax, (label, (case, problem, traj)) in zip(np.atleast_1d(axes), flows.items()):
+        kappa = problem.pl_constant
+        E0 = traj.excess_loss[0]
+        lam_T = np.minimum.accumulate(traj.rate)
+        ax.semilogy(traj.t, traj.excess_loss, lw=2, label="observed $L_t - L^*$")
+        ax.semilogy(traj.t, E0 * np.exp(-2 * kappa * traj.rate_integral), "--", label=r"integrated bound")
+        ax.semilogy(traj.t, E0 * np.exp(-2 * kappa * lam_T * traj.t), ":", label=r"$\lambda_T$ bound")
+        ax.semilogy(traj.t, E0 * np.exp(-2 * kappa * uniform_rate_bound(case.m, gamma=gamma) * traj.t), "-.",
+                    label=r"uniform $1/(1+\gamma\sqrt{m})^2$")
+        ax.set_title(label)
+        ax.set_xlabel("t")
+        ax.set_ylim(max(traj.excess_loss[-1] * 0.1, 1e-16), E0 * 3)
+        keep = (traj.t > 0) & (traj.excess_loss > 1e-10 * E0)
+        numbers[label] = float(np.min(np.log(E0 / traj.excess_loss[keep]) / (2 * kappa * traj.rate_integral[keep])))
+    np.atleast_1d(axes)[0].set_ylabel("excess loss")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle(rf"Theorem 1 (square loss, $\gamma$={gamma}): observed decay vs bounds")
+    return save(fig, out, "theorem1_excess_loss"), {"tightness (observed/bound exponent)": numbers}
+
+
+def figure_rate(out, flows, gamma=0.7):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, (case, _, traj) in flows.items():
+        line, = ax1.plot(traj.t, traj.rate, label=f"{label}")
+        ax1.axhline(uniform_rate_bound(case.m, gamma=gamma), color=line.get_color(), ls=":", lw=1)
+    ax1.set_xscale("symlog", linthresh=1.0)
+    ax1.set_xlabel("t")
+    ax1.set_ylabel(r"$\lambda(A_t)$")
+    ax1.set_title(r"$\lambda(A_t)$ (solid) vs $1/(1+\gamma\sqrt{m})^2$ (dotted)")
+    ax1.legend(fontsize=7)
+    ms = np.arange(1, 61)
+    for g in (0.5, 0.9):
+        lam = [verify.rate_constant(concentrated_weight(int(m)), gamma=g) for m in ms]
+        line, = ax2.semilogy(ms, lam, label=rf"$\lambda$ at concentrated $A$, $\gamma$={g}")
+        ax2.semilogy(ms, [uniform_rate_bound(int(m), gamma=g) for m in ms], ":", color=line.get_color(),
+                     label=r"$1/(1+\gamma\sqrt{m})^2$")
+        ax2.axhline(naive_rate_bound(g), ls="--", color=line.get_color(), lw=1, label=r"naive $1/(1+\gamma)^2$ (false)")
+    ce = verify.naive_bound_counterexample(30, 0.9)
+    ax2.plot([30], [ce["rate_constant"]], "ko", label=f"m=30, $\\gamma$=0.9: $\\lambda$={ce['rate_constant']:.3f}")
+    ax2.set_xlabel("m")
+    ax2.set_title("uniform bound holds; the naive bound fails")
+    ax2.legend(fontsize=6)
+    return save(fig, out, "rate_constant"), {"counterexample": {"m": 30, "gamma": 0.9, "lambda": ce["rate_constant"],
+                                                                "naive_bound": ce["naive_bound"]}}
+
+
+def figure_theorem2(out, small: bool, seed: int):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    rel, colors = [], []
+    configs = [(3, 2, 4, "square"), (2, 4, 3, "cross_entropy"), (4, 2, 2, "square"), (1, 3, 4, "cross_entropy")]
+    for k, (m, m_y, n, loss) in enumerate(configs):
+        case = make_case(seed + 10 + k, m, m_y, n, 0.7, loss)
+        problem = verify.ShallowProblem(case.Phi, case.Y, loss)
+        traj = verify.gradient_flow(case.A, case.B, problem, gamma=0.7, T=2.0, rtol=1e-9,
+                                    t_eval=np.linspace(0, 2.0, 6 if small else 21), record_parameters=True)
+        obj = DEQObjective(problem, gamma=0.7)
+        for A, B in zip(traj.A_t, traj.B_t):
+            for frac in (0.1, 0.5, 0.9):
+                chk = check_correspondence(obj, A, B, dt_fraction=frac)
+                rel.append(max(chk.relative_error, 1e-17))
+                colors.append(k)
+    ax1.scatter(np.arange(len(rel)), rel, c=colors, s=10, cmap="viridis")
+    ax1.set_yscale("log")
+    ax1.axhline(np.finfo(float).eps, color="gray", ls=":", label="machine epsilon")
+    ax1.set_xlabel("state x step fraction (4 problems, both losses)")
+    ax1.set_ylabel(r"$\|v_{TR} - (-dt\,K g)\| / \|dt\,K g\|$")
+    ax1.set_title("independent trust-region solver vs Euler step")
+    ax1.legend(fontsize=7)
+    orders = {}
+    for loss in ("square", "cross_entropy"):
+        case = make_case(seed + 20, 3, 2, 4, 0.6, loss, well_conditioned=True)
+        problem = verify.ShallowProblem(case.Phi, case.Y, loss)
+        T, N_max = 0.5, 160
+        traj = verify.gradient_flow(case.A, case.B, problem, gamma=0.6, T=T, rtol=1e-12,
+                                    t_eval=np.linspace(0, T, N_max + 1), record_parameters=True)
+        Ns = [10, 20, 40, 80] + ([] if small else [160])
+        errs = []
+        for N in Ns:
+            idx = np.arange(0, N_max + 1, N_max // N)
+            Ws = trust_region_iteration(problem, traj.A_t[idx], traj.B_t[idx], traj.t[idx], gamma=0.6)
+            errs.append(np.linalg.norm(Ws[-1] - traj.W[-1]))
+        dts = T / np.array(Ns)
+        ax2.loglog(dts, errs, "o-", label=loss)
+        orders[loss] = float(np.polyfit(np.log(dts), np.log(errs), 1)[0])
+    ax2.loglog(dts, errs[-1] * dts / dts[-1], "k:", label="slope 1")
+    ax2.set_xlabel("dt")
+    ax2.set_ylabel(r"$\|W^{TR}_T - W_T\|$")
+    ax2.set_title("trust-region iteration vs DEQ trajectory")
+    ax2.legend(fontsize=7)
+    return save(fig, out, "theorem2_trust_region"), {"worst solver disagreement": float(max(rel)),
+                                                     "order in dt": orders}
+
+
+def figure_implicit_bias(out, small: bool, seed: int, idx_paths=None):
+    seeds = range(seed, seed + (2 if small else 5))
+    steps = 150 if small else 3000
+    datasets = [("synthetic", lambda r: synthetic_overparameterised(r)),
+                ("digits", lambda r: load_digits_split(r, n_train=200, n_test=500))]
+    if idx_paths:
+        datasets.append(("idx", lambda r: load_idx_split(idx_paths[0], idx_paths[1], r, n_train=1000, n_test=2000)))
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 7), squeeze=False)
+    gaps = {}
+    for col, (key, make) in enumerate(datasets):
+        runs = []
+        for s in seeds:
+            rng = np.random.default_rng(s)
+            split = make(rng)
+            runs.append(train_three_models(split, rng, steps=steps, record_every=max(steps // 100, 1)))
+        for row, which in enumerate(("train", "test")):
+            ax = axes[row, col]
+            for model in MODELS:
+                curves = np.array([r[model][which] for r in runs])
+                it = runs[0][model]["iterations"]
+                mean, lo, hi = curves.mean(0), curves.min(0), curves.max(0)
+                ax.plot(it, mean, label=model.replace("_", " "))
+                ax.fill_between(it, lo, hi, alpha=0.2)
+            ax.set_yscale("log")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(f"{which} loss (mean per sample)")
+            ax.set_title(f"{split.name}: {which}")
+        axes[0, col].legend(fontsize=7)
+        final = {model: np.array([r[model]["test"][-1] for r in runs]) for model in MODELS}
+        diff = final["deq"] - final["linear"]
+        gaps[key] = {"test loss deq - linear (per seed)": diff.tolist(),
+                     "direction": "DEQ lower" if np.all(diff < 0) else ("DEQ higher" if np.all(diff > 0) else "mixed"),
+                     "final test loss mean": {k: float(v.mean()) for k, v in final.items()}}
+    fig.suptitle("implicit bias: same function class, same start W_0, same step; gradient descent")
+    fig.tight_layout()
+    return save(fig, out, "implicit_bias"), {"implicit bias": gaps}
+
+
+def figure_conservation(out, small: bool, seed: int):
+    case = make_case(seed + 30, 6, 3, 10, 0.8, "cross_entropy")
+    steps = 300 if small else 3000
+    traj = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.8, lr=0.05, steps=steps,
+                                   loss="cross_entropy", record_every=max(steps // 200, 1))
+    drift = np.abs(traj.column_sums - traj.column_sums[0]).max(axis=1)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(np.arange(len(drift)) * max(steps // 200, 1), np.maximum(drift, 1e-18), label=r"$\max_j |1^T A_t e_j - 1^T A_0 e_j|$")
+    eps_level = np.finfo(float).eps * np.abs(case.A).sum(axis=0).max()
+    ax.axhline(eps_level, color="gray", ls=":", label=r"$\epsilon \cdot \max_j \|A_0 e_j\|_1$")
+    ax.set_xlabel("gradient-descent step")
+    ax.set_ylabel("column-sum drift")
+    ax.set_title("conservation law: column sums of A are invariant")
+    ax.legend(fontsize=7)
+    return save(fig, out, "conservation"), {"max column-sum drift": float(drift.max())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "output"))
+    p.add_argument("--small", action="store_true", help="reduced setting (seconds; used by the tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
+                   help="also run the implicit-bias experiment on local MNIST-format IDX files")
+    args = p.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    numbers, written = {}, []
+    flows = _flows(args.small, args.seed)
+    for make in (lambda: figure_theorem1(args.out, flows), lambda: figure_rate(args.out, flows),
+                 lambda: figure_theorem2(args.out, args.small, args.seed),
+                 lambda: figure_implicit_bias(args.out, args.small, args.seed, args.idx),
+                 lambda: figure_conservation(args.out, args.small, args.seed)):
+        paths, nums = make()
+        written += paths
+        numbers.update(nums)
+        print("wrote", ", ".join(os.path.basename(x) for x in paths), flush=True)
+    with open(os.path.join(args.out, "numbers.json"), "w") as fh:
+        json.dump(numbers, fh, indent=2)
+    print(json.dumps(numbers, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
