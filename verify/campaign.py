@@ -62,9 +62,27 @@ def claim_configurations(claim: Claim, seed: int, count: int) -> list[dict]:
     return [_jsonable(claim.sample(rng)) for _ in range(count)]
 
 
+def _batched_outcomes(claim: Claim, configs: list[dict]) -> list[Outcome]:
+    """Group configurations by shape and check each group in one vectorised call."""
+    groups: dict = {}
+    for i, config in enumerate(configs):
+        groups.setdefault(claim.batch_key(config), []).append(i)
+    outcomes: list = [None] * len(configs)
+    for indices in groups.values():
+        for i, outcome in zip(indices, claim.check_batch([configs[i] for i in indices])):
+            outcomes[i] = outcome
+    return outcomes
+
+
 def run_claim(claim: Claim, configs: list[dict], report: ClaimReport, advance=lambda: None) -> None:
     start = time.perf_counter()
     try:
+        if claim.check_batch is not None:
+            for config, outcome in zip(configs, _batched_outcomes(claim, configs)):
+                report.add(config, outcome)
+                advance()
+            report.complete = True
+            return
         for config in configs:
             try:
                 outcome = claim.check(config)

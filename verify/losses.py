@@ -69,6 +69,8 @@ class ShallowProblem:
         self.loss = loss
         self.m, self.n = self.Phi.shape
         self.m_y = self.Y.shape[0]
+        if loss == "cross_entropy":
+            self._labels = np.argmax(self.Y, axis=0)
         if loss == "square":
             # Economy QR of Phi^T: Phi Phi^T = R^T R with R of size min(n, m) x m. Backward stable,
             # and ||D R^T||_F = ||D Phi||_F for every D, which is what the excess loss needs.
@@ -103,9 +105,17 @@ class ShallowProblem:
     def value_and_gradient(self, W: np.ndarray) -> tuple[float, np.ndarray]:
         if self.loss == "square":
             return self.value(W), self.gradient(W)
-        logp = column_log_softmax(W @ self.Phi)
-        G = np.exp(logp) - self.Y
-        return -float(np.sum(self.Y * logp)), G @ self.Phi.T
+        # One exponential pass: with shifted = Q - colmax and s = 1^T exp(shifted),
+        # l_i = log s_i - shifted[y_i, i] and G = exp(shifted) / s - Y.
+        Q = W @ self.Phi
+        shifted = Q - Q.max(axis=0, keepdims=True)
+        E = np.exp(shifted)
+        sums = E.sum(axis=0)
+        cols = np.arange(self.n)
+        value = float(np.sum(np.log(sums)) - np.sum(shifted[self._labels, cols]))
+        E /= sums
+        E[self._labels, cols] -= 1.0
+        return value, E @ self.Phi.T
 
     def output_gradient(self, W: np.ndarray) -> np.ndarray:
         """G = dL0/d(outputs): W Phi - Y (square) or softmax(W Phi) - Y (cross-entropy)."""

@@ -1,0 +1,215 @@
+"""Benchmarks of the numerical core (medians of repeated timings; `make bench`).
+
+    python benchmarks/bench.py [--quick] [--with-suite] [--json PATH]
+
+1. gradient evaluation against the linear-algebra floor, m in {64, 256, 1024}, n in {1e3, 1e5},
+   m_y = 10, square loss (cached statistics; n-independent) and cross-entropy (through W);
+   floor = softmax of A + LU of U + the two m_y-column solves + the unavoidable products
+   (square: W (Phi Phi^T) and W^T dL/dB; cross-entropy: W Phi, one exp per output, G Phi^T
+   and W^T dL/dB).
+2. the implicit gradient against the usual DEQ practice: fixed-point (Neumann) forward and
+   adjoint iterations to 1e-12.
+3. batched evaluation against a Python loop, k = 256 configurations with m = 4.
+4. with --with-suite: wall time of the quick campaign and of the default test run.
+
+Timings are wall-clock medians on this machine; they are measurements, not test assertions.
+Each gradient row is timed twice: with the BLAS default threads and with one BLAS thread
+(threadpoolctl). NumPy and SciPy wheels each ship their own OpenBLAS; on two cores their idle
+threads spin while the other library works, which slows alternating calls (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import timeit
+
+import numpy as np
+import scipy.linalg as sla
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import verify  # noqa: E402
+from verify.batched import batched_loss_and_grad  # noqa: E402
+from verify.gradients import DEQObjective  # noqa: E402
+from verify.losses import column_log_softmax  # noqa: E402
+from verify.model import column_softmax  # noqa: E402
+
+
+def median_time(fn, repeat=7, number=None):
+    fn()  # warm-up
+    if number is None:
+        t = timeit.timeit(fn, number=1)
+        number = max(1, int(0.2 / max(t, 1e-6)))
+    return float(np.median(timeit.repeat(fn, repeat=repeat, number=number))) / number
+
+
+def floor_time(A, B, gamma, problem, loss):
+    """The operations any implementation of the gradient must perform."""
+    m = A.shape[0]
+    S = column_softmax(A)
+    U = np.eye(m) - gamma * S
+    lu = sla.lu_factor(U)
+    W = sla.lu_solve(lu, B.T, trans=1).T
+    gram = problem.gram if loss == "square" else None
+    Phi = problem.Phi
+    dB = W.copy()
+
+    def square():
+        S = column_softmax(A)
+        lu = sla.lu_factor(np.eye(m) - gamma * S)
+        W = sla.lu_solve(lu, B.T, trans=1).T
+        G = W @ gram
+        sla.lu_solve(lu, G.T)
+        W.T @ dB
+
+    def cross_entropy():
+        S = column_softmax(A)
+        lu = sla.lu_factor(np.eye(m) - gamma * S)
+        W = sla.lu_solve(lu, B.T, trans=1).T
+        Q = W @ Phi
+        np.exp(Q)  # one exponential per output is unavoidable for the softmax
+        G = Q @ Phi.T
+        sla.lu_solve(lu, G.T)
+        W.T @ dB
+
+    return median_time(square if loss == "square" else cross_entropy)
+
+
+def bench_gradient(quick: bool):
+    rows = []
+    ms = (64, 256) if quick else (64, 256, 1024)
+    ns = (1000, 100_000)
+    m_y, gamma = 10, 0.9
+    for m in ms:
+        for n in ns:
+            rng = np.random.default_rng(m + n)
+            A = rng.standard_normal((m, m))
+            B = rng.standard_normal((m_y, m))
+            Phi = rng.standard_normal((m, n)) / np.sqrt(n)
+            for loss in ("square", "cross_entropy"):
+                Y = rng.standard_normal((m_y, n)) if loss == "square" else np.eye(m_y)[:, rng.integers(0, m_y, n)]
+                t0 = time.perf_counter()
+                problem = verify.ShallowProblem(Phi, Y, loss)
+                setup = time.perf_counter() - t0
+                objective = DEQObjective(problem, gamma=gamma)
+                for threads in ("default", 1):
+                    with threadpool_limits(limits=None if threads == "default" else threads, user_api="blas"):
+                        t_grad = median_time(lambda: objective.evaluate(A, B, with_excess=False))
+                        t_floor = floor_time(A, B, gamma, problem, loss)
+                    rows.append({"m": m, "n": n, "loss": loss, "blas_threads": threads, "gradient_s": t_grad,
+                                 "floor_s": t_floor, "ratio_to_floor": t_grad / t_floor, "one_time_setup_s": setup})
+                    print(f"  gradient m={m:5d} n={n:6d} {loss:13s} threads={threads!s:7s}: {t_grad * 1e3:9.3f} ms, "
+                          f"floor {t_floor * 1e3:9.3f} ms, ratio {t_grad / t_floor:5.2f} (setup {setup:.2f} s)", flush=True)
+    return rows
+
+
+def neumann_gradient(A, B, Phi, Y, gamma, tol=1e-12, max_iter=100_000):
+    """The usual DEQ practice: fixed-point forward for Z, fixed-point adjoint, then gradients."""
+    S = column_softmax(A)
+    gS = gamma * S
+    Z = Phi.copy()
+    for _ in range(max_iter):
+        Z_new = gS @ Z + Phi
+        if np.abs(Z_new - Z).max() <= tol * np.abs(Z_new).max():
+            Z = Z_new
+            break
+        Z = Z_new
+    G = B @ Z - Y
+    rhs = B.T @ G
+    V = rhs.copy()  # V = U^{-T} B^T G by V <- gamma S^T V + B^T G
+    for _ in range(max_iter):
+        V_new = gS.T @ V + rhs
+        if np.abs(V_new - V).max() <= tol * np.abs(V_new).max():
+            V = V_new
+            break
+        V = V_new
+    dB = G @ Z.T
+    Gamma = gamma * V @ Z.T
+    SG = S * Gamma
+    return SG - S * SG.sum(axis=0, keepdims=True), dB
+
+
+def bench_neumann(quick: bool):
+    rows = []
+    for m, n, gamma in ([(64, 1000, 0.9)] if quick else [(64, 1000, 0.9), (256, 1000, 0.9), (256, 1000, 0.5)]):
+        rng = np.random.default_rng(m)
+        A, B = rng.standard_normal((m, m)), rng.standard_normal((10, m))
+        Phi, Y = rng.standard_normal((m, n)) / np.sqrt(n), rng.standard_normal((10, n))
+        dA_ref, dB_ref = neumann_gradient(A, B, Phi, Y, gamma)
+        _, dA, dB = verify.loss_and_grad(A, B, Phi, Y, gamma=gamma)
+        agree = float(max(np.abs(dA - dA_ref).max() / np.abs(dA).max(), np.abs(dB - dB_ref).max() / np.abs(dB).max()))
+        t_fp = median_time(lambda: neumann_gradient(A, B, Phi, Y, gamma), repeat=5)
+        t_imp = median_time(lambda: verify.loss_and_grad(A, B, Phi, Y, gamma=gamma))
+        rows.append({"m": m, "n": n, "gamma": gamma, "fixed_point_s": t_fp, "implicit_s": t_imp,
+                     "speedup": t_fp / t_imp, "relative_agreement": agree})
+        print(f"  neumann m={m} n={n} gamma={gamma}: fixed point {t_fp * 1e3:.2f} ms, implicit {t_imp * 1e3:.3f} ms, "
+              f"speed-up {t_fp / t_imp:.1f}x (agree {agree:.1e})", flush=True)
+    return rows
+
+
+def bench_batched():
+    k, m, m_y, n = 256, 4, 3, 8
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((k, m, m))
+    B = rng.standard_normal((k, m_y, m))
+    Phi = rng.standard_normal((k, m, n))
+    Y = rng.standard_normal((k, m_y, n))
+    gammas = rng.uniform(0.1, 0.9, k)
+    t_batch = median_time(lambda: batched_loss_and_grad(A, B, Phi, Y, gammas))
+    t_loop = median_time(lambda: [verify.loss_and_grad(A[i], B[i], Phi[i], Y[i], gamma=gammas[i]) for i in range(k)])
+    print(f"  batched k={k} m={m}: loop {t_loop * 1e3:.2f} ms, batched {t_batch * 1e3:.3f} ms, "
+          f"speed-up {t_loop / t_batch:.1f}x", flush=True)
+    return {"k": k, "m": m, "loop_s": t_loop, "batched_s": t_batch, "speedup": t_loop / t_batch}
+
+
+def bench_suite():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {}
+    for name, cmd in (("quick_campaign_s", [sys.executable, "-m", "verify", "--quick"]),
+                      ("default_test_run_s", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+        out[name] = time.perf_counter() - t0
+        print(f"  {name}: {out[name]:.1f} s", flush=True)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="skip m = 1024 and the larger Neumann cases")
+    p.add_argument("--with-suite", action="store_true", help="also time the quick campaign and the default test run")
+    p.add_argument("--json", help="write results as JSON")
+    args = p.parse_args(argv)
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()]
+    except ImportError:  # pragma: no cover
+        blas = "unknown"
+    machine = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+               "processor": platform.machine(), "blas": blas}
+    print(f"machine: {machine}")
+    results = {"machine": machine}
+    print("1. gradient evaluation vs floor")
+    results["gradient"] = bench_gradient(args.quick)
+    print("2. implicit vs fixed-point (Neumann) forward + adjoint to 1e-12")
+    results["neumann"] = bench_neumann(args.quick)
+    print("3. batched vs Python loop")
+    results["batched"] = bench_batched()
+    if args.with_suite:
+        print("4. suite wall times")
+        results["suite"] = bench_suite()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
