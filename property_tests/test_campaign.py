@@ -52,13 +52,13 @@ def test_markdown_report(tmp_path):
 
 
 def test_failure_exits_1_and_prints_a_reproduction(monkeypatch, capsys, tmp_path):
-    claim = claims_module.CLAIMS_BY_ID["CONSERVATION"]
+    claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
     failing = claim.__class__(**{**claim.__dict__, "check": lambda config: Outcome(False, -1.0, "broken on purpose")})
-    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "CONSERVATION", failing)
+    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", failing)
     p = tmp_path / "r.json"
-    assert main(["--only", "CONSERVATION", "--count", "2", "--json", str(p)]) == 1
+    assert main(["--only", "WELL-POSED", "--count", "2", "--json", str(p)]) == 1
     out = capsys.readouterr().out
-    assert "FAILED CONSERVATION" in out and "--replay" in out
+    assert "FAILED WELL-POSED" in out and "--replay" in out
     report = json.loads(p.read_text())
     assert not report["all_hold"] and report["claims"][0]["failures"][0]["config"]["seed"] >= 0
 
@@ -71,7 +71,7 @@ def test_replay_of_a_configuration(capsys):
 
 
 def test_ctrl_c_prints_partial_table(monkeypatch, capsys):
-    claim = claims_module.CLAIMS_BY_ID["CONSERVATION"]
+    claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
     calls = {"n": 0}
 
     def interrupt(config):
@@ -80,11 +80,11 @@ def test_ctrl_c_prints_partial_table(monkeypatch, capsys):
             raise KeyboardInterrupt
         return claim.check(config)
 
-    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "CONSERVATION",
+    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED",
                         claim.__class__(**{**claim.__dict__, "check": interrupt}))
-    assert main(["--only", "CONSERVATION", "--count", "5"]) == 130
+    assert main(["--only", "WELL-POSED", "--count", "5"]) == 130
     out = capsys.readouterr().out
-    assert "INTERRUPTED" in out and "CONSERVATION" in out
+    assert "INTERRUPTED" in out and "WELL-POSED" in out
 
 
 def test_unknown_claim_returns_2(capsys):
