@@ -21,6 +21,9 @@ from .gradients import DEQObjective, softmax_vjp
 from .losses import ShallowProblem
 from .model import ImplicitLayer
 
+#: the smallest rtol scipy's Runge-Kutta solvers accept (100 eps); below it they clip silently
+RTOL_FLOOR = 100 * np.finfo(np.float64).eps
+
 #: above this size (m m_y) the explicit K is refused; use :func:`preconditioner_matvec`.
 EXPLICIT_K_MAX_SIZE = 4096
 
@@ -173,6 +176,9 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     objective, A0, B0 = _make_objective(A0, B0, Phi, Y, gamma, loss)
     T = check_positive("T", T)
     rtol = check_positive("rtol", rtol, upper=1.0)
+    if rtol < RTOL_FLOOR:
+        # solve_ivp would silently raise it to this floor; refuse instead of coercing
+        raise ValueError(f"rtol must lie in [100 eps, 1) = [{RTOL_FLOOR:.3g}, 1); got {rtol!r}")
     atol = rtol * 1e-2 if atol is None else check_positive("atol", atol)
     m, m_y = A0.shape[0], B0.shape[0]
     gamma = objective.gamma
@@ -241,9 +247,14 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     if on_divergence not in ("raise", "stop"):
         raise ValueError(f"on_divergence must be 'raise' or 'stop'; got {on_divergence!r}")
     recorder = _Recorder(objective)
-    integral, prev_rate = 0.0, rate_constant_unchecked(A, objective.gamma)
     st = recorder.record(0.0, A, B, 0.0)
     message = f"completed {steps} steps"
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+        return _descend(objective, recorder, A, B, st, lr, steps, record_every, on_divergence, message)
+
+
+def _descend(objective, recorder, A, B, st, lr, steps, record_every, on_divergence, message):
+    integral, prev_rate = 0.0, rate_constant_unchecked(A, objective.gamma)
     for k in range(1, steps + 1):
         A = A - lr * st.dA
         B = B - lr * st.dB
