@@ -30,6 +30,7 @@ class ClaimReport:
     worst_detail: str = ""
     seconds: float = 0.0
     failures: list = field(default_factory=list)
+    records: list = field(default_factory=list)  # every configuration: config, passed, margin, detail
     complete: bool = False
 
     @property
@@ -39,6 +40,8 @@ class ClaimReport:
     def add(self, config: dict, outcome: Outcome) -> None:
         self.tried += 1
         self.passed += int(outcome.passed)
+        self.records.append({"config": config, "passed": bool(outcome.passed), "margin": float(outcome.margin),
+                             "detail": outcome.detail})
         if self.worst_margin is None or outcome.margin < self.worst_margin:
             self.worst_margin = float(outcome.margin)
             self.worst_detail = outcome.detail

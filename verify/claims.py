@@ -342,6 +342,36 @@ def check_cross_entropy_separable(config):
                     f"expected behaviour, not a failure: L* = 0 not attained, excess ~ t^{slope:.2f}")
 
 
+def check_gradient_descent_step(config):
+    """Gradient descent tracks the flow (first order in lr) and decreases monotonically for small
+    steps; the detail reports the largest step (doubling from 1e-3) that stayed monotone."""
+    from .dynamics import gradient_descent
+
+    c = _case(config)
+    problem = ShallowProblem(c.Phi, c.Y)
+    T = 0.5
+    flow = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, t_eval=np.array([0.0, T]))
+    errors = []
+    for lr in (5e-3, 2.5e-3):
+        gd = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr, steps=int(round(T / lr)), record_every=10)
+        errors.append(np.linalg.norm(gd.W[-1] - flow.W[-1]))
+        monotone_small = bool(np.all(np.diff(gd.loss) <= 4 * EPS * gd.loss[0]))
+    largest, lr = None, 1e-3
+    while lr < 1e3:
+        gd = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr, steps=100, record_every=1,
+                              on_divergence="stop")
+        if "diverged" in gd.message or np.any(np.diff(gd.loss) > 4 * EPS * gd.loss[0]):
+            break
+        largest, lr = lr, 2 * lr
+    scale = max(np.linalg.norm(flow.W[-1] - flow.W[0]), 1e-12)
+    order_ok = errors[0] <= 1e-9 * scale or 1.6 <= errors[0] / errors[1] <= 2.4
+    lip = np.linalg.norm(problem.gram, 2)
+    return _outcome({"monotone at lr = 2.5e-3": 1.0 if monotone_small else -1.0,
+                     "first order in lr (error ratio 2)": 1.0 if order_ok else -1.0},
+                    f"largest monotone step {largest} (x ||Phi Phi^T|| = {largest * lip if largest else 0:.3g}); "
+                    f"error ratio {errors[0] / max(errors[1], 1e-300):.3f}")
+
+
 # ---- section 6 -------------------------------------------------------------------------------
 def check_trust_region(config):
     from .trust_region import check_correspondence
@@ -469,6 +499,10 @@ CLAIMS: list[Claim] = [
           "converges to L* in every width regime (m<m_y, m<n, m>n, m=1)", PAPER,
           "theory.dynamics.gronwall_step", _sampler(losses=("square",), gamma=(0.05, 0.9), well_conditioned=True),
           check_integrated_bound, 16, 500),
+    Claim("GD-STEP", "gradient descent with a small step tracks the flow (first order) and decreases the loss "
+          "monotonically; reports the largest monotone step found", DERIVED, "not applicable",
+          _sampler(losses=("square",), gamma=(0.05, 0.8), well_conditioned=True, max_dim=4),
+          check_gradient_descent_step, 3, 100),
     Claim("UNIFORM-RATE", "lambda(A) >= 1/(1 + gamma sqrt(m))^2 for every A: the rate needs no width assumption", PAPER,
           "theory.dynamics.uniform_bound_chain", _sampler(a_scales=(0.1, 1.0, 10.0, 1000.0), max_dim=40),
           check_uniform_rate, 100, 2000),
