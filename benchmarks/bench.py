@@ -181,6 +181,29 @@ def bench_suite():
     return out
 
 
+def print_summary(results):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="deq-verify benchmarks (medians)")
+    for col in ("benchmark", "setting", "result"):
+        table.add_column(col)
+    for r in results["gradient"]:
+        table.add_row("gradient / floor", f"m={r['m']} n={r['n']} {r['loss']} threads={r['blas_threads']}",
+                      f"{r['gradient_s'] * 1e3:.2f} ms / {r['floor_s'] * 1e3:.2f} ms = {r['ratio_to_floor']:.2f}")
+    by = {(r["m"], r["loss"], r["blas_threads"], r["n"]): r["gradient_s"] for r in results["gradient"]}
+    for (m, loss, th, n), t in sorted(by.items()):
+        if loss == "square" and n == 100_000 and (m, loss, th, 1000) in by:
+            table.add_row("n = 1e5 vs n = 1e3", f"m={m} square threads={th}", f"{t / by[(m, loss, th, 1000)]:.2f}")
+    for r in results["neumann"]:
+        table.add_row("implicit vs fixed point", f"m={r['m']} n={r['n']} gamma={r['gamma']}", f"{r['speedup']:.1f}x")
+    b = results["batched"]
+    table.add_row("batched vs loop", f"k={b['k']} m={b['m']}", f"{b['speedup']:.1f}x")
+    for k, v in results.get("suite", {}).items():
+        table.add_row(k, "", f"{v:.1f} s")
+    Console(width=130).print(table)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="skip m = 1024 and the larger Neumann cases")
@@ -205,6 +228,7 @@ def main(argv=None):
     if args.with_suite:
         print("4. suite wall times")
         results["suite"] = bench_suite()
+    print_summary(results)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2, default=str)

@@ -116,7 +116,7 @@ def figure_rate(out, flows, gamma=0.7):
 
 def figure_theorem2(out, small: bool, seed: int):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    rel, colors = [], []
+    rel, colors, conds = [], [], {}
     configs = [(3, 2, 4, "square"), (2, 4, 3, "cross_entropy"), (4, 2, 2, "square"), (1, 3, 4, "cross_entropy")]
     for k, (m, m_y, n, loss) in enumerate(configs):
         case = make_case(seed + 10 + k, m, m_y, n, 0.7, loss)
@@ -124,6 +124,9 @@ def figure_theorem2(out, small: bool, seed: int):
         traj = verify.gradient_flow(case.A, case.B, problem, gamma=0.7, T=2.0, rtol=1e-9,
                                     t_eval=np.linspace(0, 2.0, 6 if small else 21), record_parameters=True)
         obj = DEQObjective(problem, gamma=0.7)
+        # K is not a multiple of I (except m = 1): its condition number along the trajectory
+        conds[f"m={m}, m_y={m_y}, {loss}"] = [float(np.linalg.cond(verify.preconditioner(A, B, gamma=0.7)))
+                                             for A, B in zip(traj.A_t, traj.B_t)]
         for A, B in zip(traj.A_t, traj.B_t):
             for frac in (0.1, 0.5, 0.9):
                 chk = check_correspondence(obj, A, B, dt_fraction=frac)
@@ -157,8 +160,10 @@ def figure_theorem2(out, small: bool, seed: int):
     ax2.set_ylabel(r"$\|W^{TR}_T - W_T\|$")
     ax2.set_title("trust-region iteration vs DEQ trajectory")
     ax2.legend(fontsize=7)
+    cond_range = {k: [min(v), max(v)] for k, v in conds.items()}
     return save(fig, out, "theorem2_trust_region"), {"worst solver disagreement": float(max(rel)),
-                                                     "order in dt": orders}
+                                                     "order in dt": orders,
+                                                     "cond(K) along trajectories [min, max]": cond_range}
 
 
 def figure_implicit_bias(out, small: bool, seed: int, idx_paths=None):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_matrix, check_data, check_model, check_positive
-from .losses import ShallowProblem
+from .losses import ShallowProblem, column_log_softmax
 from .model import ImplicitLayer, column_softmax
 
 
@@ -81,6 +81,15 @@ class DEQObjective:
         return DEQState(A, B, layer, W, value, excess, grad_L0, dA, dB)
 
 
+def output_loss_and_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
+    """sum_i l(q_i, y_i) and G = dL/dQ for outputs Q (columns): square or cross-entropy."""
+    if loss == "square":
+        G = Q - Y
+        return 0.5 * float(np.sum(G * G)), G
+    logp = column_log_softmax(Q)
+    return -float(np.sum(Y * logp)), np.exp(logp) - Y
+
+
 def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, np.ndarray, np.ndarray]:
     """L(A, B) and its exact gradients (dL/dA, dL/dB) by implicit differentiation.
 
@@ -98,16 +107,7 @@ def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, 
         raise ValueError(f"Y has {Y.shape[0]} rows but B has {B.shape[0]}: both must equal m_y")
     layer = ImplicitLayer.from_weights(A, gamma=gamma, validate=False)
     W = layer.end_to_end_weight(B)
-    Q = W @ Phi
-    if loss == "square":
-        G = Q - Y
-        value = 0.5 * float(np.sum(G * G))
-    else:
-        from .losses import column_log_softmax
-
-        logp = column_log_softmax(Q)
-        value = -float(np.sum(Y * logp))
-        G = np.exp(logp) - Y
+    value, G = output_loss_and_gradient(W @ Phi, Y, loss)
     dA, dB = implicit_gradients(layer, W, G @ Phi.T)
     return value, dA, dB
 
@@ -126,16 +126,7 @@ def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "squ
     zs = [np.zeros_like(Phi)]
     for _ in range(layers):
         zs.append(gS @ zs[-1] + Phi)
-    Q = B @ zs[-1]
-    if loss == "square":
-        G = Q - Y
-        value = 0.5 * float(np.sum(G * G))
-    else:
-        from .losses import column_log_softmax
-
-        logp = column_log_softmax(Q)
-        value = -float(np.sum(Y * logp))
-        G = np.exp(logp) - Y
+    value, G = output_loss_and_gradient(B @ zs[-1], Y, loss)
     dB = G @ zs[-1].T
     adjoint = B.T @ G  # dL/dz^(H)
     dS = np.zeros_like(S)
