@@ -15,7 +15,7 @@ import numpy as np
 
 from ._validation import check_gamma, check_loss, check_one_hot
 from .gradients import softmax_vjp
-from .losses import column_log_softmax
+from .losses import cross_entropy_terms
 from .model import column_softmax
 
 
@@ -54,18 +54,11 @@ def batched_loss_and_grad(A, B, Phi, Y, gamma, loss: str = "square"):
         G = Q - Y
         L = 0.5 * np.einsum("kij,kij->k", G, G)
     else:
-        logp = column_log_softmax_stack(Q)
-        L = -np.einsum("kij,kij->k", Y, logp)
-        G = np.exp(logp) - Y
+        L, G = cross_entropy_terms(Q, np.argmax(Y, axis=-2))
     grad_L0 = G @ Phi.transpose(0, 2, 1)
     dB = np.linalg.solve(U, grad_L0.transpose(0, 2, 1)).transpose(0, 2, 1)  # grad L0 U^{-T}
     Gamma = gammas[:, None, None] * (W.transpose(0, 2, 1) @ dB)
     return L, softmax_vjp(S, Gamma), dB
-
-
-def column_log_softmax_stack(Q: np.ndarray) -> np.ndarray:
-    shifted = Q - Q.max(axis=-2, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-2, keepdims=True))
 
 
 def batched_rate_constant(A, gamma) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import as_matrix, check_data, check_model, check_positive
-from .losses import ShallowProblem, column_log_softmax
+from .losses import ShallowProblem, cross_entropy_terms
 from .model import ImplicitLayer, column_softmax
 
 
@@ -86,8 +86,8 @@ def output_loss_and_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> tuple[f
     if loss == "square":
         G = Q - Y
         return 0.5 * float(np.sum(G * G)), G
-    logp = column_log_softmax(Q)
-    return -float(np.sum(Y * logp)), np.exp(logp) - Y
+    value, G = cross_entropy_terms(Q, np.argmax(Y, axis=0))
+    return float(value), G
 
 
 def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, np.ndarray, np.ndarray]:

@@ -32,6 +32,32 @@ def column_log_softmax(Q: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
 
 
+def cross_entropy_terms(Q: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """sum_i -log softmax(q_i)[y_i] and G = softmax(Q) - Y, accurate when the softmax saturates.
+
+    Works on the last two axes (a stack (..., m_y, n) is allowed). With e = exp(q - max q),
+    r_i = sum_{k != y_i} e_k (the mass outside the true class):
+
+        l_i = log(1 + r_i / e_{y_i})            (log1p: no loss when p_{y_i} -> 1)
+        G[y_i, i] = p_{y_i} - 1 = -r_i / s_i     (no cancellation in p - 1)
+
+    The naive forms lose all digits once 1 - p_y < eps (logits a few tens apart).
+    """
+    shifted = Q - Q.max(axis=-2, keepdims=True)
+    E = np.exp(shifted)
+    sums = E.sum(axis=-2, keepdims=True)
+    onehot = labels[..., None, :] == np.arange(Q.shape[-2])[:, None]
+    E_true = np.sum(np.where(onehot, E, 0.0), axis=-2, keepdims=True)
+    rest = np.sum(np.where(onehot, 0.0, E), axis=-2, keepdims=True)
+    shifted_true = np.sum(np.where(onehot, shifted, 0.0), axis=-2, keepdims=True)
+    with np.errstate(divide="ignore", over="ignore"):
+        per_sample = np.where(E_true > 1e-300, np.log1p(rest / np.where(E_true > 1e-300, E_true, 1.0)),
+                              np.log(sums) - shifted_true)
+    G = E / sums
+    G = np.where(onehot, -rest / sums, G)
+    return per_sample.sum(axis=(-2, -1)), G
+
+
 @dataclass(frozen=True)
 class Separability:
     """Outcome of the linear-separability test for multiclass data.
@@ -93,8 +119,7 @@ class ShallowProblem:
         """L0(W) = sum_i l(W phi_i, y_i)."""
         if self.loss == "square":
             return self._L_star + self.excess(W)
-        logp = column_log_softmax(W @ self.Phi)
-        return -float(np.sum(self.Y * logp))
+        return float(cross_entropy_terms(W @ self.Phi, self._labels)[0])
 
     def gradient(self, W: np.ndarray) -> np.ndarray:
         """grad L0(W) = G Phi^T (square: (W - W*) Phi Phi^T, by the normal equations)."""
@@ -105,24 +130,15 @@ class ShallowProblem:
     def value_and_gradient(self, W: np.ndarray) -> tuple[float, np.ndarray]:
         if self.loss == "square":
             return self.value(W), self.gradient(W)
-        # One exponential pass: with shifted = Q - colmax and s = 1^T exp(shifted),
-        # l_i = log s_i - shifted[y_i, i] and G = exp(shifted) / s - Y.
-        Q = W @ self.Phi
-        shifted = Q - Q.max(axis=0, keepdims=True)
-        E = np.exp(shifted)
-        sums = E.sum(axis=0)
-        cols = np.arange(self.n)
-        value = float(np.sum(np.log(sums)) - np.sum(shifted[self._labels, cols]))
-        E /= sums
-        E[self._labels, cols] -= 1.0
-        return value, E @ self.Phi.T
+        value, G = cross_entropy_terms(W @ self.Phi, self._labels)
+        return float(value), G @ self.Phi.T
 
     def output_gradient(self, W: np.ndarray) -> np.ndarray:
         """G = dL0/d(outputs): W Phi - Y (square) or softmax(W Phi) - Y (cross-entropy)."""
         Q = W @ self.Phi
         if self.loss == "square":
             return Q - self.Y
-        return np.exp(column_log_softmax(Q)) - self.Y
+        return cross_entropy_terms(Q, self._labels)[1]
 
     def excess(self, W: np.ndarray) -> float:
         """L0(W) - L*.
