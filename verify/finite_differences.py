@@ -40,3 +40,21 @@ def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
     if den == 0.0:
         return 0.0 if num == 0.0 else float("inf")
     return num / den
+
+
+def parameter_steps(A: np.ndarray, B: np.ndarray, Phi: np.ndarray, gamma: float) -> tuple[float, float]:
+    """FD steps (h_A, h_B) scaled to how fast the outputs Q = B U^{-1} Phi move.
+
+    dQ/dB_ij = Z_j. (Z = U^{-1} Phi), so a change h in B moves Q by h max|Z|; the fifth
+    derivative of L along B then scales like max|Z|^5 and the truncation error like
+    (h max|Z|)^4. Dividing eps^(1/5) by max(1, max|Z|) keeps h max|Z| at eps^(1/5). For A,
+    dQ = gamma W dS Z with ||dS||_1 <= ||dA||_max / 2 columnwise, giving the factor
+    gamma max|W| max|Z| / 2 in place of max|Z|.
+    """
+    from .model import ImplicitLayer
+
+    layer = ImplicitLayer.from_weights(A, gamma=gamma)
+    Z = layer.equilibrium(Phi)
+    W = layer.end_to_end_weight(B)
+    z = float(np.abs(Z).max())
+    return STEP / max(1.0, 0.5 * gamma * float(np.abs(W).max()) * z * A.shape[0]), STEP / max(1.0, z)
