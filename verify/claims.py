@@ -138,8 +138,9 @@ def check_gradient_fd(config):
     fd_A = finite_difference_gradient(lambda A: f(A, c.B), c.A, h=h_A)
     fd_B = finite_difference_gradient(lambda B: f(c.A, B), c.B, h=h_B)
     # 1e-7 plus the FD reference's own rounding error (see property_tests/test_gradients.py)
+    rounding = c.m * (1 + c.gamma) / (1 - c.gamma) * EPS
     def tol(grad, h):
-        return 1e-7 + 3 * EPS * abs(L) * np.sqrt(grad.size) / (h * max(np.linalg.norm(grad), 1e-300))
+        return 1e-7 + 3 * rounding * abs(L) * np.sqrt(grad.size) / (h * max(np.linalg.norm(grad), 1e-300))
 
     margins = {"dL/dB vs FD (rel 1e-7)": 1 - relative_error(dB, fd_B) / tol(dB, h_B)}
     if c.m > 1:
