@@ -192,7 +192,7 @@ def print_summary(results):
         table.add_row("gradient / floor", f"m={r['m']} n={r['n']} {r['loss']} threads={r['blas_threads']}",
                       f"{r['gradient_s'] * 1e3:.2f} ms / {r['floor_s'] * 1e3:.2f} ms = {r['ratio_to_floor']:.2f}")
     by = {(r["m"], r["loss"], r["blas_threads"], r["n"]): r["gradient_s"] for r in results["gradient"]}
-    for (m, loss, th, n), t in sorted(by.items()):
+    for (m, loss, th, n), t in sorted(by.items(), key=str):
         if loss == "square" and n == 100_000 and (m, loss, th, 1000) in by:
             table.add_row("n = 1e5 vs n = 1e3", f"m={m} square threads={th}", f"{t / by[(m, loss, th, 1000)]:.2f}")
     for r in results["neumann"]:

@@ -130,8 +130,10 @@ def _flow_to_target(case, decades=10.0, rtol=1e-12):
     # The uniform bound guarantees E_T <= E0 exp(-2 kappa lam_u T); T is chosen to cover the
     # target decrease, and the event stops the run once it is reached.
     T = decades * np.log(10) / (2 * kappa * lam_u) * 1.01
+    # Records on a linear and a geometric grid: the run may stop (event) long before T.
+    t_eval = np.unique(np.concatenate([np.linspace(0, T, 300), np.geomspace(T * 1e-6, T, 300)]))
     traj = verify.gradient_flow(case.A, case.B, problem, gamma=case.gamma, T=T, rtol=rtol,
-                                target_excess=10 ** (-decades) * E0, num_points=300)
+                                target_excess=10 ** (-decades) * E0, t_eval=t_eval)
     return problem, kappa, E0, traj
 
 
@@ -145,13 +147,18 @@ def test_flow_converges_at_the_bounded_rate_in_every_width_regime(regime, data):
     problem, kappa, E0, traj = _flow_to_target(case, rtol=1e-12)
     if E0 == 0:
         return
-    report = trajectory_bound_report(
-        traj, kappa=kappa, rtol=1e-12, weight_error=flow_weight_error(traj, gamma=case.gamma),
-        curvature=np.linalg.norm(problem.gram, 2))
+    weight_error = flow_weight_error(traj, gamma=case.gamma)
+    curvature = np.linalg.norm(problem.gram, 2)
+    report = trajectory_bound_report(traj, kappa=kappa, rtol=1e-12, weight_error=weight_error,
+                                     curvature=curvature)
     assert report["holds"], report
     # Records are checked while the ODE-error slack is <= 0.05 in log (a wrong rate, say gamma
-    # dropped, shifts the log-decay by O(1-10)); that must cover at least 6 of the 10 decades.
-    assert report["resolved_decay"] >= 6 * np.log(10)
+    # dropped, shifts the log-decay by O(1-10)); that must cover at least 6 of the 10 decades,
+    # unless the start itself is within 6 decades of the excess the ODE error can resolve
+    # (slack 0.05 <=> E = 2 curvature (weight_error / 0.05)^2), as for a start near the optimum.
+    resolvable = 2 * curvature * (weight_error / 0.05) ** 2
+    if E0 > 1e6 * resolvable:
+        assert report["resolved_decay"] >= 6 * np.log(10)
     # Reached the target (event fired) before the time the uniform bound allows: convergence
     # to L* whatever the width.
     assert traj.event_time is not None

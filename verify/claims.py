@@ -275,8 +275,9 @@ def check_integrated_bound(config):
     if E0 == 0:
         return Outcome(True, 0.0, "started at the optimum")
     T = 10 * np.log(10) / (2 * kappa * uniform_rate_bound(c.m, gamma=c.gamma)) * 1.01
+    t_eval = np.unique(np.concatenate([np.linspace(0, T, 300), np.geomspace(T * 1e-6, T, 300)]))
     traj = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, rtol=1e-12, target_excess=1e-10 * E0,
-                         num_points=300)
+                         t_eval=t_eval)
     rep = trajectory_bound_report(traj, kappa=kappa, rtol=1e-12, weight_error=flow_weight_error(traj, gamma=c.gamma),
                                   curvature=np.linalg.norm(problem.gram, 2))
     monotone = float(np.max(np.diff(traj.loss)) / (1e-8 * traj.loss[0])) if len(traj.t) > 1 else 0.0
