@@ -504,7 +504,7 @@ CLAIMS: list[Claim] = [
     Claim("INTEGRATED", "along gradient flow, L_T - L* <= (L_0 - L*) exp(-2 kappa int lambda) <= ... exp(-2 kappa lambda_T T); "
           "converges to L* in every width regime (m<m_y, m<n, m>n, m=1)", PAPER,
           "theory.dynamics.gronwall_step", _sampler(losses=("square",), gamma=(0.05, 0.9), well_conditioned=True),
-          check_integrated_bound, 16, 500),
+          check_integrated_bound, 8, 500),
     Claim("GD-STEP", "gradient descent with a small step tracks the flow (first order) and decreases the loss "
           "monotonically; reports the largest monotone step found", DERIVED, "not applicable",
           _sampler(losses=("square",), gamma=(0.05, 0.8), well_conditioned=True, max_dim=4),
