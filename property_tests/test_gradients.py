@@ -5,39 +5,22 @@ import pytest
 from hypothesis import given, strategies as st
 
 import verify
-from verify.finite_differences import finite_difference_gradient, parameter_steps, relative_error
+from verify.finite_differences import gradient_check
 from verify.gradients import DEQObjective
 from strategies import cases, make_case
 
 EPS = np.finfo(float).eps
 
 
-def _loss(case):
-    return lambda A, B: verify.loss_and_grad(A, B, case.Phi, case.Y, gamma=case.gamma, loss=case.loss)[0]
-
-
 @given(cases())
 def test_gradients_match_finite_differences(case):
-    L, dA, dB = verify.loss_and_grad(case.A, case.B, case.Phi, case.Y, gamma=case.gamma, loss=case.loss)
-    f = _loss(case)
-    h_A, h_B = parameter_steps(case.A, case.B, case.Phi, case.gamma)
-    fd_A = finite_difference_gradient(lambda A: f(A, case.B), case.A, h=h_A)
-    fd_B = finite_difference_gradient(lambda B: f(case.A, B), case.B, h=h_B)
-    # Steps scaled to the outputs' sensitivity (verify.finite_differences.parameter_steps) keep
-    # the truncation error near eps^(4/5). Each evaluation of L is accurate to
-    # rounding = m cond_1(U) eps relative (one LU solve), so the reference's rounding error is
-    # <= 3 rounding |L| / h per entry (weights 8/12, 1/12), relative 3 rounding |L| sqrt(N) / (h ||g||).
-    rounding = case.m * (1 + case.gamma) / (1 - case.gamma) * EPS
-    # The acceptance level is 1e-7 plus that, so only a reference that cannot resolve 1e-7 (a
-    # loss far larger than its gradient) widens it. For m = 1, dL/dA = 0 exactly (sigma = 1).
-    def tolerance(grad, h):
-        return 1e-7 + 3 * rounding * abs(L) * np.sqrt(grad.size) / (h * max(np.linalg.norm(grad), 1e-300))
-
-    if case.m == 1:
-        assert np.all(dA == 0.0) and np.abs(fd_A).max() <= 3 * EPS * max(1.0, abs(L)) / h_A
+    # Tolerance 1e-7 plus the FD reference's own rounding bound (verify.finite_differences.gradient_check).
+    r = gradient_check(case.A, case.B, case.Phi, case.Y, gamma=case.gamma, loss=case.loss)
+    if case.m == 1:  # sigma = 1: dL/dA = 0 exactly, and the reference sees only rounding
+        assert np.all(r["dA"] == 0.0) and np.abs(r["fd_A"]).max() <= 3 * EPS * max(1.0, abs(r["L"])) / r["h_A"]
     else:
-        assert relative_error(dA, fd_A) <= tolerance(dA, h_A)
-    assert relative_error(dB, fd_B) <= tolerance(dB, h_B)
+        assert r["error_A"] <= r["tolerance_A"]
+    assert r["error_B"] <= r["tolerance_B"]
 
 
 @given(cases())

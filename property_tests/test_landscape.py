@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 
 import verify
-from verify.landscape import midpoint_violation
+from verify.landscape import midpoint_violation, minimiser_excess_floor
 from verify.model import ImplicitLayer
 from strategies import cases
 
@@ -15,11 +15,9 @@ EPS = np.finfo(float).eps
 def test_nonconvexity_midpoint_violation(case):
     problem = verify.ShallowProblem(case.Phi, case.Y)
     v = midpoint_violation(problem, gamma=case.gamma, rng=np.random.default_rng(case.seed))
-    # Both endpoints are global minimisers: W_k = (W* U_k) U_k^{-1} is W* up to
-    # delta = 20 m cond(U) eps max|W*| per entry, so the excess is <= 1/2 ||Phi Phi^T|| m m_y delta^2.
-    cond = (1 + case.gamma) / (1 - case.gamma)
-    delta = 20 * case.m * cond * EPS * max(1.0, np.abs(problem.minimiser).max())
-    floor = 0.5 * np.linalg.norm(problem.gram, 2) * case.m * case.m_y * delta ** 2
+    # Both endpoints are global minimisers: their excess is at the rounding floor of
+    # W = (W* U_k) U_k^{-1} (verify.landscape.minimiser_excess_floor).
+    floor = minimiser_excess_floor(problem, gamma=case.gamma)
     assert v.loss_1 <= floor and v.loss_2 <= floor
     # The midpoint is not: its excess exceeds the same floor by many orders of magnitude.
     assert v.gap > 1e6 * floor

@@ -249,25 +249,21 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     recorder = _Recorder(objective)
     st = recorder.record(0.0, A, B, 0.0)
     message = f"completed {steps} steps"
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
-        return _descend(objective, recorder, A, B, st, lr, steps, record_every, on_divergence, message)
-
-
-def _descend(objective, recorder, A, B, st, lr, steps, record_every, on_divergence, message):
     integral, prev_rate = 0.0, rate_constant_unchecked(A, objective.gamma)
-    for k in range(1, steps + 1):
-        A = A - lr * st.dA
-        B = B - lr * st.dB
-        rate = rate_constant_unchecked(A, objective.gamma) if np.all(np.isfinite(A)) else np.nan
-        integral += 0.5 * lr * (prev_rate + rate)
-        prev_rate = rate
-        if k % record_every == 0 or k == steps:
-            st = recorder.record(k * lr, A, B, integral)
-        else:
-            st = objective.evaluate(A, B, with_excess=False)
-        if not np.isfinite(st.loss):
-            if on_divergence == "raise":
-                raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr}")
-            message = f"diverged at step {k}"
-            break
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+        for k in range(1, steps + 1):
+            A = A - lr * st.dA
+            B = B - lr * st.dB
+            rate = rate_constant_unchecked(A, objective.gamma) if np.all(np.isfinite(A)) else np.nan
+            integral += 0.5 * lr * (prev_rate + rate)
+            prev_rate = rate
+            if k % record_every == 0 or k == steps:
+                st = recorder.record(k * lr, A, B, integral)
+            else:
+                st = objective.evaluate(A, B, with_excess=False)
+            if not np.isfinite(st.loss):
+                if on_divergence == "raise":
+                    raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr}")
+                message = f"diverged at step {k}"
+                break
     return recorder.build(A, B, "descent", message=message, info={"lr": lr, "steps": steps})

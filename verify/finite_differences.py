@@ -58,3 +58,31 @@ def parameter_steps(A: np.ndarray, B: np.ndarray, Phi: np.ndarray, gamma: float)
     W = layer.end_to_end_weight(B)
     z = float(np.abs(Z).max())
     return STEP / max(1.0, 0.5 * gamma * float(np.abs(W).max()) * z * A.shape[0]), STEP / max(1.0, z)
+
+
+def gradient_check(A, B, Phi, Y, *, gamma: float, loss: str) -> dict:
+    """Implicit gradients of L(A, B) against fourth-order finite differences.
+
+    Steps from :func:`parameter_steps` keep the truncation error near eps^(4/5). Each evaluation
+    of L is accurate to rounding = m cond_1(U) eps relative (one LU solve), so the reference's
+    rounding error is <= 3 rounding |L| / h per entry (weights 8/12, 1/12), i.e. relative
+    3 rounding |L| sqrt(N) / (h ||g||). The tolerance is 1e-7 plus that: only a reference that
+    cannot resolve 1e-7 (a loss far larger than its gradient) widens it.
+
+    Returns L, dA, dB, fd_A, fd_B, h_A, h_B and the relative errors and tolerances for A and B.
+    """
+    from .gradients import loss_and_grad
+
+    L, dA, dB = loss_and_grad(A, B, Phi, Y, gamma=gamma, loss=loss)
+    f = lambda A_, B_: loss_and_grad(A_, B_, Phi, Y, gamma=gamma, loss=loss)[0]  # noqa: E731
+    h_A, h_B = parameter_steps(A, B, Phi, gamma)
+    fd_A = finite_difference_gradient(lambda A_: f(A_, B), A, h=h_A)
+    fd_B = finite_difference_gradient(lambda B_: f(A, B_), B, h=h_B)
+    rounding = A.shape[0] * (1 + gamma) / (1 - gamma) * EPS
+
+    def tolerance(grad, h):
+        return 1e-7 + 3 * rounding * abs(L) * np.sqrt(grad.size) / (h * max(np.linalg.norm(grad), 1e-300))
+
+    return {"L": L, "dA": dA, "dB": dB, "fd_A": fd_A, "fd_B": fd_B, "h_A": h_A, "h_B": h_B,
+            "error_A": relative_error(dA, fd_A), "tolerance_A": tolerance(dA, h_A),
+            "error_B": relative_error(dB, fd_B), "tolerance_B": tolerance(dB, h_B)}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_matrix, check_data, check_model, check_positive
+from ._validation import as_matrix, check_data, check_gamma, check_model, check_positive
 from .losses import ShallowProblem, cross_entropy_terms
 from .model import ImplicitLayer, column_softmax
 
@@ -62,8 +62,6 @@ class DEQObjective:
     """
 
     def __init__(self, problem: ShallowProblem, *, gamma):
-        from ._validation import check_gamma
-
         self.problem = problem
         self.gamma = check_gamma(gamma)
 

@@ -157,24 +157,20 @@ def train_three_models(split: Split, rng: np.random.Generator, *, gamma: float =
             out[name]["train"].append(mean_loss(train, W))
             out[name]["test"].append(test_loss(W))
 
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _descend(out, record, steps, record_every, gamma, A, B, W_lin, W1, W2, train, n, lr)
-
-
-def _descend(out, record, steps, record_every, gamma, A, B, W_lin, W1, W2, train, n, lr):
-    for k in range(steps + 1):
-        layer = ImplicitLayer.from_weights(A, gamma=gamma, validate=False)
-        W_deq = layer.end_to_end_weight(B)
-        if k % record_every == 0 or k == steps:
-            record(k, W_deq, W_lin, W2 @ W1)
-        if k == steps:
-            break
-        # per-sample-mean loss: gradients divided by n
-        dA, dB = implicit_gradients(layer, W_deq, train.gradient(W_deq) / n)
-        A, B = A - lr * dA, B - lr * dB
-        W_lin = W_lin - lr * train.gradient(W_lin) / n
-        G = train.gradient(W2 @ W1) / n
-        W1, W2 = W1 - lr * (W2.T @ G), W2 - lr * (G @ W1.T)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging model records NaN, not a crash
+        for k in range(steps + 1):
+            layer = ImplicitLayer.from_weights(A, gamma=gamma, validate=False)
+            W_deq = layer.end_to_end_weight(B)
+            if k % record_every == 0 or k == steps:
+                record(k, W_deq, W_lin, W2 @ W1)
+            if k == steps:
+                break
+            # per-sample-mean loss: gradients divided by n
+            dA, dB = implicit_gradients(layer, W_deq, train.gradient(W_deq) / n)
+            A, B = A - lr * dA, B - lr * dB
+            W_lin = W_lin - lr * train.gradient(W_lin) / n
+            G = train.gradient(W2 @ W1) / n
+            W1, W2 = W1 - lr * (W2.T @ G), W2 - lr * (G @ W1.T)
     for name in MODELS:
         out[name] = {key: np.asarray(v) for key, v in out[name].items()}
     out["final_W"] = {"deq": W_deq, "linear": W_lin, "deep_linear": W2 @ W1}

@@ -16,6 +16,20 @@ from .losses import ShallowProblem
 from .model import ImplicitLayer
 
 
+EPS = np.finfo(np.float64).eps
+
+
+def minimiser_excess_floor(problem: ShallowProblem, *, gamma: float) -> float:
+    """Rounding floor of the excess loss at (A, W* U) for any A (square loss).
+
+    W = (W* U) U^{-1} is W* up to delta = 20 m cond_1(U) eps max(1, max|W*|) per entry,
+    cond_1(U) <= (1 + gamma)/(1 - gamma), so the excess is <= 1/2 ||Phi Phi^T||_2 m m_y delta^2.
+    """
+    cond = (1 + gamma) / (1 - gamma)
+    delta = 20 * problem.m * cond * EPS * max(1.0, float(np.abs(problem.minimiser).max()))
+    return 0.5 * float(np.linalg.norm(problem.gram, 2)) * problem.m * problem.m_y * delta ** 2
+
+
 @dataclass(frozen=True)
 class MidpointViolation:
     """Two parameter points and their midpoint with L(mid) > (L(p1) + L(p2)) / 2."""
