@@ -7,7 +7,7 @@
   J_B J_B^T + J_A J_A^T; the closed forms of the two pieces are compared with it exactly.
 - The energy identity dL/dt = g . d vec(W)/dt = -||dL/dtheta||^2.
 - K >= lambda(A) I follows from J_A J_A^T >= 0 and J_B J_B^T = (U^{-T} U^{-1}) (x) I.
-- The PL inequality of the square loss and the Groenwall step of Theorem 1.
+- The PL inequality of the square loss; the comparison ODE of Theorem 1 solved by dsolve.
 """
 
 from __future__ import annotations
@@ -105,34 +105,53 @@ def square_loss_pl_residual() -> tuple[sp.Expr, sp.Expr]:
     return sp.simplify(derived - claimed), claimed
 
 
-def gronwall_step() -> sp.Expr:
-    """d/dt [ (L(t) - L*) exp(2 kappa R(t)) ] with R' = lambda(A_t), minus
-    exp(2 kappa R) (dL/dt + 2 kappa lambda (L - L*)), simplified: 0.
+def comparison_ode():
+    """Solve the comparison ODE dE/dt = -2 kappa lambda(t) E with sympy.dsolve.
 
-    With the state-wise inequality dL/dt <= -2 kappa lambda (L - L*), the bracket is <= 0, so
-    (L_T - L*) exp(2 kappa R(T)) <= L_0 - L*, the integrated bound.
+    dsolve returns E = C1 exp(-2 kappa int lambda dt); the claimed solution through E(0) = E_0 is
+    E_0 exp(-2 kappa int_0^t lambda(s) ds). Returns (d/dt of their ratio, claimed(0) - E_0), both
+    0 after simplification: the ratio is constant, so the claimed function is the solution.
+
+    The integrated bound then follows by the comparison principle (proof on paper, not SymPy):
+    the state-wise inequality gives dE/dt <= -2 kappa lambda(A_t) E for E = L - L*, so
+    d/dt [E exp(2 kappa R)] = exp(2 kappa R) (dE/dt + 2 kappa lambda E) <= 0 with R' = lambda,
+    hence E_T <= E_0 exp(-2 kappa int_0^T lambda(A_t) dt).
     """
-    t = sp.Symbol("t", real=True)
-    kappa, L_star = sp.symbols("kappa L_star", positive=True)
-    L = sp.Function("L")(t)
-    R = sp.Function("R")(t)
-    lam = sp.Function("lam")(t)
-    product = (L - L_star) * sp.exp(2 * kappa * R)
-    derivative = sp.diff(product, t).subs(sp.Derivative(R, t), lam)
-    claimed = sp.exp(2 * kappa * R) * (sp.diff(L, t) + 2 * kappa * lam * (L - L_star))
-    return sp.simplify(derivative - claimed)
+    t, s = sp.symbols("t s", real=True)
+    kappa, E0 = sp.symbols("kappa E_0", positive=True)
+    E, lam = sp.Function("E"), sp.Function("lam")
+    general = sp.dsolve(sp.Eq(E(t).diff(t), -2 * kappa * lam(t) * E(t)), E(t)).rhs
+    claimed = E0 * sp.exp(-2 * kappa * sp.Integral(lam(s), (s, 0, t)))
+    return sp.simplify(sp.diff(general / claimed, t)), sp.simplify(claimed.subs(t, 0).doit() - E0)
 
 
-def uniform_bound_chain(m: int) -> sp.Expr:
-    """The last link of the uniform rate bound: for a column-stochastic S (symbols), the row sums
-    of S^T S ... stated as ||S||_1 = 1 and ||S||_inf <= m, so ||S||_2^2 <= ||S||_1 ||S||_inf <= m.
+def softmax_column_sums(m: int) -> sp.Matrix:
+    """Column sums of sigma(A) minus 1, derived from the definition and simplified (zero).
 
-    Returns max over columns of the derived column sums of S minus 1, simplified (0).
+    This is the only symbolic link of the uniform rate bound. The rest is a proof on paper:
+    ||S||_1 = 1 (columns sum to 1, entries positive) and ||S||_inf <= m (entries below 1), so
+    ||S||_2 <= sqrt(||S||_1 ||S||_inf) <= sqrt(m); then ||U||_2 <= 1 + gamma ||S||_2 (triangle
+    inequality) and lambda(A) = 1/||U||_2^2 >= 1/(1 + gamma ||S||_2)^2 >= 1/(1 + gamma sqrt(m))^2.
     """
     E = symbol_matrix("e", m, m, positive=True)
     S = column_softmax_from_exponentials(E)
     return sp.simplify(sp.Matrix([sum(S[:, j]) - 1 for j in range(m)]))
 
 
+def metric_function(m: int, m_y: int):
+    """The derived K = J J^T lambdified: a NumPy function (A, B, gamma) -> K (column-major vec)."""
+    import numpy as np
+
+    D = derive_metric(m, m_y)
+    f = sp.lambdify([D.gamma] + list(D.E) + list(D.B), D.K, modules="numpy", cse=True)
+
+    def evaluate(A, B, gamma):
+        # sigma is invariant under a shift of each column of A: shift by the column max (no overflow)
+        E = np.exp(A - A.max(axis=0))
+        return np.asarray(f(gamma, *E.ravel(), *B.ravel()), dtype=float)
+
+    return evaluate
+
+
 __all__ = ["DerivedMetric", "derive_metric", "closed_form_metric_terms", "square_loss_pl_residual",
-           "gronwall_step", "uniform_bound_chain", "vec", "adjugate", "leibniz_det"]
+           "comparison_ode", "softmax_column_sums", "metric_function", "vec", "adjugate", "leibniz_det"]

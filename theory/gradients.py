@@ -48,7 +48,8 @@ class DerivedGradients:
     dB: sp.Matrix
 
     def numeric(self):
-        """A NumPy function (A, B, Phi, Y, gamma) -> (L, dA, dB) of the derived expressions."""
+        """A NumPy function (A, B, Phi, Y, gamma) -> (L, dA, dB) of the derived expressions
+        (float64: exp(A) may overflow and log-sum-exp may cancel; see :meth:`high_precision`)."""
         model = self.model
         f = sp.lambdify(model.all_symbols, [model.L, self.dA, self.dB], modules="numpy", cse=True)
 
@@ -56,6 +57,42 @@ class DerivedGradients:
             args = [gamma] + list(np.exp(A).ravel()) + list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())
             L, dA, dB = f(*args)
             return float(L), np.asarray(dA, dtype=float), np.asarray(dB, dtype=float)
+
+        return evaluate
+
+    def high_precision(self, digits: tuple[int, ...] = (40, 80, 160)):
+        """A function (A, B, Phi, Y, gamma) -> (L, dA, dB, digits) evaluating the derived
+        expressions in mpmath: the float64 inputs are exact binary numbers, exp(A_ij) and every
+        operation are carried at ``digits`` significant digits (no overflow: mpmath's exponent
+        range is unbounded). Two consecutive precisions must agree to 1e-20 relative (else the
+        next is tried), so the result is exact to float64 rounding."""
+        import mpmath
+
+        model = self.model
+        f = sp.lambdify(model.all_symbols, [model.L, self.dA, self.dB], modules="mpmath", cse=True)
+
+        def at(precision, A, B, Phi, Y, gamma):
+            with mpmath.workdps(precision):
+                args = ([mpmath.mpf(float(gamma))] + [mpmath.exp(mpmath.mpf(float(a))) for a in A.ravel()]
+                        + [mpmath.mpf(float(x)) for x in list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())])
+                L, dA, dB = f(*args)
+                flat = [L] + list(dA) + list(dB)
+                return flat
+
+        def evaluate(A, B, Phi, Y, gamma):
+            previous = at(digits[0], A, B, Phi, Y, gamma)
+            for precision in digits[1:]:
+                current = at(precision, A, B, Phi, Y, gamma)
+                with mpmath.workdps(precision):
+                    scale = max(abs(x) for x in current) or mpmath.mpf(1)
+                    agree = max(abs(x - y) for x, y in zip(current, previous)) <= mpmath.mpf(10) ** -20 * scale
+                if agree:
+                    values = np.array([float(x) for x in current])
+                    m, m_y = model.m, model.m_y
+                    return (float(values[0]), values[1:1 + m * m].reshape(m, m),
+                            values[1 + m * m:].reshape(m_y, m), precision)
+                previous = current
+            raise ArithmeticError(f"the derivation did not settle at {digits[-1]} digits")
 
         return evaluate
 

@@ -22,11 +22,13 @@ from .symbolic_model import symbol_matrix
 
 def _spd_and_psd(size: int):
     """K = R R^T (R lower triangular, positive diagonal) and H = M M^T: generic SPD and PSD."""
-    R = sp.Matrix(size, size, lambda i, j: sp.Symbol(f"r_{i}{j}", positive=(i == j), real=True) if i >= j else 0)
+    R = sp.Matrix(size, size, lambda i, j: (sp.Symbol(f"r_{i}{j}", positive=True) if i == j
+                                            else sp.Symbol(f"r_{i}{j}", real=True)) if i >= j else 0)
     M = symbol_matrix("q", size, size, real=True)
     return R, R * R.T, M * M.T
 
 
+@lru_cache(maxsize=None)
 def kkt_solution(size: int = 2):
     """Solve the stationarity condition g + H v + mu G v = 0 for v, with G = K^{-1}/dt - H.
 
@@ -44,13 +46,46 @@ def kkt_solution(size: int = 2):
     return residual, v_mu, mu
 
 
-def second_order_matrix(size: int = 2) -> sp.Matrix:
-    """H + 1 * G - K^{-1}/dt, simplified: zero, so the Hessian of the Lagrangian at mu = 1 is
-    K^{-1}/dt, positive definite for dt > 0 (the KKT point is the global minimiser)."""
-    dt = sp.Symbol("dt", positive=True)
+def second_order_condition(size: int = 2) -> sp.Matrix:
+    """The Hessian in v of the Lagrangian g^T v + 1/2 v^T H v + mu/2 (v^T G v - delta^2), derived
+    by sympy.hessian, at mu = 1 with G = K^{-1}/dt - H, times dt K, minus I, simplified: zero.
+
+    So the Lagrangian's Hessian at the KKT point is K^{-1}/dt, positive definite for dt > 0: with
+    mu = 1 >= 0 and H + mu G > 0, the KKT point is the subproblem's global minimiser (the standard
+    sufficient condition for trust-region subproblems; More and Sorensen 1983, in metric G).
+    """
+    dt, mu, delta = sp.symbols("dt mu delta", positive=True)
     _, K, H = _spd_and_psd(size)
+    g = sp.Matrix(sp.symbols(f"g0:{size}", real=True))
+    v = sp.Matrix(sp.symbols(f"v0:{size}", real=True))
     G = K.inv() / dt - H
-    return (H + G - K.inv() / dt).applyfunc(sp.simplify)
+    lagrangian = (g.T * v)[0, 0] + sp.Rational(1, 2) * (v.T * H * v)[0, 0] \
+        + mu / 2 * ((v.T * G * v)[0, 0] - delta ** 2)
+    hess = sp.hessian(lagrangian, list(v)).subs(mu, 1)
+    return (hess * dt * K - sp.eye(size)).applyfunc(sp.simplify)
+
+
+def kkt_function(size: int = 2):
+    """v(mu) solved from the KKT stationarity (see :func:`kkt_solution`), lambdified: a NumPy
+    function (K, H, g, dt, mu) -> v, with K = R R^T (Cholesky) and H = M M^T supplied as factors."""
+    import numpy as np
+
+    _, v_mu, mu = kkt_solution(size)
+    by_name = {s.name: s for s in v_mu.free_symbols}
+    dt = by_name["dt"]
+    R_syms = [by_name[f"r_{i}{j}"] for i in range(size) for j in range(i + 1)]
+    M_syms = [by_name[f"q_{i}{j}"] for i in range(size) for j in range(size)]
+    g_syms = [by_name[f"g{i}"] for i in range(size)]
+    f = sp.lambdify(R_syms + M_syms + g_syms + [dt, mu], v_mu, modules="numpy", cse=True)
+
+    def evaluate(K, H, g, dt_value, mu_value):
+        R = np.linalg.cholesky(K)
+        w, V = np.linalg.eigh(H)
+        M = V * np.sqrt(np.clip(w, 0.0, None))  # H = M M^T (H positive semidefinite)
+        args = [R[i, j] for i in range(size) for j in range(i + 1)] + list(M.ravel()) + list(g)
+        return np.asarray(f(*args, dt_value, mu_value), dtype=float).ravel()
+
+    return evaluate
 
 
 def congruence_residual(size: int = 2) -> sp.Matrix:

@@ -15,22 +15,29 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .claims import CLAIMS, CLAIMS_BY_ID, Claim, Outcome
+from .claims import CLAIMS, CLAIMS_BY_ID, EQUALITY, INEQUALITY, Claim, Outcome
 
 
 @dataclass
 class ClaimReport:
+    """Per-claim results. ``worst_ratio``: the largest error / tolerance of any equality
+    measurement (holds iff <= 1); ``worst_slack``: the smallest relative slack X/Y - 1 of any
+    inequality (holds iff >= minus its rounding allowance); ``symbolic``: where the derivation
+    lives and whether it is exact or a proof on paper."""
+
     id: str
     statement: str
     provenance: str
     symbolic: str
     tried: int = 0
     passed: int = 0
-    worst_margin: float | None = None
-    worst_detail: str = ""
+    worst_ratio: float | None = None
+    worst_ratio_name: str = ""
+    worst_slack: float | None = None
+    worst_slack_name: str = ""
     seconds: float = 0.0
     failures: list = field(default_factory=list)
-    records: list = field(default_factory=list)  # every configuration: config, passed, margin, detail
+    records: list = field(default_factory=list)  # every configuration: config, passed, measurements, detail, info
     complete: bool = False
 
     @property
@@ -40,13 +47,23 @@ class ClaimReport:
     def add(self, config: dict, outcome: Outcome) -> None:
         self.tried += 1
         self.passed += int(outcome.passed)
-        self.records.append({"config": config, "passed": bool(outcome.passed), "margin": float(outcome.margin),
-                             "detail": outcome.detail})
-        if self.worst_margin is None or outcome.margin < self.worst_margin:
-            self.worst_margin = float(outcome.margin)
-            self.worst_detail = outcome.detail
+        self.records.append({"config": config, "passed": bool(outcome.passed), "detail": outcome.summary(),
+                             "measurements": [m.as_dict() for m in outcome.measurements], "info": outcome.info})
+        for meas in outcome.measurements:
+            if meas.kind == EQUALITY and (self.worst_ratio is None or meas.ratio > self.worst_ratio):
+                self.worst_ratio, self.worst_ratio_name = float(meas.ratio), meas.name
+            if meas.kind == INEQUALITY and (self.worst_slack is None or meas.value < self.worst_slack):
+                self.worst_slack, self.worst_slack_name = float(meas.value), meas.name
         if not outcome.passed:
-            self.failures.append({"config": config, "margin": float(outcome.margin), "detail": outcome.detail})
+            self.failures.append({"config": config, "detail": outcome.summary(), "failing": outcome.failing})
+
+    def add_crash(self, config: dict, err: BaseException) -> None:
+        """A check that raised is a failure of the claim's check, reported with its config."""
+        self.tried += 1
+        self.records.append({"config": config, "passed": False, "detail": f"{type(err).__name__}: {err}",
+                             "measurements": [], "info": {}})
+        self.failures.append({"config": config, "detail": f"{type(err).__name__}: {err}",
+                              "traceback": traceback.format_exc(limit=4)})
 
 
 def _jsonable(config: dict) -> dict:
@@ -62,7 +79,7 @@ def claim_configurations(claim: Claim, seed: int, count: int) -> list[dict]:
     index = [c.id for c in CLAIMS].index(claim.id)
     child = np.random.SeedSequence(seed).spawn(len(CLAIMS))[index]
     rng = np.random.default_rng(child)
-    return [_jsonable(claim.sample(rng)) for _ in range(count)]
+    return [_jsonable(claim.sample(rng, index)) for index in range(count)]
 
 
 def _batched_outcomes(claim: Claim, configs: list[dict]) -> list[Outcome]:
@@ -89,12 +106,8 @@ def run_claim(claim: Claim, configs: list[dict], report: ClaimReport, advance=la
         for config in configs:
             try:
                 outcome = claim.check(config)
-            except Exception as err:  # a crash is a failure of the claim's check, reported with its config
-                outcome = Outcome(False, float("-inf"), f"{type(err).__name__}: {err}")
-                report.failures.append({"config": config, "traceback": traceback.format_exc(limit=3)})
-                report.tried += 1
-                report.worst_margin = float("-inf")
-                report.worst_detail = outcome.detail
+            except Exception as err:  # noqa: BLE001 - a crash is a failure, reported with its config
+                report.add_crash(config, err)
                 advance()
                 continue
             report.add(config, outcome)
@@ -139,12 +152,23 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
+def format_ratio(report: ClaimReport) -> str:
+    return "n/a" if report.worst_ratio is None else f"{report.worst_ratio:.2g}"
+
+
+def format_slack(report: ClaimReport) -> str:
+    return "n/a" if report.worst_slack is None else f"{report.worst_slack:.3g}"
+
+
+def symbolic_status(report: ClaimReport) -> str:
+    return report.symbolic
+
+
 def markdown_table(reports: list[ClaimReport]) -> str:
-    lines = ["| claim | holds | tried | passed | worst margin | provenance | symbolic | time (s) | statement |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| claim | holds | tried | passed | max error/tol (<= 1) | min slack (>= 0) | symbolic | provenance | time (s) | statement |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
-        margin = "n/a" if r.worst_margin is None else f"{r.worst_margin:.3g}"
         statement = r.statement.replace("|", "\\|")  # norms use |, Markdown cells must escape it
-        lines.append(f"| {r.id} | {'yes' if r.holds else 'NO'} | {r.tried} | {r.passed} | {margin} | "
-                     f"{r.provenance} | {r.symbolic} | {r.seconds:.1f} | {statement} |")
+        lines.append(f"| {r.id} | {'yes' if r.holds else 'NO'} | {r.tried} | {r.passed} | {format_ratio(r)} | "
+                     f"{format_slack(r)} | {r.symbolic} | {r.provenance} | {r.seconds:.1f} | {statement} |")
     return "\n".join(lines) + "\n"

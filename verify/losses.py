@@ -102,6 +102,7 @@ class ShallowProblem:
             # and ||D R^T||_F = ||D Phi||_F for every D, which is what the excess loss needs.
             self._R = sla.qr(self.Phi.T, mode="r")[0][: min(self.n, self.m)]
             self.gram = self._R.T @ self._R  # Phi Phi^T
+            self._YPhiT = self.Y @ self.Phi.T
             W_star_T, *_ = sla.lstsq(self.Phi.T, self.Y.T, lapack_driver="gelsd")
             self._W_star = W_star_T.T  # the minimum-norm minimiser Y Phi^+
             residual = self._W_star @ self.Phi - self.Y
@@ -122,9 +123,10 @@ class ShallowProblem:
         return float(cross_entropy_terms(W @ self.Phi, self._labels)[0])
 
     def gradient(self, W: np.ndarray) -> np.ndarray:
-        """grad L0(W) = G Phi^T (square: (W - W*) Phi Phi^T, by the normal equations)."""
+        """grad L0(W) = G Phi^T (square: W Phi Phi^T - Y Phi^T from the cached statistics; not
+        (W - W*) Phi Phi^T, which loses digits to ||W*|| when Phi is ill-conditioned)."""
         if self.loss == "square":
-            return (W - self._W_star) @ self.gram
+            return W @ self.gram - self._YPhiT
         return self.output_gradient(W) @ self.Phi.T
 
     def value_and_gradient(self, W: np.ndarray) -> tuple[float, np.ndarray]:

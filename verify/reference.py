@@ -1,0 +1,286 @@
+"""Reference computations, written from the definitions and sharing no code with the core.
+
+The campaign judges the numerical core (:mod:`verify.model`, :mod:`verify.losses`,
+:mod:`verify.gradients`, :mod:`verify.dynamics`, :mod:`verify.convergence`,
+:mod:`verify.trust_region`) against the functions here. They import nothing from those modules
+(a test enforces it), take the slow and obvious route, and differentiate by the complex step
+
+    f'(x) v = Im f(x + i h v) / h + O(h^2),    h = 1e-20,
+
+which has no subtractive cancellation: for a real-analytic f evaluated in complex arithmetic
+the imaginary part carries the derivative with the rounding error of one evaluation, so the
+derivative is accurate to about (condition of the evaluation) x eps, not sqrt(eps). Every
+function below is therefore written for complex input: maxima are taken of real parts (a real
+shift leaves a softmax unchanged), squares are z * z, never |z|^2.
+
+Notation as in THEORY.md: S = sigma(A) (column softmax), U = I - gamma S, W = B U^{-1},
+Q = W Phi, L = sum_i l(q_i, y_i); vec is column-major.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: complex-step size; h^2 = 1e-40 is far below eps for every quantity of order 1e-10 or more
+STEP = 1e-20
+EPS = np.finfo(np.float64).eps
+
+
+# ---- the model ----------------------------------------------------------------------------
+def softmax_columns(A: np.ndarray) -> np.ndarray:
+    """sigma(A)_ij = exp(A_ij - c_j) / sum_k exp(A_kj - c_j), c_j = max_k Re A_kj."""
+    E = np.exp(A - A.real.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
+def softmax_jacobian(s: np.ndarray) -> np.ndarray:
+    """J = diag(s) - s s^T, the Jacobian of the softmax at the probabilities s."""
+    return np.diag(s) - np.outer(s, s)
+
+
+def implicit_matrix(A: np.ndarray, gamma: float) -> np.ndarray:
+    """U = I - gamma sigma(A)."""
+    return np.eye(A.shape[0]) - gamma * softmax_columns(A)
+
+
+def end_to_end_weight(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:
+    """W = B U^{-1}, from the dense solve U^T W^T = B^T (numpy.linalg.solve)."""
+    return np.linalg.solve(implicit_matrix(A, gamma).T, B.T).T
+
+
+def fixed_point(A: np.ndarray, Phi: np.ndarray, gamma: float, layers: int) -> np.ndarray:
+    """z^(layers) of z^(l) = gamma S z^(l-1) + Phi, z^(0) = 0 (the weight-tied forward pass)."""
+    gS = gamma * softmax_columns(A)
+    z = np.zeros_like(Phi, dtype=np.result_type(gS, Phi))
+    for _ in range(layers):
+        z = gS @ z + Phi
+    return z
+
+
+# ---- losses -------------------------------------------------------------------------------
+def output_loss(Q: np.ndarray, Y: np.ndarray, loss: str):
+    """sum_i l(q_i, y_i): square 1/2 ||q - y||^2; cross-entropy -log softmax(q)_{y}.
+
+    Cross-entropy per sample, with d = q - q_y: log sum_k exp(d_k) = log1p(sum_{k != y} exp(d_k))
+    when y is the (real) argmax (so no digit is lost when the loss is tiny), otherwise
+    max d + log sum exp(d - max d).
+    """
+    if loss == "square":
+        R = Q - Y
+        return 0.5 * np.sum(R * R)
+    labels = np.argmax(Y.real, axis=0)
+    cols = np.arange(Q.shape[1])
+    D = Q - Q[labels, cols][None, :]
+    total = 0.0
+    for i in cols:
+        d = D[:, i]
+        top = d.real.max()
+        if top <= 0.0:
+            others = np.delete(d, labels[i])
+            total = total + np.log1p(np.sum(np.exp(others)))
+        else:
+            total = total + top + np.log(np.sum(np.exp(d - top)))
+    return total
+
+
+def output_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
+    """G = dL/dQ: Q - Y (square) or softmax(Q) - Y (cross-entropy; the true-class entry is
+    -(mass of the other classes), which keeps its digits when the softmax saturates)."""
+    if loss == "square":
+        return Q - Y
+    P = softmax_columns(Q)
+    labels = np.argmax(Y.real, axis=0)
+    G = P.copy()
+    for i, y in enumerate(labels):
+        G[y, i] = -np.sum(np.delete(P[:, i], y))
+    return G
+
+
+def loss_value(A, B, Phi, Y, gamma: float, loss: str):
+    """L(A, B) = sum_i l(W phi_i, y_i)."""
+    return output_loss(end_to_end_weight(A, B, gamma) @ Phi, Y, loss)
+
+
+def shallow_gradient(W, Phi, Y, loss: str) -> np.ndarray:
+    """grad L0(W) = G Phi^T."""
+    return output_gradient(W @ Phi, Y, loss) @ Phi.T
+
+
+# ---- complex-step derivatives -------------------------------------------------------------
+def gradients(A, B, Phi, Y, gamma: float, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """(dL/dA, dL/dB) entry by entry: dL/dx_k = Im L(x + i h e_k) / h."""
+    dA = np.empty(A.shape)
+    dB = np.empty(B.shape)
+    for idx in np.ndindex(A.shape):
+        Ac = A.astype(complex)
+        Ac[idx] += 1j * STEP
+        dA[idx] = loss_value(Ac, B, Phi, Y, gamma, loss).imag / STEP
+    for idx in np.ndindex(B.shape):
+        Bc = B.astype(complex)
+        Bc[idx] += 1j * STEP
+        dB[idx] = loss_value(A, Bc, Phi, Y, gamma, loss).imag / STEP
+    return dA, dB
+
+
+def directional_derivative(A, B, Phi, Y, gamma: float, loss: str, VA, VB) -> float:
+    """d/ds L(A + s VA, B + s VB) at s = 0 (one complex evaluation, any size)."""
+    return float(loss_value(A + 1j * STEP * VA, B + 1j * STEP * VB, Phi, Y, gamma, loss).imag / STEP)
+
+
+def weight_derivative(A, B, gamma: float, VA, VB) -> np.ndarray:
+    """d/ds W(A + s VA, B + s VB) at s = 0."""
+    return end_to_end_weight(A + 1j * STEP * VA, B + 1j * STEP * VB, gamma).imag / STEP
+
+
+def weight_jacobian(A, B, gamma: float) -> np.ndarray:
+    """J = d vec(W) / d theta, theta = (vec A, vec B): shape (m m_y, m^2 + m_y m)."""
+    m, m_y = A.shape[0], B.shape[0]
+    columns = []
+    for idx in np.ndindex(A.shape):
+        E = np.zeros(A.shape)
+        E[idx] = 1.0
+        columns.append(weight_derivative(A, B, gamma, E, np.zeros(B.shape)).reshape(-1, order="F"))
+    for idx in np.ndindex(B.shape):
+        E = np.zeros(B.shape)
+        E[idx] = 1.0
+        columns.append(weight_derivative(A, B, gamma, np.zeros(A.shape), E).reshape(-1, order="F"))
+    return np.array(columns).T.reshape(m * m_y, m * m + m_y * m)
+
+
+def metric(A, B, gamma: float) -> np.ndarray:
+    """K = J J^T: along gradient flow d vec(W)/dt = J dtheta/dt = -J J^T g (chain rule)."""
+    J = weight_jacobian(A, B, gamma)
+    return J @ J.T
+
+
+def shallow_hessian(W, Phi, Y, loss: str) -> np.ndarray:
+    """Hessian of L0 in column-major vec(W): column k is vec(Im grad L0(W + i h E_k)) / h."""
+    m_y, m = W.shape
+    H = np.empty((m * m_y, m * m_y))
+    for k in range(m * m_y):
+        E = np.zeros(m * m_y)
+        E[k] = 1.0
+        Wc = W + 1j * STEP * E.reshape(W.shape, order="F")
+        H[:, k] = (shallow_gradient(Wc, Phi, Y, loss).imag / STEP).reshape(-1, order="F")
+    return 0.5 * (H + H.T)
+
+
+# ---- back-propagation through the unrolled model -------------------------------------------
+def unrolled_gradients(A, B, Phi, Y, gamma: float, layers: int, loss: str):
+    """(L_H, dL_H/dA, dL_H/dB) of f_H(x) = B z^(H), z^(l) = gamma S z^(l-1) + Phi, z^(0) = 0,
+    by reverse-mode differentiation layer by layer with the explicit softmax Jacobians J_j."""
+    S = softmax_columns(A)
+    zs = [np.zeros(Phi.shape)]
+    for _ in range(layers):
+        zs.append(gamma * S @ zs[-1] + Phi)
+    Q = B @ zs[-1]
+    G = output_gradient(Q, Y, loss)
+    dB = G @ zs[-1].T
+    adjoint = B.T @ G
+    dS = np.zeros(S.shape)
+    for layer in range(layers, 0, -1):
+        dS += gamma * adjoint @ zs[layer - 1].T  # z^(l) = gamma S z^(l-1) + Phi
+        adjoint = gamma * S.T @ adjoint
+    dA = np.column_stack([softmax_jacobian(S[:, j]) @ dS[:, j] for j in range(S.shape[1])])
+    return float(output_loss(Q, Y, loss)), dA, dB
+
+
+# ---- constants of Theorem 1 ----------------------------------------------------------------
+def rate_constant(A, gamma: float) -> float:
+    """lambda(A) = lambda_min(U^{-T} U^{-1}), from the eigenvalues of X^T X with X = U^{-1}
+    (computed by a solve). Relative accuracy about m eps cond_2(U)^2."""
+    X = np.linalg.solve(implicit_matrix(A, gamma), np.eye(A.shape[0]))
+    return float(np.linalg.eigvalsh(X.T @ X)[0])
+
+
+def spectral_norm_lower_bound(A, gamma: float) -> float:
+    """max_i ||U^T e_i||_2 <= ||U||_2, so lambda(A) <= 1 / max_i ||U^T e_i||^2 (a certified
+    upper bound on lambda from one row of U)."""
+    U = implicit_matrix(A, gamma)
+    return float(np.sqrt(np.max(np.sum(U * U, axis=1))))
+
+
+def gram_spectrum(Phi) -> np.ndarray:
+    """Squared singular values of Phi (the eigenvalues of Phi Phi^T that can be nonzero)."""
+    return np.linalg.svd(Phi, compute_uv=False) ** 2
+
+
+def pl_constant(Phi) -> float:
+    """kappa = smallest nonzero eigenvalue of Phi Phi^T, from the SVD of Phi itself.
+
+    "Nonzero" is numpy.linalg.matrix_rank's rule: singular values above
+    sigma_max max(m, n) eps (what rounding in Phi alone cannot produce).
+    """
+    s = np.linalg.svd(Phi, compute_uv=False)
+    keep = s > s.max() * max(Phi.shape) * EPS
+    return float(s[keep].min() ** 2)
+
+
+def least_squares(Phi, Y) -> tuple[float, np.ndarray]:
+    """(L*, W*) of the square loss from the SVD Phi = U_r diag(s) V_r^T (rank r):
+    W* = Y V_r diag(1/s) U_r^T (minimum norm), L* = 1/2 ||Y - Y V_r V_r^T||_F^2."""
+    Ur, s, Vt = np.linalg.svd(Phi, full_matrices=False)
+    keep = s > s.max() * max(Phi.shape) * EPS
+    Ur, s, Vt = Ur[:, keep], s[keep], Vt[keep]
+    YV = Y @ Vt.T
+    residual = Y - YV @ Vt
+    return 0.5 * float(np.sum(residual * residual)), (YV / s) @ Ur.T
+
+
+def square_excess(W, Phi, Y) -> float:
+    """L0(W) - L* = 1/2 ||(W - W*) Phi||_F^2 (no cancellation)."""
+    D = (W - least_squares(Phi, Y)[1]) @ Phi
+    return 0.5 * float(np.sum(D * D))
+
+
+def cross_entropy_minimiser(Phi, Y, *, max_iter: int = 100) -> tuple[float, np.ndarray]:
+    """(L*, W*) of the cross-entropy on non-separable data by Newton's method on the
+    complex-step Hessian, with pseudo-inverse steps (the flat directions W -> W + 1 c^T and
+    null vectors of Phi leave L0 unchanged) and backtracking; stops when the Newton decrement
+    no longer exceeds the rounding of L0, then polishes twice."""
+    m_y, m = Y.shape[0], Phi.shape[0]
+    W = np.zeros((m_y, m))
+    polish = 0
+    for _ in range(max_iter):
+        value = float(output_loss(W @ Phi, Y, "cross_entropy"))
+        g = shallow_gradient(W, Phi, Y, "cross_entropy").reshape(-1, order="F")
+        step = -np.linalg.pinv(shallow_hessian(W, Phi, Y, "cross_entropy"), rcond=1e-12) @ g
+        decrement = float(-g @ step)
+        V = step.reshape(W.shape, order="F")
+        if decrement <= 64 * EPS * max(1.0, value):
+            if polish == 2:
+                break
+            polish += 1
+            W = W + V
+            continue
+        t = 1.0
+        while float(output_loss((W + t * V) @ Phi, Y, "cross_entropy")) > value - 0.25 * t * decrement and t > 1e-12:
+            t *= 0.5
+        W = W + t * V
+    return float(output_loss(W @ Phi, Y, "cross_entropy")), W
+
+
+# ---- trust region --------------------------------------------------------------------------
+def trust_region_kkt(g, H, G, delta: float, v, multiplier: float) -> dict:
+    """The KKT conditions of min g^T v + 1/2 v^T H v s.t. v^T G v <= delta^2 at (v, mu):
+
+    stationarity ||g + (H + mu G) v|| relative to ||g|| + ||(H + mu G) v||, the radius
+    |v^T G v - delta^2| / delta^2, mu >= 0, and lambda_min(H + mu G) (>= 0 makes the KKT point
+    a global minimiser: the standard sufficient condition for trust-region subproblems).
+    """
+    M = H + multiplier * G
+    Mv = M @ v
+    return {"stationarity": float(np.linalg.norm(g + Mv) / (np.linalg.norm(g) + np.linalg.norm(Mv))),
+            "radius": float(abs(v @ G @ v - delta ** 2) / delta ** 2),
+            "multiplier": float(multiplier),
+            "lambda_min_H_plus_mu_G": float(np.linalg.eigvalsh(0.5 * (M + M.T))[0]),
+            "lambda_min_G": float(np.linalg.eigvalsh(0.5 * (G + G.T))[0])}
+
+
+def admissible_step_bound(K, H) -> float:
+    """sup{dt : K^{-1}/dt - H > 0} = 1 / lambda_max(K^{1/2} H K^{1/2}), with K^{1/2} from the
+    eigendecomposition of K (the core uses a Cholesky factor); inf when that maximum is <= 0."""
+    w, V = np.linalg.eigh(K)
+    root = (V * np.sqrt(w)) @ V.T
+    top = float(np.linalg.eigvalsh(root @ H @ root)[-1])
+    return float("inf") if top <= 0 else 1.0 / top
