@@ -60,15 +60,17 @@ class DerivedGradients:
 
         return evaluate
 
-    def high_precision(self, digits: tuple[int, ...] = (40, 80, 160)):
+    def high_precision(self, digits: tuple[int, ...] = (40, 80, 160, 320, 640)):
         """A function (A, B, Phi, Y, gamma) -> (L, dA, dB, digits) evaluating the derived
         expressions in mpmath: the float64 inputs are exact binary numbers, exp(A_ij) and every
         operation are carried at ``digits`` significant digits (no overflow: mpmath's exponent
-        range is unbounded). Two consecutive precisions must agree to 1e-20 relative (else the
-        next is tried), so the result is exact to float64 rounding."""
+        range is unbounded). Two consecutive precisions must agree to 1e-20 relative to each
+        group's largest entry (L; dA; dB), else the next is tried; a saturated output softmax can
+        need hundreds of digits (its gradient is e^-|q| against terms of order 1)."""
         import mpmath
 
         model = self.model
+        m, m_y = model.m, model.m_y
         f = sp.lambdify(model.all_symbols, [model.L, self.dA, self.dB], modules="mpmath", cse=True)
 
         def at(precision, A, B, Phi, Y, gamma):
@@ -76,21 +78,23 @@ class DerivedGradients:
                 args = ([mpmath.mpf(float(gamma))] + [mpmath.exp(mpmath.mpf(float(a))) for a in A.ravel()]
                         + [mpmath.mpf(float(x)) for x in list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())])
                 L, dA, dB = f(*args)
-                flat = [L] + list(dA) + list(dB)
-                return flat
+                return [[L], list(dA), list(dB)]
+
+        def settled(current, previous, precision) -> bool:
+            with mpmath.workdps(precision):
+                for cur, prev in zip(current, previous):
+                    scale = max(abs(x) for x in cur)
+                    if max(abs(x - y) for x, y in zip(cur, prev)) > mpmath.mpf(10) ** -20 * scale:
+                        return False
+            return True
 
         def evaluate(A, B, Phi, Y, gamma):
             previous = at(digits[0], A, B, Phi, Y, gamma)
             for precision in digits[1:]:
                 current = at(precision, A, B, Phi, Y, gamma)
-                with mpmath.workdps(precision):
-                    scale = max(abs(x) for x in current) or mpmath.mpf(1)
-                    agree = max(abs(x - y) for x, y in zip(current, previous)) <= mpmath.mpf(10) ** -20 * scale
-                if agree:
-                    values = np.array([float(x) for x in current])
-                    m, m_y = model.m, model.m_y
-                    return (float(values[0]), values[1:1 + m * m].reshape(m, m),
-                            values[1 + m * m:].reshape(m_y, m), precision)
+                if settled(current, previous, precision):
+                    L, dA, dB = ([float(x) for x in group] for group in current)
+                    return L[0], np.array(dA).reshape(m, m), np.array(dB).reshape(m_y, m), precision
                 previous = current
             raise ArithmeticError(f"the derivation did not settle at {digits[-1]} digits")
 
