@@ -231,3 +231,15 @@ def test_batched_gradient_flow_stops_at_its_evaluation_budget():
     Y1 = np.stack([np.eye(2)[:, [0, 1, 1, 0]]] * 2)
     with pytest.raises(RuntimeError, match="max_nfev = 500"):
         batched.batched_gradient_flow(Ak, Bk, Phik, Y1, 0.5, T=1e9, t_eval=[0.0, 1e9], max_nfev=500)
+
+
+def test_integers_beyond_float64_precision_are_refused():
+    with pytest.raises(ValueError, match="Phi holds integers beyond 2\\^53"):
+        verify.loss_and_grad(A, B, np.full((3, 4), 2**53 + 1, dtype=np.int64), Y, gamma=0.5)
+    verify.loss_and_grad(A, B, np.full((3, 4), 2**53, dtype=np.int64), Y, gamma=0.5)  # exact: accepted
+
+
+@pytest.mark.filterwarnings("error")
+def test_huge_targets_are_named_without_warnings():
+    with pytest.raises(ValueError, match="Y is too large for the square loss"):
+        verify.ShallowProblem(Phi, Y * 1e200)

@@ -49,6 +49,11 @@ def as_array(name: str, value) -> np.ndarray:
     if not np.can_cast(arr.dtype, np.float64, casting="safe"):
         raise ValueError(f"{name} has dtype {arr.dtype}, which does not convert to float64 without loss "
                          "(values beyond float64's range or precision would change); convert it explicitly")
+    # numpy calls int64 -> float64 "safe", but integers beyond 2^53 are rounded
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 8 and arr.size and \
+            max(abs(int(arr.max())), abs(int(arr.min()))) > 2 ** 53:
+        raise ValueError(f"{name} holds integers beyond 2^53, which float64 cannot represent exactly; "
+                         "convert it explicitly")
     return arr
 
 

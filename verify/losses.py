@@ -116,7 +116,8 @@ class ShallowProblem:
             if not np.all(np.isfinite(self.gram)):
                 raise ValueError(f"Phi is too large for the square loss: Phi Phi^T overflows float64 (max |Phi| = "
                                  f"{np.abs(self.Phi).max():.3g}); rescale Phi")
-            W_star_T, *_ = sla.lstsq(self.Phi.T, self.Y.T, lapack_driver="gelsd")
+            with np.errstate(over="ignore"):  # SciPy's residues overflow with a huge Y: checked below
+                W_star_T, *_ = sla.lstsq(self.Phi.T, self.Y.T, lapack_driver="gelsd")
             self._W_star = W_star_T.T  # the minimum-norm minimiser Y Phi^+
             residual = self._W_star @ self.Phi - self.Y
             with np.errstate(over="ignore"):
