@@ -136,6 +136,7 @@ def _a_config(claim_id="STATE-WISE"):
     (lambda c: "[1, 2]", "must be a JSON object"),
     (lambda c: json.dumps({k: v for k, v in c.items() if k != "m"}), "missing the key 'm' that STATE-WISE needs"),
     (lambda c: json.dumps({**c, "mm": 3}), "unknown configuration key 'mm'"),
+    (lambda c: json.dumps({**c, "derivation": "Groenwall step"}), "'derivation' is not a configuration key of STATE-WISE"),
     (lambda c: json.dumps({**c, "m": 2.5}), "'m' must be an integer"),
     (lambda c: json.dumps({**c, "m": True}), "'m' must be an integer"),
     (lambda c: json.dumps({**c, "m": 0}), r"'m' must lie in \[1, "),

@@ -4,8 +4,9 @@ A configuration is a flat JSON object of scalars (see :mod:`verify.claims`). ``-
 it against this table before any claim code runs: JSON syntax (no NaN or Infinity, no duplicate
 keys), every key known, every value of the right type and within its range, and the size of
 the problem within a memory budget. Which keys a claim *requires* is not repeated here: they
-are the keys its sampler produces (a printed failure always carries them all); other keys of
-the table are optional.
+are the keys its sampler produces (a printed failure always carries them all). A key outside
+them is refused too (it would be silently ignored), unless the table marks it optional: read
+with a default by some claim (``config.get(key, default)``) without its sampler producing it.
 
 To add a configuration key, add one line to ``SCHEMA`` (name: type, interval or choices, what
 it is). ``property_tests/test_hostile_cli.py`` samples every claim and fails, naming the key, if
@@ -33,6 +34,7 @@ class Key:
     kind: type
     rule: str | tuple | object = None
     what: str = ""
+    optional: bool = False  # a claim reads it with a default although its sampler does not emit it
 
     def check(self, name: str, value) -> None:
         if self.kind is bool:
@@ -83,7 +85,7 @@ SCHEMA: dict[str, Key] = {
     "a_scale": Key(float, "[0, 1e300]", "standard deviation of the entries of A"),
     "non_separable": Key(bool, None, "cross-entropy data with every feature under every label"),
     "well_conditioned": Key(bool, None, "Phi with singular values in [0.6, 1.2]"),
-    "dt_fraction": Key(float, "(0, 1)", "trust-region step as a fraction of the admissible bound"),
+    "dt_fraction": Key(float, "(0, 1)", "trust-region step as a fraction of the admissible bound", optional=True),
     "derivation": Key(str, _derivations, "name of a SymPy derivation (SYMBOLIC)"),
 }
 
@@ -160,6 +162,11 @@ def validate_config(config: dict, claim_id: str, required: list[str] = ()) -> di
     unknown = sorted(k for k in config if k not in SCHEMA)
     if unknown:
         raise ValueError(f"unknown configuration key '{unknown[0]}' (known keys: {', '.join(SCHEMA)})")
+    if required:
+        foreign = [k for k in config if k not in required and not SCHEMA[k].optional]
+        if foreign:
+            raise ValueError(f"key '{foreign[0]}' is not a configuration key of {claim_id}, which would ignore it "
+                             f"(its keys: {', '.join(required)})")
     for name, value in config.items():
         SCHEMA[name].check(name, value)
     for name, cap in CLAIM_SIZE_LIMITS.get(claim_id, {}).items():
