@@ -76,12 +76,14 @@ def test_report_is_kept_when_the_final_write_fails(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(campaign, "write_atomically", failing)
     from verify import __main__ as cli
     monkeypatch.setattr(cli, "write_atomically", failing, raising=False)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # gettempdir() caches: set the cache itself
     code = main(["--only", FAST, "--count", "2", "--json", str(tmp_path / "r.json")])
     assert code == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "saved to" in err
     saved = err.split("saved to ")[1].split()[0]
+    assert os.path.dirname(saved) == str(tmp_path)
     report = json.loads(open(saved).read())
     assert report["claims"][0]["tried"] == 2
 
