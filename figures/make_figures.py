@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 import matplotlib
 
@@ -33,8 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import verify  # noqa: E402
 from verify.convergence import concentrated_weight, naive_rate_bound, uniform_rate_bound  # noqa: E402
 from verify.gradients import DEQObjective  # noqa: E402
-from verify.implicit_bias import (MODELS, load_digits_split, load_idx_split, synthetic_overparameterised,  # noqa: E402
-                                  train_three_models)
+from verify.implicit_bias import (MODELS, load_digits_split, load_idx_dataset, split_classification,  # noqa: E402
+                                  synthetic_overparameterised, train_three_models)
 from verify.sampling import make_case  # noqa: E402
 from verify.trust_region import check_correspondence, trust_region_iteration  # noqa: E402
 
@@ -166,13 +167,20 @@ def figure_theorem2(out, small: bool, seed: int):
                                                      "cond(K) along trajectories [min, max]": cond_range}
 
 
-def figure_implicit_bias(out, small: bool, seed: int, idx_paths=None):
+#: samples the implicit-bias experiment draws from IDX files (training, test)
+IDX_TRAIN, IDX_TEST = 1000, 2000
+
+
+def figure_implicit_bias(out, small: bool, seed: int, idx_data=None):
+    """``idx_data``: (images, labels, name) already loaded and validated by :func:`main`."""
     seeds = range(seed, seed + (2 if small else 5))
     steps = 150 if small else 3000
     datasets = [("synthetic", lambda r: synthetic_overparameterised(r)),
                 ("digits", lambda r: load_digits_split(r, n_train=200, n_test=500))]
-    if idx_paths:
-        datasets.append(("idx", lambda r: load_idx_split(idx_paths[0], idx_paths[1], r, n_train=1000, n_test=2000)))
+    if idx_data is not None:
+        images, labels, name = idx_data
+        datasets.append(("idx", lambda r: split_classification(images, labels, r, n_train=IDX_TRAIN, n_test=IDX_TEST,
+                                                               name=name)))
     fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 7), squeeze=False)
     gaps = {}
     for col, (key, make) in enumerate(datasets):
@@ -221,20 +229,51 @@ def figure_conservation(out, small: bool, seed: int):
     return save(fig, out, "conservation"), {"max column-sum drift": float(drift.max())}
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line naming the argument and the rule, exit status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _check_out(p, out: str) -> None:
+    """--out must be (or become) a directory this process can write in; checked before any work."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        p.error(f"--out {out} exists and is not a directory")
+    try:
+        os.makedirs(out, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".make-figures-", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        p.error(f"--out {out} is not a writable directory ({err.strerror or err})")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _Parser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "output"))
     p.add_argument("--small", action="store_true", help="reduced setting (seconds; used by the tests)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed >= 0 (numpy Generators)")
     p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
                    help="also run the implicit-bias experiment on local MNIST-format IDX files")
     args = p.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0 (a numpy Generator seed); got {args.seed}")
+    # Every input is validated before the first figure: a bad --idx must not leave a partial folder.
+    idx_data = None
+    if args.idx:
+        try:
+            images, labels = load_idx_dataset(*args.idx)
+        except (OSError, ValueError) as err:
+            p.error(f"--idx: {err}")
+        if len(labels) < IDX_TRAIN + IDX_TEST:
+            p.error(f"--idx: the experiment draws {IDX_TRAIN} + {IDX_TEST} = {IDX_TRAIN + IDX_TEST} samples; "
+                    f"the files hold {len(labels)}")
+        idx_data = (images, labels, os.path.basename(args.idx[0]))
+    _check_out(p, args.out)
     numbers, written = {}, []
     flows = _flows(args.small, args.seed)
     for make in (lambda: figure_theorem1(args.out, flows), lambda: figure_rate(args.out, flows),
                  lambda: figure_theorem2(args.out, args.small, args.seed),
-                 lambda: figure_implicit_bias(args.out, args.small, args.seed, args.idx),
+                 lambda: figure_implicit_bias(args.out, args.small, args.seed, idx_data),
                  lambda: figure_conservation(args.out, args.small, args.seed)):
         paths, nums = make()
         written += paths

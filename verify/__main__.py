@@ -1,7 +1,8 @@
 """`python -m verify` / `deq-verify`: run the verification campaign and print the evidence.
 
 Exit status 0 when every selected claim holds on every configuration, 1 otherwise, 130 on Ctrl-C
-(after printing the partial table), 2 on bad arguments.
+(after printing the partial table), 2 on bad arguments (one line on stderr, before any work) or
+when a report could not be written where asked (it is then saved elsewhere and the place named).
 """
 
 from __future__ import annotations
@@ -9,25 +10,42 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .campaign import (ClaimReport, claim_configurations, format_ratio, format_slack, markdown_table, report_dict,
+from .campaign import (ClaimReport, format_ratio, format_slack, iter_configurations, markdown_table, report_dict,
                        run_claim, select_claims, write_atomically)
-from .claims import CLAIMS
+from .claims import CLAIMS, condition, outcome as make_outcome
+from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
+from .config_schema import replay_config
+
+#: largest --count: the report keeps one record (about 0.5 KB) per configuration
+COUNT_LIMIT = 1_000_000
 
 PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (THEORY.md); only the paper's abstract "
                    "is available to the project.")
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line naming the argument and the rule, exit status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def usage_error(message: str) -> int:
+    """Print one error line on stderr, as the argument parser does; the caller returns 2."""
+    print(f"deq-verify: error: {message}", file=sys.stderr)
+    return 2
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="deq-verify", description=__doc__.splitlines()[0])
+    p = _Parser(prog="deq-verify", description=__doc__.splitlines()[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="few configurations per claim (default; about a minute)")
     mode.add_argument("--thorough", action="store_true", help="many configurations per claim (long)")
-    p.add_argument("--seed", type=int, default=0, help="master seed (default 0): same seed, same report")
+    p.add_argument("--seed", type=int, help="master seed >= 0 (default 0): same seed, same report")
     p.add_argument("--only", action="append", metavar="CLAIM",
                    help="run only this claim (repeatable, or comma-separated); see --list")
     p.add_argument("--replay", metavar="JSON", help="with one --only: check this single configuration (as printed for a failure)")
@@ -39,14 +57,30 @@ def parse_args(argv):
                    help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
                         "two OpenBLAS pools spin against each other on a busy machine)")
     args = p.parse_args(argv)
-    if args.count is not None and args.count < 1:
-        p.error("--count must be >= 1")
+    if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
+        p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
+                f"got {args.count}")
     if args.blas_threads < 1:
-        p.error("--blas-threads must be >= 1")
-    if args.only:
-        args.only = [c.strip() for item in args.only for c in item.split(",") if c.strip()]
-    if args.replay and (not args.only or len(args.only) != 1):
-        p.error("--replay needs exactly one --only CLAIM")
+        p.error(f"--blas-threads must be >= 1; got {args.blas_threads}")
+    if args.seed is not None and args.seed < 0:
+        p.error(f"--seed must be >= 0 (a numpy SeedSequence entropy); got {args.seed}")
+    if args.only is not None:
+        names = [c.strip() for item in args.only for c in item.split(",")]
+        if "" in names:
+            p.error(f"--only: empty claim name in {','.join(args.only)!r} (give CLAIM[,CLAIM...]; see --list)")
+        repeated = sorted({c for c in names if names.count(c) > 1})
+        if repeated:
+            p.error(f"--only: claim(s) {repeated} named more than once")
+        args.only = names
+    if args.replay is not None:
+        if not args.only or len(args.only) != 1:
+            p.error("--replay needs exactly one --only CLAIM")
+        for option, given in (("--count", args.count is not None), ("--seed", args.seed is not None),
+                              ("--thorough", args.thorough)):
+            if given:
+                p.error(f"{option} does not apply to --replay, which checks the one configuration given")
+    if args.seed is None:
+        args.seed = 0
     return args
 
 
@@ -67,6 +101,53 @@ def summary_table(reports: list[ClaimReport], title: str) -> Table:
         table.add_row(r.id, holds, str(r.tried), str(r.passed), format_ratio(r), format_slack(r), symbolic,
                       r.provenance, f"{r.seconds:.1f}")
     return table
+
+
+def _write_reports(args, result: dict, reports: list[ClaimReport]) -> bool:
+    """Write the requested reports; a write that fails (disk full, a path that changed since the
+    check) saves the report elsewhere and says where. Returns True if all went where asked."""
+    ok = True
+    outputs = [("--json", args.json, lambda: json.dumps(result, indent=2, sort_keys=True, default=float) + "\n", ".json"),
+               ("--markdown", args.markdown, lambda: markdown_table(reports), ".md")]
+    for option, path, render, suffix in outputs:
+        if not path:
+            continue
+        text = render()
+        try:
+            write_atomically(path, text)
+        except OSError as err:
+            ok = False
+            saved = save_fallback(text, suffix)
+            where = f"saved to {saved} instead" if saved else "not saved anywhere; it follows on stdout"
+            usage_error(f"{option}: could not write {path} ({err.strerror or err}); the report was {where}")
+            if saved is None:
+                print(text)
+    return ok
+
+
+def _replay(args, claim, console) -> int:
+    """Check the one configuration given with --replay (validated first: exit 2 on bad input)."""
+    try:
+        config = replay_config(args.replay, claim)
+    except ValueError as err:
+        return usage_error(f"--replay: {err}")
+    report = ClaimReport(claim.id, claim.statement, claim.provenance, claim.symbolic)
+    try:
+        outcome = claim.check(config)
+    except KeyboardInterrupt:
+        console.print(f"{claim.id}: INTERRUPTED")
+        return 130
+    except Exception as err:  # noqa: BLE001 - a crash of the check reproduces a campaign failure
+        console.print(traceback.format_exc(limit=3), soft_wrap=True)
+        outcome = make_outcome([condition(f"the check runs ({type(err).__name__}: {err})", False)])
+    report.add(config, outcome)
+    report.complete = True
+    console.print(f"{claim.id}: {'holds' if outcome.passed else 'FAILS'}; {outcome.summary()}", soft_wrap=True)
+    for meas in outcome.measurements:
+        console.print(f"  {'ok ' if meas.holds else 'BAD'} {meas.kind:<10} {meas.name}: value {meas.value:.6g}, "
+                      f"tolerance {meas.tolerance:.3g}", soft_wrap=True)
+    written = _write_reports(args, report_dict([report], seed=None, mode="replay", interrupted=False), [report])
+    return 1 if not outcome.passed else (0 if written else 2)
 
 
 def main(argv=None) -> int:
@@ -90,30 +171,31 @@ def _main(args) -> int:
     except ValueError as err:
         console.print(f"[red]error:[/] {err}")
         return 2
+    # Every output is checked before the first configuration: a bad path must not cost the run.
+    try:
+        for option in ("--json", "--markdown"):
+            if getattr(args, option[2:]) is not None:
+                check_output_path(option, getattr(args, option[2:]))
+        check_distinct_outputs({o: getattr(args, o[2:]) for o in ("--json", "--markdown") if getattr(args, o[2:])})
+    except ValueError as err:
+        return usage_error(str(err))
     mode = "thorough" if args.thorough else "quick"
-    if args.replay:
-        config = json.loads(args.replay)
-        outcome = claims[0].check(config)
-        console.print(f"{claims[0].id}: {'holds' if outcome.passed else 'FAILS'}; {outcome.summary()}")
-        for meas in outcome.measurements:
-            console.print(f"  {'ok ' if meas.holds else 'BAD'} {meas.kind:<10} {meas.name}: value {meas.value:.6g}, "
-                          f"tolerance {meas.tolerance:.3g}", soft_wrap=True)
-        return 0 if outcome.passed else 1
+    if args.replay is not None:
+        return _replay(args, claims[0], console)
 
-    plan = []
-    for claim in claims:
-        count = args.count or (claim.thorough if args.thorough else claim.quick)
-        plan.append((claim, claim_configurations(claim, args.seed, count)))
+    # configurations are drawn lazily, claim by claim, as they are checked
+    plan = [(claim, args.count or (claim.thorough if args.thorough else claim.quick)) for claim in claims]
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
     interrupted = False
-    total = sum(len(cfgs) for _, cfgs in plan)
+    total = sum(count for _, count in plan)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("starting", total=total)
         try:
-            for (claim, configs), report in zip(plan, reports):
+            for (claim, count), report in zip(plan, reports):
                 progress.update(task, description=claim.id)
-                run_claim(claim, configs, report, advance=lambda: progress.advance(task))
+                run_claim(claim, iter_configurations(claim, args.seed, count), report,
+                          advance=lambda: progress.advance(task))
         except KeyboardInterrupt:
             interrupted = True
     title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}"
@@ -127,13 +209,12 @@ def _main(args) -> int:
             if "traceback" in f:
                 console.print(f["traceback"], soft_wrap=True)
     result = report_dict(reports, seed=args.seed, mode=mode, interrupted=interrupted)
-    if args.json:
-        write_atomically(args.json, json.dumps(result, indent=2, sort_keys=True, default=float) + "\n")
-    if args.markdown:
-        write_atomically(args.markdown, markdown_table(reports))
+    written = _write_reports(args, result, reports)
     if interrupted:
         return 130
-    return 0 if result["all_hold"] else 1
+    if not result["all_hold"]:
+        return 1
+    return 0 if written else 2
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Input validation shared by the public entry points.
 
 Every check raises :class:`ValueError` naming the offending argument and the rule it broke.
-Arrays are converted to float64 (a lossless widening for integer and float32 input); nothing
-else is coerced: a 1-D array is not reshaped, a non-one-hot target is not repaired, a gamma
-outside (0, 1) is not clipped.
+Arrays are converted to float64 only when that is lossless (integer, float16 and float32 input);
+nothing else is coerced: longdouble is refused (values beyond float64 would change), a masked
+array with masked entries is refused (the mask would be dropped), a 1-D array is not reshaped, a
+non-one-hot target is not repaired, a gamma outside (0, 1) is not clipped.
 """
 
 from __future__ import annotations
@@ -14,14 +15,51 @@ import numpy as np
 
 LOSSES = ("square", "cross_entropy")
 
+#: largest array (or set of records) an entry point allocates on request; above it the request
+#: is refused up front with the size named, instead of failing or swapping later
+MEMORY_LIMIT = 2 ** 30
 
-def as_matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = None) -> np.ndarray:
-    """Return ``value`` as a finite float64 2-D array, or raise naming ``name``."""
-    arr = np.asarray(value)
+
+def check_memory(what: str, nbytes: int, advice: str) -> None:
+    """Refuse a request whose memory (Python int, no overflow) exceeds MEMORY_LIMIT."""
+    if nbytes > MEMORY_LIMIT:
+        raise ValueError(f"{what} needs about {nbytes / 2 ** 30:.3g} GiB (limit {MEMORY_LIMIT / 2 ** 30:.3g} GiB); "
+                         f"{advice}")
+
+
+def as_array(name: str, value) -> np.ndarray:
+    """``value`` as a real numeric ndarray that converts to float64 without loss, or raise.
+
+    Refuses what numpy would silently alter: masked entries (np.asarray drops the mask), ragged
+    nested lists (numpy's own message names no argument), complex, boolean and object data, and
+    dtypes wider than float64 (longdouble: a finite 1e400 would become inf).
+    """
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise ValueError(f"{name} is a masked array with masked entries; the model has no value for them "
+                         "(fill or drop them first)")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a rectangular numeric array; numpy cannot convert the "
+                         f"{type(value).__name__} given ({err})") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
     if arr.dtype.kind == "b":
         raise ValueError(f"{name} must be a real numeric array, not boolean")
+    if not np.can_cast(arr.dtype, np.float64, casting="safe"):
+        raise ValueError(f"{name} has dtype {arr.dtype}, which does not convert to float64 without loss "
+                         "(values beyond float64's range or precision would change); convert it explicitly")
+    # numpy calls int64 -> float64 "safe", but integers beyond 2^53 are rounded
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 8 and arr.size and \
+            max(abs(int(arr.max())), abs(int(arr.min()))) > 2 ** 53:
+        raise ValueError(f"{name} holds integers beyond 2^53, which float64 cannot represent exactly; "
+                         "convert it explicitly")
+    return arr
+
+
+def as_matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = None) -> np.ndarray:
+    """Return ``value`` as a finite float64 2-D array, or raise naming ``name``."""
+    arr = as_array(name, value)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (samples are columns); got ndim={arr.ndim}, shape={arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -87,16 +125,41 @@ def check_data(Phi, Y, loss: str, *, m: int | None = None) -> tuple[np.ndarray, 
     return Phi, Y
 
 
-def check_positive(name: str, value, *, integer: bool = False, upper: float | None = None) -> float | int:
-    """A strictly positive finite scalar (an integer >= 1 when ``integer``), optionally < upper."""
+def check_positive(name: str, value, *, integer: bool = False, upper: float | None = None,
+                   lower: int = 1) -> float | int:
+    """A strictly positive finite scalar (an integer >= ``lower`` when ``integer``), optionally < upper."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number; got {value!r}")
     if integer:
-        if not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+        if not isinstance(value, numbers.Integral) or value < lower:
+            raise ValueError(f"{name} must be an integer >= {lower}; got {value!r}")
         return int(value)
     if not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
     if upper is not None and value >= upper:
         raise ValueError(f"{name} must lie in (0, {upper}); got {value!r}")
     return float(value)
+
+
+def check_times(t_eval, T: float) -> np.ndarray:
+    """Record times: a non-empty 1-D array of finite reals, strictly increasing, within [0, T]."""
+    try:
+        t = np.asarray(t_eval)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"t_eval must be a 1-D array of real numbers; numpy cannot convert it ({err})") from None
+    if t.dtype == object or t.dtype.kind not in "iuf":
+        raise ValueError(f"t_eval must be a 1-D array of real numbers; got dtype {t.dtype}")
+    if t.ndim != 1:
+        raise ValueError(f"t_eval must be 1-D; got shape {t.shape}")
+    if t.size == 0:
+        raise ValueError("t_eval must hold at least one time")
+    if not np.can_cast(t.dtype, np.float64, casting="safe"):
+        raise ValueError(f"t_eval has dtype {t.dtype}, which does not convert to float64 without loss")
+    t = t.astype(np.float64)
+    if not np.all(np.isfinite(t)):
+        raise ValueError("t_eval must contain only finite times (found NaN or inf)")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("t_eval must be strictly increasing")
+    if t[0] < 0 or t[-1] > T:
+        raise ValueError(f"t_eval must lie within [0, T] = [0, {T!r}]; got [{t[0]!r}, {t[-1]!r}]")
+    return t

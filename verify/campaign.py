@@ -7,10 +7,13 @@ same seed gives the same configurations and the same report (timings aside), wha
 
 from __future__ import annotations
 
+import itertools
 import os
+import stat
 import tempfile
 import time
 import traceback
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -42,7 +45,8 @@ class ClaimReport:
 
     @property
     def holds(self) -> bool:
-        return self.tried > 0 and self.passed == self.tried
+        # an interrupted claim (complete is False) has not been shown to hold, however many passed
+        return self.complete and self.tried > 0 and self.passed == self.tried
 
     def add(self, config: dict, outcome: Outcome) -> None:
         self.tried += 1
@@ -75,11 +79,18 @@ def _jsonable(config: dict) -> dict:
     return out
 
 
-def claim_configurations(claim: Claim, seed: int, count: int) -> list[dict]:
+def iter_configurations(claim: Claim, seed: int, count: int) -> Iterator[dict]:
+    """The claim's ``count`` configurations for this master seed, drawn one at a time (a huge
+    count costs nothing until it is run, and Ctrl-C stops it at once)."""
     index = [c.id for c in CLAIMS].index(claim.id)
     child = np.random.SeedSequence(seed).spawn(len(CLAIMS))[index]
     rng = np.random.default_rng(child)
-    return [_jsonable(claim.sample(rng, index)) for index in range(count)]
+    for index in range(count):
+        yield _jsonable(claim.sample(rng, index))
+
+
+def claim_configurations(claim: Claim, seed: int, count: int) -> list[dict]:
+    return list(iter_configurations(claim, seed, count))
 
 
 def _batched_outcomes(claim: Claim, configs: list[dict]) -> list[Outcome]:
@@ -94,13 +105,20 @@ def _batched_outcomes(claim: Claim, configs: list[dict]) -> list[Outcome]:
     return outcomes
 
 
-def run_claim(claim: Claim, configs: list[dict], report: ClaimReport, advance=lambda: None) -> None:
+#: configurations of a batched claim checked per vectorised call (bounds memory for huge counts)
+BATCH_CHUNK = 512
+
+
+def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advance=lambda: None) -> None:
+    """Check every configuration (a list or a lazy iterator) and add the outcomes to ``report``."""
     start = time.perf_counter()
+    configs = iter(configs)
     try:
         if claim.check_batch is not None:
-            for config, outcome in zip(configs, _batched_outcomes(claim, configs)):
-                report.add(config, outcome)
-                advance()
+            while chunk := list(itertools.islice(configs, BATCH_CHUNK)):
+                for config, outcome in zip(chunk, _batched_outcomes(claim, chunk)):
+                    report.add(config, outcome)
+                    advance()
             report.complete = True
             return
         for config in configs:
@@ -143,6 +161,7 @@ def write_atomically(path: str, text: str) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".deq-verify-", suffix=".tmp")
     try:
+        os.fchmod(fd, _report_mode(path))  # mkstemp makes 0600; a report is an ordinary file
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -162,6 +181,16 @@ def format_slack(report: ClaimReport) -> str:
 
 def symbolic_status(report: ClaimReport) -> str:
     return report.symbolic
+
+
+def _report_mode(path: str) -> int:
+    """The mode a new file would get (0666 minus the umask), or the replaced file's own mode."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def markdown_table(reports: list[ClaimReport]) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy import integrate
+from scipy.optimize import brentq
 
-from ._validation import as_matrix, check_gamma, check_model, check_positive
+from ._validation import MEMORY_LIMIT, as_matrix, check_gamma, check_model, check_positive, check_times
 from .convergence import rate_constant_unchecked
 from .gradients import DEQObjective, softmax_vjp
 from .losses import ShallowProblem
@@ -26,6 +27,36 @@ RTOL_FLOOR = 100 * np.finfo(np.float64).eps
 
 #: above this size (m m_y) the explicit K is refused; use :func:`preconditioner_matvec`.
 EXPLICIT_K_MAX_SIZE = 4096
+
+#: default budget of right-hand-side evaluations for :func:`gradient_flow`. After convergence an
+#: explicit solver still spends a fixed number of evaluations per unit time (its step is limited
+#: by stability, not accuracy), so the cost of a flow is linear in T: T = 1e12 would never end.
+#: 10^6 evaluations take about 100 s at m = 3 (measured); the campaign's flows use at most ~4000.
+DEFAULT_MAX_NFEV = 1_000_000
+
+#: largest memory the records of one trajectory may take; a request above it is refused up front
+RECORD_MEMORY_LIMIT = MEMORY_LIMIT
+
+#: solver classes by name, as solve_ivp accepts them
+_METHODS = {"RK23": integrate.RK23, "RK45": integrate.RK45, "DOP853": integrate.DOP853, "Radau": integrate.Radau,
+            "BDF": integrate.BDF, "LSODA": integrate.LSODA}
+
+
+def record_bytes(m: int, m_y: int, record_parameters: bool = False) -> int:
+    """Estimated memory of one trajectory record: 7 scalars, the column sums (m), W (m_y x m) and,
+    with ``record_parameters``, A and B; stored as a tuple of numpy objects (about 1 KiB of
+    object overhead) and copied once into the final arrays (hence twice the float64 payload)."""
+    floats = 7 + m + m_y * m + ((m * m + m_y * m) if record_parameters else 0)
+    return 1024 + 16 * floats
+
+
+def check_record_memory(what: str, records: int, per_record: int, advice: str) -> None:
+    """Refuse, before any work, a number of records whose memory exceeds RECORD_MEMORY_LIMIT."""
+    need = records * per_record  # Python ints: no overflow
+    if need > RECORD_MEMORY_LIMIT:
+        raise ValueError(f"{what} gives {records} records, about {need / 2 ** 30:.3g} GiB "
+                         f"(limit {RECORD_MEMORY_LIMIT / 2 ** 30:.3g} GiB at about {per_record} bytes per record); "
+                         f"{advice}")
 
 
 def preconditioner_apply(layer: ImplicitLayer, W: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -89,7 +120,9 @@ class Trajectory:
     ``excess_loss`` (L - L*), ``rate`` (lambda(A_t)), ``grad_norm`` (||grad L0(W_t)||_F),
     ``param_grad_norm_sq`` (||dL/dA||^2 + ||dL/dB||^2), ``column_sums`` (k x m), ``W`` (k x m_y x m),
     ``rate_integral`` (int_0^t lambda(A_s) ds; trapezoid rule for descent). ``A`` and ``B`` are the
-    final parameters.
+    final parameters. ``info["status"]`` says how the run ended ("finished", "event", "budget" for
+    a flow stopped by its evaluation budget, "completed" or "diverged" for descent) and
+    ``message`` says it in words.
     """
 
     t: np.ndarray
@@ -161,15 +194,21 @@ def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarr
 def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: float = 1e-10,
                   atol: float | None = None, method: str = "DOP853", t_eval=None,
                   num_points: int = 201, target_excess: float | None = None,
-                  record_parameters: bool = False) -> Trajectory:
-    """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with scipy's solve_ivp.
+                  record_parameters: bool = False, max_nfev: int = DEFAULT_MAX_NFEV) -> Trajectory:
+    """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with a SciPy Runge-Kutta solver.
 
     The state is augmented with r(t) = int_0^t lambda(A_s) ds (dr/dt = lambda(A_t)), integrated at
     the same tolerance, for the integrated bound of Theorem 1. ``Phi`` may be a
     :class:`ShallowProblem` (then ``Y`` and ``loss`` are ignored and its cached statistics are
-    reused). Records at ``t_eval`` (default ``num_points`` equispaced times) from the dense
-    output. ``target_excess`` adds a terminal event at L - L* = target_excess.
+    reused). Records at ``t_eval`` (default ``num_points`` >= 2 equispaced times, 0 and T
+    included) from the dense output of each step, as the integration passes them.
+    ``target_excess`` adds a terminal event at L - L* = target_excess.
     ``record_parameters`` also stores A_t and B_t at every record (memory k (m^2 + m_y m)).
+
+    Budget: the integration stops after ``max_nfev`` right-hand-side evaluations (checked before
+    each step, so at most one step more). The trajectory then ends at the time reached, with
+    ``info["status"] == "budget"`` and a ``message`` saying so; records requested after that
+    time are absent. Records whose memory would exceed RECORD_MEMORY_LIMIT are refused up front.
 
     Raises RuntimeError with the solver's message if the integration fails.
     """
@@ -180,15 +219,24 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         # solve_ivp would silently raise it to this floor; refuse instead of coercing
         raise ValueError(f"rtol must lie in [100 eps, 1) = [{RTOL_FLOOR:.3g}, 1); got {rtol!r}")
     atol = rtol * 1e-2 if atol is None else check_positive("atol", atol)
+    max_nfev = check_positive("max_nfev", max_nfev, integer=True)
+    if isinstance(method, type) and issubclass(method, integrate.OdeSolver):
+        solver_class = method
+    elif isinstance(method, str) and method in _METHODS:
+        solver_class = _METHODS[method]
+    else:
+        raise ValueError(f"method must be one of {sorted(_METHODS)} or an OdeSolver subclass; got {method!r}")
     m, m_y = A0.shape[0], B0.shape[0]
     gamma = objective.gamma
+    per_record = record_bytes(m, m_y, record_parameters)
     if t_eval is None:
-        num_points = check_positive("num_points", num_points, integer=True)
-        t_eval = np.linspace(0.0, T, max(num_points, 2))
+        # 0 and T are both records, so fewer than 2 points cannot be honoured (not silently raised)
+        num_points = check_positive("num_points", num_points, integer=True, lower=2)
+        check_record_memory(f"num_points = {num_points}", num_points, per_record + 8, "ask for fewer num_points")
+        t_eval = np.linspace(0.0, T, num_points)
     else:
-        t_eval = np.asarray(t_eval, dtype=float)
-        if t_eval.ndim != 1 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > T:
-            raise ValueError("t_eval must be strictly increasing within [0, T]")
+        t_eval = check_times(t_eval, T)
+        check_record_memory(f"len(t_eval) = {len(t_eval)}", len(t_eval), per_record, "pass fewer times in t_eval")
 
     def unpack(y):
         return y[: m * m].reshape(m, m), y[m * m: m * m + m_y * m].reshape(m_y, m)
@@ -198,7 +246,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         st = objective.evaluate(A, B, with_excess=False)
         return np.concatenate([-st.dA.ravel(), -st.dB.ravel(), [rate_constant_unchecked(A, gamma)]])
 
-    events = None
+    reached = None
     if target_excess is not None:
         target_excess = check_positive("target_excess", target_excess)
 
@@ -207,29 +255,67 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             W = ImplicitLayer.from_weights(A, gamma=gamma, validate=False).end_to_end_weight(B)
             return objective.problem.excess(W) - target_excess
 
-        reached.terminal = True
-        events = [reached]
-
-    y0 = np.concatenate([A0.ravel(), B0.ravel(), [0.0]])
-    sol = solve_ivp(rhs, (0.0, T), y0, method=method, rtol=rtol, atol=atol, dense_output=True,
-                    events=events)
-    if sol.status == -1:
-        raise RuntimeError(f"gradient_flow: the ODE solver failed: {sol.message}")
-    t_end = sol.t[-1]
-    times = t_eval[t_eval <= t_end]
-    if sol.status == 1 and (len(times) == 0 or times[-1] < t_end):
-        times = np.append(times, t_end)
     recorder = _Recorder(objective, record_parameters)
-    for t in times:
-        y = sol.sol(t) if t < t_end else sol.y[:, -1]
+
+    def record(t, y):
         A, B = unpack(y)
         recorder.record(float(t), A, B, float(y[-1]))
-    A_end, B_end = unpack(sol.y[:, -1])
-    event_time = float(sol.t_events[0][0]) if (events and len(sol.t_events[0])) else None
-    return recorder.build(A_end.copy(), B_end.copy(), "flow", message=sol.message,
-                          event_time=event_time,
-                          info={"nfev": int(sol.nfev), "rtol": rtol, "atol": atol, "method": method,
-                                "gamma": gamma})
+
+    y0 = np.concatenate([A0.ravel(), B0.ravel(), [0.0]])
+    # The loop of solve_ivp, with the records taken as the steps pass them (no dense output of the
+    # whole run is kept: its memory grows with the number of steps) and an evaluation budget.
+    solver = solver_class(rhs, 0.0, y0, T, rtol=rtol, atol=atol)
+    i = 0  # next record time
+    if t_eval[0] == 0.0:
+        record(0.0, y0)
+        i = 1
+    g = reached(0.0, y0) if reached is not None else None
+    status, event_time, t_end, y_end = "finished", None, 0.0, y0
+    while solver.status == "running":
+        if solver.nfev >= max_nfev:
+            status = "budget"
+            break
+        message = solver.step()
+        if solver.status == "failed":
+            raise RuntimeError(f"gradient_flow: the ODE solver failed: {message}")
+        t_new, y_new = solver.t, solver.y
+        dense = None
+        t_end, y_end = t_new, y_new
+        if reached is not None:
+            g_new = reached(t_new, y_new)
+            if (g <= 0 <= g_new) or (g >= 0 >= g_new):  # solve_ivp's test for a sign change
+                dense = solver.dense_output()
+                event_time = brentq(lambda t: reached(t, dense(t)), solver.t_old, t_new,
+                                    xtol=4 * np.finfo(float).eps, rtol=4 * np.finfo(float).eps)
+                t_end, y_end, status = event_time, dense(event_time), "event"
+            g = g_new
+        # records strictly before the end of this step (or the event) from its dense output
+        j = int(np.searchsorted(t_eval, t_end, side="left"))
+        if j > i:
+            dense = solver.dense_output() if dense is None else dense
+            for t in t_eval[i:j]:
+                record(t, dense(t))
+            i = j
+        if status == "event":
+            break
+    # A requested time equal to the end is recorded from the final state itself (not interpolated);
+    # a run stopped early (event, budget) also records its final state as the last record.
+    if i < len(t_eval) and t_eval[i] == t_end:
+        record(t_end, y_end)
+        i += 1
+    elif status != "finished" and (not recorder.rows or recorder.rows[-1][0] < t_end):
+        record(t_end, y_end)
+    A_end, B_end = unpack(y_end)
+    messages = {
+        "finished": "The solver successfully reached the end of the integration interval.",
+        "event": "A termination event occurred.",
+        "budget": (f"stopped at t = {t_end:.6g} < T = {T:.6g}: the budget of max_nfev = {max_nfev} right-hand-side "
+                   f"evaluations is spent ({len(t_eval) - i} requested records after t = {t_end:.6g} are absent); "
+                   "raise max_nfev or shorten T"),
+    }
+    return recorder.build(A_end.copy(), B_end.copy(), "flow", message=messages[status], event_time=event_time,
+                          info={"nfev": int(solver.nfev), "rtol": rtol, "atol": atol, "method": method,
+                                "gamma": gamma, "status": status, "max_nfev": max_nfev})
 
 
 def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
@@ -237,8 +323,11 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     """Gradient descent A <- A - lr dL/dA, B <- B - lr dL/dB for ``steps`` steps.
 
     Records every ``record_every`` steps (and the last); ``t`` is step * lr, the flow time it
-    approximates. A non-finite loss raises FloatingPointError, or, with
-    ``on_divergence="stop"``, ends the run with ``message`` saying so.
+    approximates. Records whose memory would exceed RECORD_MEMORY_LIMIT are refused up front
+    (with the smallest ``record_every`` that fits). Divergence -- a step that makes A or B
+    non-finite, or a non-finite loss or gradient -- raises FloatingPointError, or, with
+    ``on_divergence="stop"``, ends the run at the last finite state with ``message`` saying so
+    (the diverged state is neither recorded nor returned).
     """
     objective, A, B = _make_objective(A0, B0, Phi, Y, gamma, loss)
     lr = check_positive("lr", lr)
@@ -246,24 +335,39 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     record_every = check_positive("record_every", record_every, integer=True)
     if on_divergence not in ("raise", "stop"):
         raise ValueError(f"on_divergence must be 'raise' or 'stop'; got {on_divergence!r}")
+    per_record = record_bytes(A.shape[0], B.shape[0])
+    fits = max(RECORD_MEMORY_LIMIT // per_record - 2, 1)
+    check_record_memory(f"steps = {steps} with record_every = {record_every}", steps // record_every + 2, per_record,
+                        f"use record_every >= {-(-steps // fits)}")
     recorder = _Recorder(objective)
     st = recorder.record(0.0, A, B, 0.0)
-    message = f"completed {steps} steps"
+    status, message = "completed", f"completed {steps} steps"
     integral, prev_rate = 0.0, rate_constant_unchecked(A, objective.gamma)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
         for k in range(1, steps + 1):
-            A = A - lr * st.dA
-            B = B - lr * st.dB
-            rate = rate_constant_unchecked(A, objective.gamma) if np.all(np.isfinite(A)) else np.nan
-            integral += 0.5 * lr * (prev_rate + rate)
-            prev_rate = rate
-            if k % record_every == 0 or k == steps:
-                st = recorder.record(k * lr, A, B, integral)
-            else:
-                st = objective.evaluate(A, B, with_excess=False)
-            if not np.isfinite(st.loss):
+            A_new = A - lr * st.dA
+            B_new = B - lr * st.dB
+            # checked before anything factorises A_new: SciPy's own finiteness check would fire first
+            diverged = not (np.all(np.isfinite(A_new)) and np.all(np.isfinite(B_new)))
+            if not diverged:
+                rate = rate_constant_unchecked(A_new, objective.gamma)
+                integral_new = integral + 0.5 * lr * (prev_rate + rate)
+                recording = k % record_every == 0 or k == steps
+                st_new = (recorder.record(k * lr, A_new, B_new, integral_new) if recording
+                          else objective.evaluate(A_new, B_new, with_excess=False))
+                diverged = not (np.isfinite(st_new.loss) and np.all(np.isfinite(st_new.dA))
+                                and np.all(np.isfinite(st_new.dB)))
+                if diverged and recording:
+                    recorder.rows.pop()
+            if diverged:
                 if on_divergence == "raise":
-                    raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr}")
-                message = f"diverged at step {k}"
+                    raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr} "
+                                             "(non-finite parameters, loss or gradient)")
+                status, message = "diverged", (f"diverged at step {k} (non-finite parameters, loss or gradient); "
+                                               f"A and B are the last finite state, step {k - 1}")
                 break
-    return recorder.build(A, B, "descent", message=message, info={"lr": lr, "steps": steps})
+            A, B, st = A_new, B_new, st_new
+            integral, prev_rate = integral_new, rate
+    if status == "diverged" and recorder.rows[-1][0] < (k - 1) * lr:
+        recorder.record((k - 1) * lr, A, B, integral)  # the last finite state closes the records
+    return recorder.build(A, B, "descent", message=message, info={"lr": lr, "steps": steps, "status": status})

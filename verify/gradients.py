@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_matrix, check_data, check_gamma, check_model, check_positive
+from ._validation import as_matrix, check_data, check_gamma, check_memory, check_model, check_positive
 from .losses import ShallowProblem, cross_entropy_terms
 from .model import ImplicitLayer, column_softmax
 
@@ -104,10 +104,22 @@ def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, 
     if Y.shape[0] != B.shape[0]:
         raise ValueError(f"Y has {Y.shape[0]} rows but B has {B.shape[0]}: both must equal m_y")
     layer = ImplicitLayer.from_weights(A, gamma=gamma, validate=False)
-    W = layer.end_to_end_weight(B)
-    value, G = output_loss_and_gradient(W @ Phi, Y, loss)
-    dA, dB = implicit_gradients(layer, W, G @ Phi.T)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is detected and named below
+        W = layer.end_to_end_weight(B)
+        value, G = output_loss_and_gradient(W @ Phi, Y, loss)
+        dA, dB = implicit_gradients(layer, W, G @ Phi.T)
+    check_finite_result("loss_and_grad", value, dA, dB, Phi=Phi, Y=Y, B=B)
     return value, dA, dB
+
+
+def check_finite_result(where: str, value, dA, dB, **inputs) -> None:
+    """Finite input can still give a loss or gradient beyond float64 (|Phi| ~ 1e200: the gradient
+    G Phi^T ~ 1e400). Raise a ValueError that names the overflow instead of returning inf/NaN."""
+    if np.all(np.isfinite(value)) and np.all(np.isfinite(dA)) and np.all(np.isfinite(dB)):
+        return
+    sizes = ", ".join(f"max |{k}| = {np.abs(v).max():.3g}" for k, v in inputs.items())
+    raise ValueError(f"{where}: the loss or its gradient overflows float64 at this input ({sizes}); "
+                     "rescale Phi and Y (the loss is homogeneous in them) or shrink B")
 
 
 def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "square"):
@@ -119,6 +131,8 @@ def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "squ
     A, B, gamma = check_model(A, B, gamma)
     Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])
     layers = check_positive("layers", layers, integer=True)
+    check_memory(f"layers = {layers} (every z^(l), m x n each, is kept for back-propagation)",
+                 8 * (layers + 1) * Phi.size, "ask for fewer layers")
     S = column_softmax(A)
     gS = gamma * S
     zs = [np.zeros_like(Phi)]

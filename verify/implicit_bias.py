@@ -15,8 +15,10 @@ differ. The direction of the gap is measured, not assumed.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,20 +54,66 @@ def synthetic_overparameterised(rng: np.random.Generator, *, m: int = 40, n_trai
 
 
 def _one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
-    return np.eye(classes)[:, labels]
+    """classes x n one-hot targets (no classes x classes identity is formed)."""
+    Y = np.zeros((classes, len(labels)))
+    Y[labels, np.arange(len(labels))] = 1.0
+    return Y
+
+
+def check_labels(labels, classes: int | None = None) -> np.ndarray:
+    """Class labels as int64: a 1-D array of integers >= 0 (integral floats accepted, nothing
+    truncated or wrapped). Without ``classes`` the number of classes is max + 1, and a label
+    beyond the number of labels is refused: it would mean more (empty) classes than samples
+    (one corrupt label of 1e9 would ask for a 1e9-row one-hot matrix)."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array; got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"labels must be integers; got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.floor(arr))
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"labels must be integers; label {i} is {arr[i]!r}")
+    low, high = arr.min(), arr.max()
+    if low < 0:
+        raise ValueError(f"labels must be >= 0; label {int(np.argmin(arr))} is {low!r}")
+    limit = len(arr) if classes is None else classes
+    if high >= limit:
+        rule = (f"for classes={classes}" if classes is not None else
+                f"for {len(arr)} labels (a label must be below the number of labels: classes with no sample "
+                "beyond that point to a corrupt label)")
+        raise ValueError(f"label {int(high) if float(high).is_integer() else high} is too large {rule}")
+    return arr.astype(np.int64)
 
 
 def split_classification(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, n_train: int,
                          n_test: int, name: str, classes: int | None = None) -> Split:
-    """Features are pixels scaled to [0, 1] (columns = samples); targets one-hot; cross-entropy."""
-    X = images.reshape(len(images), -1).astype(np.float64)
-    X = X / max(X.max(), 1.0)
+    """Features are pixels scaled to [0, 1] (columns = samples); targets one-hot; cross-entropy.
+
+    Labels go through :func:`check_labels`; images must be finite (NaN pixels are refused). Only
+    the n_train + n_test drawn images are converted to float64.
+    """
+    labels = check_labels(labels, classes)
+    images = np.asarray(images)
+    if images.dtype.kind not in "iuf":
+        raise ValueError(f"images must be real numbers; got dtype {images.dtype}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    X = images.reshape(len(images), -1)
+    if X.shape[1] == 0:
+        raise ValueError(f"images have no pixels (shape {images.shape})")
+    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+        raise ValueError(f"images must be finite; image {int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])} "
+                         "has NaN or inf pixels")
     classes = int(labels.max()) + 1 if classes is None else classes
     if n_train + n_test > len(X):
         raise ValueError(f"n_train + n_test = {n_train + n_test} exceeds the {len(X)} samples available")
+    top = max(float(X.max()), 1.0)
     order = rng.permutation(len(X))
     tr, te = order[:n_train], order[n_train:n_train + n_test]
-    return Split(X[tr].T, _one_hot(labels[tr], classes), X[te].T, _one_hot(labels[te], classes),
+    features = lambda idx: (X[idx].astype(np.float64) / top).T  # noqa: E731
+    return Split(features(tr), _one_hot(labels[tr], classes), features(te), _one_hot(labels[te], classes),
                  "cross_entropy", name)
 
 
@@ -80,40 +128,94 @@ def load_digits_split(rng: np.random.Generator, *, n_train: int = 200, n_test: i
                                 name=f"8x8 digits (m=64, n_train={n_train})", classes=10)
 
 
-def load_idx(path: str) -> np.ndarray:
-    """Read an IDX file (the MNIST / Kuzushiji-MNIST format), optionally gzip-compressed.
+#: IDX type codes and their big-endian dtypes
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+#: largest data payload load_idx accepts; the MNIST-format training images are 47 MB, EMNIST's
+#: largest split about 0.6 GB
+IDX_MAX_BYTES = 2 ** 30
+
+
+def _read_exactly(fh, size: int, path: str, what: str) -> bytes:
+    data = fh.read(size)
+    if len(data) != size:
+        raise ValueError(f"{path}: not an IDX file: the {what} is truncated ({len(data)} of {size} bytes)")
+    return data
+
+
+def load_idx(path, *, max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:
+    """Read an IDX file (the MNIST / Kuzushiji-MNIST format), optionally gzip-compressed (.gz).
 
     Header: two zero bytes, a type code (0x08 unsigned byte, 0x09 signed byte, 0x0B int16,
     0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then one big-endian
     uint32 per dimension; the data follow in big-endian order.
+
+    The file is streamed: the header is read first, the data size it promises is computed in
+    Python integers (no wrap-around) and refused above ``max_bytes`` before anything is allocated,
+    then exactly that many bytes are read and one more is asked for, so a compressed file that
+    expands beyond its header (a gzip bomb) is refused after at most header + 1 bytes. Every
+    malformed file raises ValueError naming the path.
     """
-    types = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in types:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4]!r})")
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    dtype = np.dtype(types[raw[2]])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    data = raw[4 + 4 * ndim:]
-    if len(data) != expected:
-        raise ValueError(f"{path}: header promises {expected} bytes of data, file has {len(data)}")
-    return np.frombuffer(data, dtype=dtype).reshape(dims)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ValueError(f"path must be a str or os.PathLike; got {path!r}") from None
+    name = os.fsdecode(path)
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            head = _read_exactly(fh, 4, name, "header")
+            if head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES:
+                raise ValueError(f"{name}: not an IDX file (bad magic number {head!r})")
+            ndim = head[3]
+            if ndim == 0:
+                raise ValueError(f"{name}: not an IDX file: the header declares no dimensions")
+            dims = struct.unpack(">" + "I" * ndim, _read_exactly(fh, 4 * ndim, name, "header"))
+            dtype = np.dtype(IDX_TYPES[head[2]])
+            nbytes = math.prod(dims) * dtype.itemsize  # Python ints: 65536^4 does not wrap to 0
+            if nbytes > max_bytes:
+                raise ValueError(f"{name}: header promises {nbytes} bytes of data (dims {dims}), more than the "
+                                 f"limit of {max_bytes} bytes (max_bytes)")
+            buffer = bytearray(nbytes)
+            view, got = memoryview(buffer), 0
+            while got < nbytes:
+                chunk = fh.readinto(view[got:])
+                if not chunk:
+                    break
+                got += chunk
+            if got != nbytes:
+                raise ValueError(f"{name}: header promises {nbytes} bytes of data, file has {got}")
+            if fh.read(1):
+                raise ValueError(f"{name}: the file holds more data than its header promises ({nbytes} bytes); "
+                                 "stopped reading there")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise ValueError(f"{name}: corrupt or truncated gzip stream ({err})") from None
+    return np.frombuffer(buffer, dtype=dtype).reshape(dims)
+
+
+def load_idx_dataset(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from local MNIST-format IDX files, validated (same count, labels by
+    :func:`check_labels`, finite pixels) before anything is trained on them."""
+    for p in (images_path, labels_path):
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p} does not exist (this suite never downloads data)")
+    images, labels = load_idx(images_path), load_idx(labels_path)
+    if labels.ndim != 1:
+        raise ValueError(f"{labels_path}: labels must be 1-D; got shape {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    labels = check_labels(labels)
+    if images.dtype.kind == "f" and not np.all(np.isfinite(images)):
+        raise ValueError(f"{images_path}: images must be finite (found NaN or inf pixels)")
+    return images, labels
 
 
 def load_idx_split(images_path: str, labels_path: str, rng: np.random.Generator, *, n_train: int = 1000,
                    n_test: int = 2000, name: str | None = None) -> Split:
     """MNIST-format images/labels from local IDX files (e.g. train-images-idx3-ubyte.gz)."""
-    for p in (images_path, labels_path):
-        if not os.path.exists(p):
-            raise FileNotFoundError(f"{p} does not exist (this suite never downloads data)")
-    images, labels = load_idx(images_path), load_idx(labels_path).astype(int)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    images, labels = load_idx_dataset(images_path, labels_path)
     return split_classification(images, labels, rng, n_train=n_train, n_test=n_test,
-                                name=name or os.path.basename(images_path))
+                                name=name or os.path.basename(os.fspath(images_path)))
 
 
 # ---- training -------------------------------------------------------------------------------

@@ -19,11 +19,16 @@ from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sps
 from scipy.optimize import linprog
 
 from ._validation import as_matrix, check_data
 
 EPS = np.finfo(np.float64).eps
+
+#: above this size (m m_y) the explicit Hessian is refused (as the explicit metric K is): at 4096 it
+#: takes 128 MiB, and the Newton solve for the cross-entropy L* costs (m m_y)^3
+EXPLICIT_HESSIAN_MAX_SIZE = 4096
 
 
 def column_log_softmax(Q: np.ndarray) -> np.ndarray:
@@ -91,7 +96,12 @@ class ShallowProblem:
     """
 
     def __init__(self, Phi, Y, loss: str = "square"):
-        self.Phi, self.Y = check_data(Phi, Y, loss)
+        Phi, Y = check_data(Phi, Y, loss)
+        # Own read-only copies: the caches below (R, W*, L*, separability) must not go stale if the
+        # caller later edits the arrays it passed.
+        self.Phi, self.Y = Phi.copy(), Y.copy()
+        self.Phi.flags.writeable = False
+        self.Y.flags.writeable = False
         self.loss = loss
         self.m, self.n = self.Phi.shape
         self.m_y = self.Y.shape[0]
@@ -101,12 +111,21 @@ class ShallowProblem:
             # Economy QR of Phi^T: Phi Phi^T = R^T R with R of size min(n, m) x m. Backward stable,
             # and ||D R^T||_F = ||D Phi||_F for every D, which is what the excess loss needs.
             self._R = sla.qr(self.Phi.T, mode="r")[0][: min(self.n, self.m)]
-            self.gram = self._R.T @ self._R  # Phi Phi^T
-            self._YPhiT = self.Y @ self.Phi.T
-            W_star_T, *_ = sla.lstsq(self.Phi.T, self.Y.T, lapack_driver="gelsd")
+            with np.errstate(over="ignore"):
+                self.gram = self._R.T @ self._R  # Phi Phi^T
+                self._YPhiT = self.Y @ self.Phi.T
+            if not np.all(np.isfinite(self.gram)):
+                raise ValueError(f"Phi is too large for the square loss: Phi Phi^T overflows float64 (max |Phi| = "
+                                 f"{np.abs(self.Phi).max():.3g}); rescale Phi")
+            with np.errstate(over="ignore"):  # SciPy's residues overflow with a huge Y: checked below
+                W_star_T, *_ = sla.lstsq(self.Phi.T, self.Y.T, lapack_driver="gelsd")
             self._W_star = W_star_T.T  # the minimum-norm minimiser Y Phi^+
             residual = self._W_star @ self.Phi - self.Y
-            self._L_star = 0.5 * float(np.sum(residual * residual))
+            with np.errstate(over="ignore"):
+                self._L_star = 0.5 * float(np.sum(residual * residual))
+            if not np.isfinite(self._L_star):
+                raise ValueError(f"Y is too large for the square loss: L* overflows float64 (max |Y| = "
+                                 f"{np.abs(self.Y).max():.3g}); rescale Y")
 
     # ---- shapes --------------------------------------------------------------------------
     def check_weight(self, W, name: str = "W") -> np.ndarray:
@@ -164,15 +183,24 @@ class ShallowProblem:
             return np.kron(self.gram, np.eye(self.m_y))
         if W is None:
             raise ValueError("W is required for the cross-entropy Hessian")
+        if self.m * self.m_y > EXPLICIT_HESSIAN_MAX_SIZE:
+            raise ValueError(f"the explicit cross-entropy Hessian has size m*m_y = {self.m * self.m_y} > "
+                             f"{EXPLICIT_HESSIAN_MAX_SIZE} (it and the Newton solve for L* would need "
+                             f"{8 * (self.m * self.m_y) ** 2 / 2 ** 30:.3g} GiB per copy)")
         P = np.exp(column_log_softmax(W @ self.Phi))
-        # H4[j, a, k, b] = sum_i Phi[j,i] Phi[k,i] (delta_ab P[a,i] - P[a,i] P[b,i]); the C-order
-        # flattening of (j, a) is j m_y + a, the column-major index of W[a, j].
-        diag = np.einsum("ji,ki,ai->jak", self.Phi, self.Phi, P)
-        H4 = -np.einsum("ji,ki,ai,bi->jakb", self.Phi, self.Phi, P, P)
-        for a in range(self.m_y):
-            H4[:, a, :, a] += diag[:, a, :]
-        size = self.m * self.m_y
-        return H4.reshape(size, size)
+        # H4[j, a, k, b] = sum_i Phi[j,i] Phi[k,i] (delta_ab P[a,i] - P[a,i] P[b,i]), as matrix
+        # products (BLAS; a 4-index einsum took 1 s at m = 64, m_y = 10, n = 2000): with
+        # X[(a, j), i] = P[a,i] Phi[j,i], the second term is X X^T and the first is block-diagonal,
+        # block a = X_a Phi^T. Symmetrised, since X X^T need not be bitwise symmetric.
+        m, m_y = self.m, self.m_y
+        X = (P[:, None, :] * self.Phi[None, :, :]).reshape(m_y * m, self.n)
+        H = -(X @ X.T)
+        for a in range(m_y):
+            H[a * m:(a + 1) * m, a * m:(a + 1) * m] += X[a * m:(a + 1) * m] @ self.Phi.T
+        H = 0.5 * (H + H.T)
+        # from (a, j) x (b, k) to the column-major vec(W) order: (j, a) flattens to j m_y + a
+        size = m * m_y
+        return H.reshape(m_y, m, m_y, m).transpose(1, 0, 3, 2).reshape(size, size)
 
     # ---- the optimum -------------------------------------------------------------------
     @cached_property
@@ -188,6 +216,9 @@ class ShallowProblem:
                              "for cross-entropy use verify.convergence.local_pl_estimate")
         s = sla.svdvals(self._R)
         tol = s.max() * max(self.m, self.n) * EPS
+        if not np.any(s > tol):
+            raise ValueError("pl_constant: Phi has rank 0 (every entry is zero), so L0 is constant and "
+                             "Phi Phi^T has no nonzero eigenvalue")
         return float(np.min(s[s > tol]) ** 2)
 
     @cached_property
@@ -209,8 +240,16 @@ class ShallowProblem:
                 "the data are partially separable: L* is approached along a recession direction "
                 "but not attained; this suite computes L* only for non-separable data (attained) "
                 "and fully separable data (L* = 0)")
-        W = _newton_cross_entropy(self)
-        return self.value(W), W
+        # L* = inf_W L0(W) is invariant under Phi -> c Phi (W -> W / c), but Newton's Hessian scales
+        # like c^2 and underflows or overflows far from c = 1. Solve on Phi / 2^k with max |Phi / 2^k|
+        # in [0.5, 1): a power of two, so the scaling and its undoing are exact (W Phi is bitwise the
+        # same) unless W / 2^k itself leaves float64's range.
+        scale = _power_of_two_scale(np.abs(self.Phi).max())
+        scaled = self if scale == 1.0 else ShallowProblem(self.Phi / scale, self.Y, "cross_entropy")
+        W_scaled = _newton_cross_entropy(scaled)
+        with np.errstate(over="ignore", under="ignore"):
+            W = W_scaled / scale
+        return scaled.value(W_scaled), W
 
     @property
     def optimal_loss(self) -> float:
@@ -223,6 +262,9 @@ class ShallowProblem:
         W = self._optimum[1]
         if W is None:
             raise NotAttainedError("the data are separable: L* = 0 is not attained by any W")
+        if not np.all(np.isfinite(W)):
+            raise ValueError("the minimiser W* overflows float64 at this scale of Phi (|W*| ~ 1 / |Phi|); "
+                             "rescale Phi (L* itself is computed scale-free)")
         return W
 
     @property
@@ -230,42 +272,70 @@ class ShallowProblem:
         return self.loss == "square" or self.separability.attained
 
 
+def _power_of_two_scale(x: float) -> float:
+    """2^k with x / 2^k in [0.5, 1) (1 for x = 0): dividing by it is exact in float64."""
+    if x == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(x)[1])))
+
+
 def _separability(Phi: np.ndarray, Y: np.ndarray) -> Separability:
     """Maximise sum t_ki over directions D with (D_{y_i} - D_k).phi_i >= t_ki, 0 <= t_ki <= 1.
 
     The directions form a convex cone closed under addition, so the LP optimum sets t_ki = 1 for
     every pair that some direction separates strictly: it finds the maximal set of strict pairs.
+
+    D is free: the objective is bounded by the caps t <= 1 alone, and since the cone is closed
+    under positive scaling every strict pair reaches t = 1, every other pair has t = 0. (A box on
+    D would change that: with a box, maximising the sum can trade one pair's margin for another's,
+    and a box of 1e6 against O(1) coefficients made HiGHS fail on ordinary data.)
+
+    Scale: whether (D_{y_i} - D_k).phi_i > 0 is attainable does not change when a column phi_i is
+    multiplied by a positive number, so each column is first divided by the power of two that
+    brings its largest entry into [0.5, 1) (exact). The answer is then the same at every scale
+    of Phi, and the LP's coefficients are O(1) whatever the data.
+
+    Size: the constraint matrix has n (m_y - 1) rows and m m_y + n (m_y - 1) columns but only
+    2 m + 1 nonzeros per row, so it is built and passed to HiGHS as a sparse matrix.
     """
     m, n = Phi.shape
     m_y = Y.shape[0]
     labels = np.argmax(Y, axis=0)
-    pairs = [(k, i) for i in range(n) for k in range(m_y) if k != labels[i]]
-    if not pairs:
+    if m_y < 2:
         return Separability("non-separable", np.zeros((m_y, n), dtype=bool))
+    column_scale = np.array([_power_of_two_scale(x) for x in np.abs(Phi).max(axis=0)])
+    P = Phi / column_scale
+    # pairs (k, i), k != y_i, sample-major (the order of the t variables)
+    k_all = np.broadcast_to(np.arange(m_y), (n, m_y))
+    keep = k_all != labels[:, None]
+    pair_i = np.broadcast_to(np.arange(n)[:, None], (n, m_y))[keep]
+    pair_k = k_all[keep]
+    n_pairs = pair_i.size
     nd = m_y * m
-    rows = []
-    for r, (k, i) in enumerate(pairs):
-        row = np.zeros(nd + len(pairs))
-        # variable D[a, j] at index a * m + j
-        row[labels[i] * m: labels[i] * m + m] -= Phi[:, i]
-        row[k * m: k * m + m] += Phi[:, i]
-        row[nd + r] = 1.0
-        rows.append(row)
-    A_ub = np.array(rows)
-    # D is scale-free; the box only keeps the LP bounded. A pair whose best margin needs
-    # ||D||_inf > 1e6 / max|Phi| to reach 1 is reported as non-strict (documented limit).
-    scale = 1e6 / max(1.0, float(np.abs(Phi).max()))
-    bounds = [(-scale, scale)] * nd + [(0.0, 1.0)] * len(pairs)
-    c = np.concatenate([np.zeros(nd), -np.ones(len(pairs))])
-    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(len(pairs)), bounds=bounds, method="highs")
-    if res.status != 0:
+    j = np.arange(m)
+    rows = np.repeat(np.arange(n_pairs), 2 * m + 1)
+    # per row: -phi_i on D[y_i, :], +phi_i on D[k, :] (D[a, j] at index a m + j), +1 on t_row
+    cols = np.concatenate([labels[pair_i][:, None] * m + j, pair_k[:, None] * m + j,
+                           (nd + np.arange(n_pairs))[:, None]], axis=1).ravel()
+    vals = np.concatenate([-P[:, pair_i].T, P[:, pair_i].T, np.ones((n_pairs, 1))], axis=1).ravel()
+    A_ub = sps.csr_matrix((vals, (rows, cols)), shape=(n_pairs, nd + n_pairs))
+    A_ub.sum_duplicates()  # k = y_i never occurs, but a zero column entry leaves an explicit zero
+    A_ub.eliminate_zeros()
+    bounds = [(None, None)] * nd + [(0.0, 1.0)] * n_pairs
+    c = np.concatenate([np.zeros(nd), -np.ones(n_pairs)])
+    # HiGHS's interior-point solver: its dual simplex (what method="highs" picks) returned
+    # "Status 0: Not Set" after a minute at m = 64, m_y = 10, n = 2000, where IPM solves it in 30 s.
+    # Any optimal point serves (every strict pair has t = 1 in all of them); simplex is the fallback.
+    for method in ("highs-ipm", "highs-ds"):
+        res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n_pairs), bounds=bounds, method=method)
+        if res.status == 0:
+            break
+    else:
         raise RuntimeError(f"separability LP failed: {res.message}")
-    t = res.x[nd:]
     strict = np.zeros((m_y, n), dtype=bool)
-    for (k, i), tk in zip(pairs, t):
-        strict[k, i] = tk > 0.5
+    strict[pair_k, pair_i] = res.x[nd:] > 0.5
     n_strict = int(strict.sum())
-    status = "non-separable" if n_strict == 0 else ("separable" if n_strict == len(pairs) else "partially separable")
+    status = "non-separable" if n_strict == 0 else ("separable" if n_strict == n_pairs else "partially separable")
     return Separability(status, strict)
 
 
