@@ -35,6 +35,8 @@ def parse_args(argv):
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report (atomically)")
     p.add_argument("--markdown", metavar="PATH", help="write the summary table as Markdown")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
+    p.add_argument("--certify", action="store_true",
+                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
     if args.count is not None and args.count < 1:
         p.error("--count must be >= 1")
@@ -63,6 +65,9 @@ def main(argv=None) -> int:
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: wide enough that the table never wraps
         console = Console(width=170)
+    if args.certify:  # a separate report: certified verdicts (verify/certify.py)
+        from .certify import run_cli
+        return run_cli(console, seed=args.seed, json_path=args.json)
     if args.list:
         for c in CLAIMS:
             console.print(f"[bold]{c.id}[/]  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
