@@ -56,6 +56,8 @@ def parse_args(argv):
     p.add_argument("--blas-threads", type=int, default=1, metavar="N",
                    help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
                         "two OpenBLAS pools spin against each other on a busy machine)")
+    p.add_argument("--certify", action="store_true",
+                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
     if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
         p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
@@ -162,6 +164,9 @@ def _main(args) -> int:
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: wide enough that the table never wraps
         console = Console(width=170)
+    if args.certify:  # a separate report: certified verdicts (verify/certify.py)
+        from .certify import run_cli
+        return run_cli(console, seed=args.seed, json_path=args.json)
     if args.list:
         for c in CLAIMS:
             console.print(f"[bold]{c.id}[/]  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
