@@ -6,7 +6,7 @@ import pytest
 
 from verify import claims as claims_module
 from verify.__main__ import main
-from verify.claims import CLAIMS, Outcome
+from verify.claims import CLAIMS, condition, outcome
 
 FAST = "WELL-POSED,CONSERVATION,NAIVE-BOUND-FALSE"
 
@@ -53,7 +53,7 @@ def test_markdown_report(tmp_path):
 
 def test_failure_exits_1_and_prints_a_reproduction(monkeypatch, capsys, tmp_path):
     claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
-    failing = claim.__class__(**{**claim.__dict__, "check": lambda config: Outcome(False, -1.0, "broken on purpose")})
+    failing = claim.__class__(**{**claim.__dict__, "check": lambda config: outcome([condition("broken on purpose", False)])})
     monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", failing)
     p = tmp_path / "r.json"
     assert main(["--only", "WELL-POSED", "--count", "2", "--json", str(p)]) == 1

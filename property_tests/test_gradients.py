@@ -23,6 +23,25 @@ def test_gradients_match_finite_differences(case):
     assert r["error_B"] <= r["tolerance_B"]
 
 
+@pytest.mark.parametrize("wrong", ["dA", "dB"])
+def test_gradient_check_rejects_a_wrong_gradient(wrong):
+    """The checker shared by tests and users, fed a gradient known to be wrong (a transposed
+    Gamma = dL/dS for dA; U^{-1} instead of U^{-T} for dB), must fail."""
+    case = make_case(4, m=3, m_y=2, n=5, gamma=0.7)
+    layer = verify.model.ImplicitLayer.from_weights(case.A, gamma=case.gamma)
+    W = layer.end_to_end_weight(case.B)
+    grad_L0 = (W @ case.Phi - case.Y) @ case.Phi.T
+    dB_true = layer.right_solve_transposed(grad_L0)
+    if wrong == "dA":
+        Gamma = case.gamma * (W.T @ dB_true)
+        kwargs = {"dA": verify.gradients.softmax_vjp(layer.S, Gamma.T)}
+    else:
+        kwargs = {"dB": layer.right_solve(grad_L0)}
+    r = gradient_check(case.A, case.B, case.Phi, case.Y, gamma=case.gamma, loss="square", **kwargs)
+    key = "A" if wrong == "dA" else "B"
+    assert r[f"error_{key}"] > 1e3 * r[f"tolerance_{key}"]
+
+
 @given(cases())
 def test_problem_cache_gives_the_same_gradients(case):
     """The sufficient-statistics path (ShallowProblem) agrees with the direct path."""

@@ -11,7 +11,7 @@ from verify import campaign
 from verify import claims as claims_module
 from verify.__main__ import main
 from verify.campaign import claim_configurations
-from verify.claims import CLAIMS, Outcome
+from verify.claims import CLAIMS, condition, outcome
 
 FAST = "WELL-POSED"
 
@@ -196,6 +196,6 @@ def test_interrupted_claim_is_not_reported_as_holding(monkeypatch, tmp_path, cap
 def test_failing_claim_check_during_replay_is_exit_1(monkeypatch, capsys):
     claim = claims_module.CLAIMS_BY_ID["STATE-WISE"]
     monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "STATE-WISE",
-                        claim.__class__(**{**claim.__dict__, "check": lambda c: Outcome(False, -1.0, "broken")}))
+                        claim.__class__(**{**claim.__dict__, "check": lambda c: outcome([condition("broken", False)])}))
     assert main(["--only", "STATE-WISE", "--replay", json.dumps(_a_config())]) == 1
     assert "FAILS" in capsys.readouterr().out

@@ -7,8 +7,8 @@ import sympy as sp
 from hypothesis import given, strategies as st
 
 import verify
-from theory.dynamics import (closed_form_metric_terms, derive_metric, gronwall_step,
-                             square_loss_pl_residual, uniform_bound_chain, vec as svec)
+from theory.dynamics import (closed_form_metric_terms, comparison_ode, derive_metric, metric_function,
+                             softmax_column_sums, square_loss_pl_residual, vec as svec)
 from theory.symbolic_model import build, random_rational_point
 from verify.convergence import (concentrated_weight, flow_bound_report, flow_to_target, softmax_norm_rate_bound,
                                 state_wise_ratio)
@@ -40,11 +40,22 @@ def test_derived_metric_equals_closed_form_exactly(m, m_y):
     assert (g.T * K * g)[0, 0] == energy  # = -g^T K g
 
 
-def test_pl_and_gronwall_derivations():
+def test_pl_and_comparison_ode_derivations():
     residual, _ = square_loss_pl_residual()
     assert residual == 0
-    assert gronwall_step() == 0
-    assert uniform_bound_chain(3) == sp.zeros(3, 1)
+    d_ratio, initial = comparison_ode()
+    assert d_ratio == 0 and initial == 0
+    assert softmax_column_sums(3) == sp.zeros(3, 1)
+
+
+@pytest.mark.parametrize("m, m_y", [(2, 2), (1, 3), (2, 1)])
+def test_lambdified_metric_equals_the_core(m, m_y):
+    rng = np.random.default_rng(m + 7 * m_y)
+    A, B, gamma = 2 * rng.standard_normal((m, m)), rng.standard_normal((m_y, m)), 0.8
+    K_sym = metric_function(m, m_y)(A, B, gamma)
+    K = verify.preconditioner(A, B, gamma=gamma)
+    # adjugate/determinant evaluation in float64: a few hundred eps times cond(U)^2 ||K||
+    assert np.abs(K_sym - K).max() <= 1e3 * EPS * ((1 + gamma) / (1 - gamma)) ** 2 * np.abs(K).max()
 
 
 # ---- K, the energy identity and the state-wise inequality ----------------------------------

@@ -8,7 +8,7 @@ from scipy.optimize import NonlinearConstraint, brentq, minimize
 
 import verify
 from theory.trust_region import (congruence_residual, derived_hessian, kkt_solution,
-                                 scalar_step_condition, second_order_matrix,
+                                 scalar_step_condition, second_order_condition,
                                  steepest_descent_in_metric)
 from verify.dynamics import vec
 from verify.gradients import DEQObjective
@@ -24,7 +24,7 @@ EPS = np.finfo(float).eps
 def test_kkt_solution_at_multiplier_one_is_the_euler_step():
     residual, v_mu, mu = kkt_solution(2)
     assert residual == sp.zeros(2, 1)
-    assert second_order_matrix(2) == sp.zeros(2, 2)
+    assert second_order_condition(2) == sp.zeros(2, 2)
 
 
 def test_admissible_step_bound_derivation():
