@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .campaign import (ClaimReport, format_ratio, format_slack, iter_configurations, markdown_table, report_dict,
-                       run_claim, select_claims, write_atomically)
+from .campaign import (ClaimReport, digest, format_digest, format_ratio, format_slack, iter_configurations,
+                       markdown_table, report_dict, run_claim, select_claims, write_atomically)
 from .claims import CLAIMS, condition, outcome as make_outcome
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
@@ -53,6 +53,8 @@ def parse_args(argv):
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report (atomically)")
     p.add_argument("--markdown", metavar="PATH", help="write the summary table as Markdown")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first configuration that fails (exit 1; for mutation testing and bisection)")
     p.add_argument("--blas-threads", type=int, default=1, metavar="N",
                    help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
                         "two OpenBLAS pools spin against each other on a busy machine)")
@@ -191,7 +193,7 @@ def _main(args) -> int:
     # configurations are drawn lazily, claim by claim, as they are checked
     plan = [(claim, args.count or (claim.thorough if args.thorough else claim.quick)) for claim in claims]
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
-    interrupted = False
+    interrupted = stopped = False
     total = sum(count for _, count in plan)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -200,12 +202,20 @@ def _main(args) -> int:
             for (claim, count), report in zip(plan, reports):
                 progress.update(task, description=claim.id)
                 run_claim(claim, iter_configurations(claim, args.seed, count), report,
-                          advance=lambda: progress.advance(task))
+                          advance=lambda: progress.advance(task), fail_fast=args.fail_fast)
+                if args.fail_fast and report.failures:
+                    stopped = True
+                    break
         except KeyboardInterrupt:
             interrupted = True
-    title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}"
+    title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
+        f"{' — stopped at the first failure (--fail-fast)' if stopped else ''}"
     console.print(summary_table(reports, title))
     console.print(PROVENANCE_NOTE)
+    for r in reports:
+        summary = digest(r)
+        if summary:
+            console.print(f"[bold]{r.id}[/] {format_digest(summary)}", soft_wrap=True)
     for r in reports:
         for f in r.failures[:5]:
             config = json.dumps(f["config"], sort_keys=True)

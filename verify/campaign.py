@@ -109,8 +109,10 @@ def _batched_outcomes(claim: Claim, configs: list[dict]) -> list[Outcome]:
 BATCH_CHUNK = 512
 
 
-def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advance=lambda: None) -> None:
-    """Check every configuration (a list or a lazy iterator) and add the outcomes to ``report``."""
+def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advance=lambda: None,
+              fail_fast: bool = False) -> None:
+    """Check every configuration (a list or a lazy iterator) and add the outcomes to ``report``;
+    with ``fail_fast``, stop at the first failure (``report.complete`` stays False)."""
     start = time.perf_counter()
     configs = iter(configs)
     try:
@@ -119,6 +121,8 @@ def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advanc
                 for config, outcome in zip(chunk, _batched_outcomes(claim, chunk)):
                     report.add(config, outcome)
                     advance()
+                if fail_fast and report.failures:
+                    return
             report.complete = True
             return
         for config in configs:
@@ -127,9 +131,13 @@ def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advanc
             except Exception as err:  # noqa: BLE001 - a crash is a failure, reported with its config
                 report.add_crash(config, err)
                 advance()
+                if fail_fast:
+                    return
                 continue
             report.add(config, outcome)
             advance()
+            if fail_fast and not outcome.passed:
+                return
         report.complete = True
     finally:
         report.seconds += time.perf_counter() - start
@@ -151,8 +159,16 @@ def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted
         "mode": mode,
         "interrupted": interrupted,
         "all_hold": all(r.holds for r in reports) and not interrupted,
-        "claims": [asdict(r) | {"holds": r.holds} for r in reports],
+        "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r)} for r in reports],
     }
+
+
+def digest(report: ClaimReport) -> dict | None:
+    """The claim's own summary of its records (tightness per regime, ...), or None."""
+    claim = CLAIMS_BY_ID.get(report.id)
+    if claim is None or claim.digest is None or not report.records:
+        return None
+    return claim.digest([r for r in report.records if r.get("info") is not None])
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -169,6 +185,16 @@ def write_atomically(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def format_digest(summary: dict) -> str:
+    """One line per key: 'key: n=.., min .. / median .. / max ..'."""
+    parts = []
+    for key, st in summary.items():
+        for label, val in st.items() if "count" not in st else [(key, st)]:
+            if val.get("count"):
+                parts.append(f"{label}: n={val['count']} min {val['min']:.4g} / median {val['median']:.4g} / max {val['max']:.4g}")
+    return "; ".join(parts) if parts else "(nothing to summarise)"
 
 
 def format_ratio(report: ClaimReport) -> str:

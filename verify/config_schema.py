@@ -89,8 +89,7 @@ SCHEMA: dict[str, Key] = {
     "y_scale": Key(float, "(0, 1e100]", "factor on Y (square loss)"),
     "spread": Key(float, "[0, 12]", "decades spanned by the singular values of Phi"),
     "concentrated": Key(bool, None, "UNIFORM-RATE at the concentrated softmax (columns near e_1)"),
-    "method": Key(str, ("DOP853", "RK45", "Radau", "BDF", "LSODA"), "ODE method of the flow (INTEGRATED)",
-                  optional=True),
+    "method": Key(str, ("DOP853", "RK45", "Radau", "BDF", "LSODA"), "ODE method of the flow (INTEGRATED)"),
     "derivation": Key(str, _derivations, "name of a SymPy derivation (SYMBOLIC)"),
 }
 
