@@ -62,8 +62,31 @@ def test_batched_validation():
 
 
 def test_campaign_batch_path_agrees_with_the_loop():
-    configs = claim_configurations(CLAIMS_BY_ID["CONSERVATION"], 0, 30)
-    same = [c for c in configs if (c["m"], c["m_y"], c["n"], c["loss"]) == (configs[0]["m"], configs[0]["m_y"], configs[0]["n"], configs[0]["loss"])]
+    """Same-shape configurations at m >= 2: the batched check and the one-at-a-time check give
+    the same conservation measurements, and the batched values equal the single path's."""
+    base = next(c for c in claim_configurations(CLAIMS_BY_ID["CONSERVATION"], 0, 50) if c["m"] >= 3)
+    same = [dict(base, seed=base["seed"] + k) for k in range(4)]
     batch = check_conservation_batch(same)
     loop = [check_conservation(c) for c in same]
-    assert [o.passed for o in batch] == [o.passed for o in loop]
+    for b, single in zip(batch, loop):
+        assert b.passed and single.passed
+        by_name = {m.name: m for m in b.measurements}
+        for meas in single.measurements:  # the conservation measurements, computed both ways
+            assert by_name[meas.name].value <= meas.tolerance
+        values = [m for m in b.measurements if m.name.startswith("batched")]
+        assert len(values) == 3 and all(m.value <= m.tolerance for m in values)
+
+
+def test_campaign_batch_path_fails_on_a_wrong_batched_gradient(monkeypatch):
+    """The batch path compares values: a batched dL/dB with U^{-1} in place of U^{-T} fails."""
+    from verify import batched
+
+    original = batched.batched_loss_and_grad
+
+    def wrong(A, B, Phi, Y, gamma, loss="square"):
+        L, dA, dB = original(A, B, Phi, Y, gamma, loss)
+        return L, dA, dB.transpose(0, 2, 1) if dB.shape[1] == dB.shape[2] else 1.001 * dB
+
+    monkeypatch.setattr(batched, "batched_loss_and_grad", wrong)
+    base = next(c for c in claim_configurations(CLAIMS_BY_ID["CONSERVATION"], 0, 50) if c["m"] >= 3)
+    assert not any(o.passed for o in check_conservation_batch([dict(base, seed=base["seed"] + k) for k in range(3)]))

@@ -131,3 +131,20 @@ def test_claims_are_listed_with_a_symbolic_status():
     for claim in CLAIMS:
         assert claim.symbolic.startswith(("exact", "not applicable", "column sums derived", "dsolve")), claim.id
     assert claims_module.DERIVATIONS  # SYMBOLIC runs every derivation of theory.catalogue
+
+
+def test_reference_shares_no_code_with_the_core():
+    """verify.reference judges the core: it may import numpy and scipy only."""
+    import ast
+    import pathlib
+
+    import verify.reference
+
+    tree = ast.parse(pathlib.Path(verify.reference.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add("." if node.level else node.module.split(".")[0])
+    assert imported <= {"__future__", "numpy", "scipy"}, imported
