@@ -10,8 +10,8 @@ import verify
 from theory.dynamics import (closed_form_metric_terms, comparison_ode, derive_metric, metric_function,
                              softmax_column_sums, square_loss_pl_residual, vec as svec)
 from theory.symbolic_model import build, random_rational_point
-from verify.convergence import (concentrated_weight, flow_bound_report, flow_to_target, softmax_norm_rate_bound,
-                                state_wise_ratio)
+from verify.checks import flow_bound_report, flow_to_target
+from verify.convergence import concentrated_weight, softmax_norm_rate_bound, state_wise_ratio
 from verify.dynamics import preconditioner_matvec, vec
 from verify.gradients import DEQObjective
 from strategies import REGIMES, budget, cases, make_case

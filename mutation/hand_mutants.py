@@ -1,0 +1,67 @@
+"""Apply hand-written one-line mutants to a copy of the project and run the quick campaign.
+
+python mutants.py [NAME ...]   (default: all)   -- prints which claims fail for each mutant.
+"""
+import os, shutil, subprocess, sys, json, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+MUTANTS = {
+    "hessian x0.5": ("verify/losses.py", "return np.kron(self.gram, np.eye(self.m_y))", "return 0.5 * np.kron(self.gram, np.eye(self.m_y))"),
+    "hessian = 0": ("verify/losses.py", "return np.kron(self.gram, np.eye(self.m_y))", "return 0.0 * np.kron(self.gram, np.eye(self.m_y))"),
+    "K gamma not gamma^2 (explicit)": ("verify/dynamics.py", "K4 = np.einsum(\"pj,qj,jab->paqb\", V, V, T) * layer.gamma ** 2", "K4 = np.einsum(\"pj,qj,jab->paqb\", V, V, T) * layer.gamma"),
+    "K gamma not gamma^2 (matvec)": ("verify/dynamics.py", "return layer.right_solve(X + layer.gamma ** 2 * second)", "return layer.right_solve(X + layer.gamma * second)"),
+    "kappa x0.5": ("verify/losses.py", "return float(np.min(s[s > tol]) ** 2)", "return 0.5 * float(np.min(s[s > tol]) ** 2)"),
+    "lambda x0.95": ("verify/convergence.py", "return 1.0 / float(sla.norm(U, 2)) ** 2", "return 0.95 / float(sla.norm(U, 2)) ** 2"),
+    "uniform bound 1/(1+gamma m)^2": ("verify/convergence.py", "return 1.0 / (1.0 + gamma * np.sqrt(m)) ** 2", "return 1.0 / (1.0 + gamma * m) ** 2"),
+    "Gamma transposed": ("verify/gradients.py", "Gamma = layer.gamma * (W.T @ dB)", "Gamma = layer.gamma * (W.T @ dB).T"),
+    "softmax_vjp wrong axis": ("verify/gradients.py", "return SG - S * SG.sum(axis=-2, keepdims=True)", "return SG - S * SG.sum(axis=-1, keepdims=True)"),
+    "row softmax": ("verify/model.py", "return E / E.sum(axis=-2, keepdims=True)", "return E / E.sum(axis=-1, keepdims=True)"),
+    "softmax shift by row max": ("verify/model.py", "shifted = A - A.max(axis=-2, keepdims=True)", "shifted = A - A.max(axis=-1, keepdims=True)"),
+    "CE true-class G sign": ("verify/losses.py", "G = np.where(onehot, -rest / sums, G)", "G = np.where(onehot, rest / sums, G)"),
+    "excess without 1/2": ("verify/losses.py", "            return 0.5 * float(np.sum(D * D))\n        return self.value(W) - self.optimal_loss", "            return float(np.sum(D * D))\n        return self.value(W) - self.optimal_loss"),
+    "dB with U^-1 not U^-T": ("verify/gradients.py", "dB = layer.right_solve_transposed(grad_L0)", "dB = layer.right_solve(grad_L0)"),
+    "unrolled uses z^(l)": ("verify/gradients.py", "dS += gamma * adjoint @ zs[layer - 1].T", "dS += gamma * adjoint @ zs[layer].T"),
+    "step bound x2": ("verify/trust_region.py", "return float(\"inf\") if top <= 0 else 1.0 / top", "return float(\"inf\") if top <= 0 else 2.0 / top"),
+    "local PL = largest eigenvalue": ("verify/convergence.py", "return float(ev[ev > tol].min())", "return float(ev[ev > tol].max())"),
+    "naive bound 1/(1+gamma)": ("verify/convergence.py", "return 1.0 / (1.0 + check_gamma(gamma)) ** 2", "return 1.0 / (1.0 + check_gamma(gamma))"),
+    "GD half step on B": ("verify/dynamics.py", "            B_new = B - lr * st.dB", "            B_new = B - 0.5 * lr * st.dB"),
+    "flow rate integral x0.95": ("verify/dynamics.py", "[rate_constant_unchecked(A, gamma)]])", "[0.95 * rate_constant_unchecked(A, gamma)]])"),
+    "fixed point without gamma": ("verify/model.py", "    gS = gamma * column_softmax(A)\n    out", "    gS = column_softmax(A) * 0.999\n    out"),
+    "equilibrium transposed solve": ("verify/model.py", "        return self.solve(Phi)", "        return self.solve_transposed(Phi)"),
+    "weight_for U^T": ("verify/model.py", "return W @ ImplicitLayer.from_weights(A, gamma=gamma).U", "return W @ ImplicitLayer.from_weights(A, gamma=gamma).U.T"),
+    "TR metric +H": ("verify/trust_region.py", "G = sla.cho_solve(c, np.eye(K.shape[0])) / dt - H", "G = sla.cho_solve(c, np.eye(K.shape[0])) / dt + H"),
+    "CE Newton 3 iterations": ("verify/losses.py", "def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = 200)", "def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = 3)"),
+    "CE hessian half pp^T": ("verify/losses.py", "        H = -(X @ X.T)", "        H = -0.5 * (X @ X.T)"),
+    "square loss value x(1+1e-9)": ("verify/gradients.py", "        return 0.5 * float(np.sum(G * G)), G", "        return 0.5 * (1 + 1e-9) * float(np.sum(G * G)), G"),
+    "dA scaled 1+1e-6": ("verify/gradients.py", "    return softmax_vjp(layer.S, Gamma), dB", "    return (1 + 1e-6) * softmax_vjp(layer.S, Gamma), dB"),
+    "solver tol 1e-6": ("verify/trust_region.py", "tol: float = 1e-12, max_iter: int = 200) -> TrustRegionSolution:", "tol: float = 1e-6, max_iter: int = 200) -> TrustRegionSolution:"),
+    "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
+}
+
+def run(name, extra):
+    path, old, new = MUTANTS[name]
+    d = tempfile.mkdtemp(prefix="mut-")
+    for sub in ("verify", "theory"):
+        shutil.copytree(os.path.join(ROOT, sub), os.path.join(d, sub))
+    f = os.path.join(d, path)
+    text = open(f).read()
+    assert text.count(old) == 1, (name, text.count(old))
+    open(f, "w").write(text.replace(old, new))
+    t = time.time()
+    out = subprocess.run([PY, "-m", "verify", "--json", os.path.join(d, "r.json")] + extra, cwd=d,
+                         env=dict(os.environ, PYTHONPATH=d, OPENBLAS_NUM_THREADS="1"), capture_output=True, text=True)
+    try:
+        rep = json.load(open(os.path.join(d, "r.json")))
+        failing = [c["id"] for c in rep["claims"] if not c["holds"]]
+    except Exception as e:
+        failing = [f"NO REPORT rc={out.returncode} {out.stderr[-300:]}"]
+    shutil.rmtree(d)
+    return failing, time.time() - t
+
+if __name__ == "__main__":
+    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(MUTANTS)
+    extra = [a for a in sys.argv[1:] if a.startswith("--")]
+    for n in names:
+        failing, dt = run(n, extra)
+        print(f"{'KILLED ' if failing else 'SURVIVED'} {n:45s} {dt:5.1f}s  {failing}", flush=True)
