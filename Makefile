@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: verify test test-thorough test-slow figures bench clean
+.PHONY: verify test test-thorough test-slow figures bench mutation mutants clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,5 +30,14 @@ figures: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
 
+# Mutation testing of the formula modules, judged by the campaign alone (long: hours on one core).
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e ".[mutation]"
+	$(PY) mutation/run_mutmut.py $(ARGS)
+
+# The hand-written one-line mutants of the issue tracker, each against the full quick campaign.
+mutants: $(STAMP)
+	$(PY) mutation/hand_mutants.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .mutation

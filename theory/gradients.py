@@ -60,7 +60,7 @@ class DerivedGradients:
 
         return evaluate
 
-    def high_precision(self, digits: tuple[int, ...] = (40, 80, 160, 320, 640)):
+    def high_precision(self, digits: tuple[int, ...] = (40, 80, 160, 320, 640, 1280, 2560)):
         """A function (A, B, Phi, Y, gamma) -> (L, dA, dB, digits) evaluating the derived
         expressions in mpmath: the float64 inputs are exact binary numbers, exp(A_ij) and every
         operation are carried at ``digits`` significant digits (no overflow: mpmath's exponent
