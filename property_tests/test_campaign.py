@@ -97,3 +97,31 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_report_is_strict_json_even_with_non_finite_values(tmp_path, monkeypatch):
+    """A measurement of inf (an excess of exactly 0 makes a ratio infinite) or a crash must not
+    write Infinity/NaN, which strict JSON parsers reject."""
+    claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
+
+    def check(config):
+        if config["seed"] % 2:
+            raise RuntimeError("crash on purpose")
+        return outcome([claims_module.equal("an infinite error", float("inf"), 1.0)])
+
+    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", claim.__class__(**{**claim.__dict__, "check": check}))
+    p = tmp_path / "r.json"
+    assert main(["--only", "WELL-POSED", "--count", "4", "--json", str(p)]) == 1
+
+    def refuse(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    report = json.loads(p.read_text(), parse_constant=refuse)
+    values = [m["value"] for r in report["claims"][0]["records"] for m in r["measurements"]]
+    assert "inf" in values
+
+
+def test_uniform_bound_refuses_widths_beyond_float_integers():
+    import verify
+    with pytest.raises(ValueError, match="m must be an integer in"):
+        verify.uniform_rate_bound(10 ** 400, gamma=0.5)

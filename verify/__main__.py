@@ -111,7 +111,7 @@ def _write_reports(args, result: dict, reports: list[ClaimReport]) -> bool:
     """Write the requested reports; a write that fails (disk full, a path that changed since the
     check) saves the report elsewhere and says where. Returns True if all went where asked."""
     ok = True
-    outputs = [("--json", args.json, lambda: json.dumps(result, indent=2, sort_keys=True, default=float) + "\n", ".json"),
+    outputs = [("--json", args.json, lambda: json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n", ".json"),
                ("--markdown", args.markdown, lambda: markdown_table(reports), ".md")]
     for option, path, render, suffix in outputs:
         if not path:

@@ -152,15 +152,29 @@ def select_claims(only: list[str] | None) -> list[Claim]:
     return [CLAIMS_BY_ID[c] for c in only]
 
 
+def json_safe(value):
+    """The report with every non-finite float written as the string "inf", "-inf" or "nan"
+    (strict JSON has no such numbers) and numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
 def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted: bool) -> dict:
-    return {
+    return json_safe({
         "suite": "deq-verify",
         "seed": seed,
         "mode": mode,
         "interrupted": interrupted,
         "all_hold": all(r.holds for r in reports) and not interrupted,
         "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r)} for r in reports],
-    }
+    })
 
 
 def digest(report: ClaimReport) -> dict | None:
@@ -224,6 +238,7 @@ def markdown_table(reports: list[ClaimReport]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         statement = r.statement.replace("|", "\\|")  # norms use |, Markdown cells must escape it
-        lines.append(f"| {r.id} | {'yes' if r.holds else 'NO'} | {r.tried} | {r.passed} | {format_ratio(r)} | "
+        holds = "yes" if r.holds else ("partial" if not r.complete and r.passed == r.tried else "NO")
+        lines.append(f"| {r.id} | {holds} | {r.tried} | {r.passed} | {format_ratio(r)} | "
                      f"{format_slack(r)} | {r.symbolic} | {r.provenance} | {r.seconds:.1f} | {statement} |")
     return "\n".join(lines) + "\n"

@@ -46,8 +46,10 @@ def uniform_rate_bound(m: int, *, gamma) -> float:
     ||I - gamma S||_2 <= 1 + gamma ||S||_2.
     """
     m = check_positive("m", m, integer=True)
+    if m > 2 ** 53:  # beyond float64's exact integers (and any matrix that fits in memory)
+        raise ValueError(f"m must be an integer in [1, 2^53]; got {m!r}")
     gamma = check_gamma(gamma)
-    return 1.0 / (1.0 + gamma * np.sqrt(m)) ** 2
+    return 1.0 / (1.0 + gamma * np.sqrt(float(m))) ** 2
 
 
 def naive_rate_bound(gamma) -> float:
