@@ -70,17 +70,14 @@ def output_loss(Q: np.ndarray, Y: np.ndarray, loss: str):
         return 0.5 * np.sum(R * R)
     labels = np.argmax(Y.real, axis=0)
     cols = np.arange(Q.shape[1])
+    true = labels[None, :] == np.arange(Q.shape[0])[:, None]
     D = Q - Q[labels, cols][None, :]
-    total = 0.0
-    for i in cols:
-        d = D[:, i]
-        top = d.real.max()
-        if top <= 0.0:
-            others = np.delete(d, labels[i])
-            total = total + np.log1p(np.sum(np.exp(others)))
-        else:
-            total = total + top + np.log(np.sum(np.exp(d - top)))
-    return total
+    top = D.real.max(axis=0)
+    y_is_max = top <= 0.0
+    with np.errstate(over="ignore"):  # exp(d) overflows only where y is not the argmax (unused there)
+        others = np.sum(np.where(true, 0.0, np.exp(np.where(y_is_max[None, :], D, 0.0))), axis=0)
+    shifted = np.log(np.sum(np.exp(D - top[None, :]), axis=0)) + top
+    return np.sum(np.where(y_is_max, np.log1p(others), shifted))
 
 
 def output_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
@@ -90,10 +87,9 @@ def output_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
         return Q - Y
     P = softmax_columns(Q)
     labels = np.argmax(Y.real, axis=0)
-    G = P.copy()
-    for i, y in enumerate(labels):
-        G[y, i] = -np.sum(np.delete(P[:, i], y))
-    return G
+    true = labels[None, :] == np.arange(Q.shape[0])[:, None]
+    rest = np.sum(np.where(true, 0.0, P), axis=0)
+    return np.where(true, -rest[None, :], P)
 
 
 def loss_value(A, B, Phi, Y, gamma: float, loss: str):
