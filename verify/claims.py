@@ -357,10 +357,11 @@ def check_expressivity(config):
     # W* U U^{-1} = W* up to tol_W relative, W* itself to proj relative: E is second order
     delta = (tol_W / max(_norm(W_target), 1e-300) + proj) * _norm(W_star_ref) * s.max() + proj * _norm(c.Y)
     residual_norm = np.sqrt(2 * L_star_ref)
+    dr = rounding.residual_rounding(_norm(c.Phi), _norm(c.Y), _norm(W_star_ref), m, c.n)
     return outcome([
         equal("W(A, W U) = W (reference forward pass)", _norm(W_back - W_target), tol_W),
         equal("L* (verify.optimal_loss) = reference least squares", abs(optimal_loss(c.Phi, c.Y) - L_star_ref),
-              2 * (residual_norm * proj * _norm(c.Y) + (proj * _norm(c.Y)) ** 2)),
+              2 * (residual_norm * dr + dr ** 2 / 2)),
         equal("L(A, W* U) - L* = 0 (reference excess)", E, 2 * (0.5 * delta ** 2 + residual_norm * 0 + delta * D_norm)),
     ])
 

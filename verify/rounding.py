@@ -138,6 +138,15 @@ def projection_rounding(singular_values: np.ndarray, m: int, n: int) -> float:
     return (m + n) * EPS * s.max() / s_min
 
 
+def residual_rounding(Phi_fro: float, Y_fro: float, W_star_fro: float, m: int, n: int) -> float:
+    """Error of the least-squares residual r = W* Phi - Y: the computed W* solves a problem with
+    Phi perturbed by gamma~_{mn} ||Phi|| columnwise (Higham, Accuracy and Stability, Thm. 20.3;
+    gamma~_k = c k eps with c a small integer, taken as 4), so r moves by 4 m n eps ||W*|| ||Phi||,
+    plus (m + n) eps (||Y|| + ||W*|| ||Phi||) for forming it (Frobenius norms). For an
+    interpolation (m >= n, r = 0) this is the whole residual."""
+    return (4 * m * n + m + n) * EPS * W_star_fro * Phi_fro + (m + n) * EPS * Y_fro
+
+
 def excess_tolerance(D_norm: float, W_norm: float, Y_norm: float, Phi_norm: float, m: int, gamma: float,
                      singular_values: np.ndarray, n: int) -> float:
     """|E_core - E_ref| for E = 1/2 ||D||^2, D = (W - W*) Phi = W Phi - Y P.
