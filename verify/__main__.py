@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -21,9 +22,12 @@ from .campaign import (ClaimReport, digest, format_digest, format_ratio, format_
 from .claims import CLAIMS, condition, outcome as make_outcome
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
+from .executors import make_backend, run_parallel
 
 #: largest --count: the report keeps one record (about 0.5 KB) per configuration
 COUNT_LIMIT = 1_000_000
+#: largest --workers (local processes)
+WORKERS_LIMIT = 1024
 
 PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (THEORY.md); only the paper's abstract "
                    "is available to the project.")
@@ -58,12 +62,24 @@ def parse_args(argv):
     p.add_argument("--blas-threads", type=int, default=1, metavar="N",
                    help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
                         "two OpenBLAS pools spin against each other on a busy machine)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="check configurations in N local processes (default: the number of cores, or "
+                        "$DEQ_VERIFY_WORKERS; 1 runs them one after the other in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="check configurations on the workers of a running Dask cluster (e.g. tcp://host:8786; "
+                        "see the README); the report is the same as on one core")
     p.add_argument("--certify", action="store_true",
                    help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
     if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
         p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
                 f"got {args.count}")
+    if args.workers is not None and not 1 <= args.workers <= WORKERS_LIMIT:
+        p.error(f"--workers must lie in [1, {WORKERS_LIMIT}]; got {args.workers}")
+    if args.scheduler is not None and not args.scheduler.strip():
+        p.error("--scheduler: empty address (give the scheduler's, e.g. tcp://host:8786)")
+    if args.scheduler is not None and args.workers is not None:
+        p.error("--workers does not apply with --scheduler (the cluster's workers check the configurations)")
     if args.blas_threads < 1:
         p.error(f"--blas-threads must be >= 1; got {args.blas_threads}")
     if args.seed is not None and args.seed < 0:
@@ -80,12 +96,27 @@ def parse_args(argv):
         if not args.only or len(args.only) != 1:
             p.error("--replay needs exactly one --only CLAIM")
         for option, given in (("--count", args.count is not None), ("--seed", args.seed is not None),
-                              ("--thorough", args.thorough)):
+                              ("--thorough", args.thorough), ("--workers", args.workers is not None),
+                              ("--scheduler", args.scheduler is not None)):
             if given:
                 p.error(f"{option} does not apply to --replay, which checks the one configuration given")
     if args.seed is None:
         args.seed = 0
+    if args.workers is None and args.scheduler is None:
+        args.workers = default_workers(p)
     return args
+
+
+def default_workers(p) -> int:
+    """$DEQ_VERIFY_WORKERS if set (the test suite sets 1: its tests patch claims in this process),
+    else the cores this process may use."""
+    value = os.environ.get("DEQ_VERIFY_WORKERS", "").strip()
+    if not value:
+        from .executors import available_cores
+        return available_cores()
+    if not value.isdigit() or not 1 <= int(value) <= WORKERS_LIMIT:
+        p.error(f"DEQ_VERIFY_WORKERS must be an integer in [1, {WORKERS_LIMIT}]; got {value!r}")
+    return int(value)
 
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
@@ -195,17 +226,34 @@ def _main(args) -> int:
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
     interrupted = stopped = False
     total = sum(count for _, count in plan)
+    backend = None
+    if args.scheduler is not None or args.workers > 1:
+        try:  # before the progress bar: a cluster that cannot be reached is a usage error
+            backend = make_backend(args.workers, args.scheduler, args.blas_threads)
+        except ModuleNotFoundError as err:
+            return usage_error(f"--scheduler needs the 'distributed' package (pip install distributed): {err}")
+        except ConnectionError as err:
+            return usage_error(f"--scheduler: {err}")
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("starting", total=total)
         try:
-            for (claim, count), report in zip(plan, reports):
-                progress.update(task, description=claim.id)
-                run_claim(claim, iter_configurations(claim, args.seed, count), report,
-                          advance=lambda: progress.advance(task), fail_fast=args.fail_fast)
-                if args.fail_fast and report.failures:
-                    stopped = True
-                    break
+            if backend is not None:
+                try:
+                    stopped = run_parallel(plan, reports, args.seed, backend,
+                                           advance=lambda n: progress.advance(task, n),
+                                           on_claim=lambda claim_id: progress.update(task, description=claim_id),
+                                           fail_fast=args.fail_fast)
+                finally:  # outstanding work is cancelled on Ctrl-C and --fail-fast
+                    backend.close(cancel=True)
+            else:
+                for (claim, count), report in zip(plan, reports):
+                    progress.update(task, description=claim.id)
+                    run_claim(claim, iter_configurations(claim, args.seed, count), report,
+                              advance=lambda: progress.advance(task), fail_fast=args.fail_fast)
+                    if args.fail_fast and report.failures:
+                        stopped = True
+                        break
         except KeyboardInterrupt:
             interrupted = True
     title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
