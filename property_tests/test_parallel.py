@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 
 import pytest
 import rich.progress
@@ -49,6 +50,12 @@ def _worker_state():
     from threadpoolctl import threadpool_info
 
     return max(p["num_threads"] for p in threadpool_info()), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def _sleeps_from_two(config):
+    if config["index"] >= 2:
+        time.sleep(20)  # busy when Ctrl-C comes: only terminating the workers stops it
+    return outcome([condition("reached", True)])
 
 
 def _fails_at_three(config):
@@ -232,7 +239,9 @@ def test_configurations_stream_through_a_bounded_window():
     assert max(outstanding) <= executors.WINDOW_PER_SLOT  # not 2000: memory does not grow with --count
 
 
-def test_workers_pin_blas_to_one_thread_and_leave_ctrl_c_to_the_parent(cluster):
+def test_workers_pin_blas_to_one_thread_and_leave_ctrl_c_to_the_parent(cluster, monkeypatch):
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # LocalCluster sets them here
+        monkeypatch.delenv(name, raising=False)
     local = executors.LocalBackend(2)
     try:
         assert local.executor.submit(_worker_state).result() == (1, True)
@@ -288,10 +297,11 @@ def test_ctrl_c_cancels_the_workers_and_keeps_the_partial_report(monkeypatch, tm
         advance(self, task, n)
 
     monkeypatch.setattr(rich.progress.Progress, "advance", interrupt_at_the_second_result)
+    _patch(monkeypatch, "WELL-POSED", _sleeps_from_two)
     before = set(multiprocessing.active_children())
     path = tmp_path / "r.json"
     assert main(["--only", "WELL-POSED,EXPRESSIVITY", "--count", "100000", "--workers", "2", "--json", str(path)]) == 130
-    assert set(multiprocessing.active_children()) <= before  # the worker processes are gone
+    assert set(multiprocessing.active_children()) <= before  # the worker processes, busy, were stopped
     report = json.loads(path.read_text())
     assert report["interrupted"] and not report["all_hold"]
     well_posed = report["claims"][0]
