@@ -158,6 +158,9 @@ class _Backend:
     def recover(self):
         pass
 
+    def close(self, cancel=False):
+        self.executor.shutdown(wait=False)
+
 
 def _serial_reports(plan, seed):
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
@@ -254,6 +257,16 @@ def test_workers_pin_blas_to_one_thread_and_leave_ctrl_c_to_the_parent(cluster, 
         dask.close()
 
 
+def test_a_check_that_cannot_be_sent_to_a_worker_runs_in_this_process(monkeypatch, tmp_path):
+    calls = []
+    _patch(monkeypatch, "EXPRESSIVITY", lambda config: calls.append(config) or _fails_at_three(config))
+    path = tmp_path / "r.json"
+    assert main(["--only", "EXPRESSIVITY", "--count", "6", "--workers", "2", "--json", str(path)]) == 1
+    report = _report(path)["claims"][0]
+    assert len(calls) == 6 and report["tried"] == 6 and report["passed"] == 5
+    assert report["failures"][0]["detail"] == "fails: index is not 3"
+
+
 # ---- failures, dead workers, Ctrl-C ---------------------------------------------------------------
 @pytest.mark.parametrize("backend", ["local", "dask"])
 def test_a_worker_that_dies_is_reported_with_its_replay_line_and_the_run_goes_on(backend, request, monkeypatch,
@@ -311,6 +324,25 @@ def test_ctrl_c_cancels_the_workers_and_keeps_the_partial_report(monkeypatch, tm
     assert "INTERRUPTED" in capsys.readouterr().out
 
 
+def test_a_cluster_that_goes_away_keeps_the_partial_report(monkeypatch, tmp_path, capsys):
+    class GoesAway(_ReversingExecutor):
+        def submit(self, fn, *args):
+            if self.submitted == 5:
+                raise RuntimeError("cannot schedule new futures: the client lost its scheduler")
+            self.submitted += 1
+            return super().submit(fn, *args)
+
+    executor = GoesAway()
+    executor.submitted = 0
+    monkeypatch.setattr("verify.__main__.make_backend", lambda *args: _Backend(executor))
+    path = tmp_path / "r.json"
+    assert main(["--only", "WELL-POSED", "--count", "20", "--workers", "2", "--json", str(path)]) == 2
+    report = json.loads(path.read_text())
+    assert report["interrupted"] and not report["claims"][0]["complete"]
+    assert 0 < report["claims"][0]["tried"] <= 5
+    assert "the parallel run stopped: RuntimeError: cannot schedule new futures" in capsys.readouterr().out
+
+
 # ---- the command line -------------------------------------------------------------------------
 def test_workers_default_to_the_cores_or_the_environment(monkeypatch):
     monkeypatch.delenv("DEQ_VERIFY_WORKERS")
@@ -322,7 +354,9 @@ def test_workers_default_to_the_cores_or_the_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [["--workers", "0"], ["--workers", "2", "--scheduler", "tcp://h:8786"],
-                                  ["--scheduler", " "], ["--only", "WELL-POSED", "--replay", "{}", "--workers", "2"]])
+                                  ["--scheduler", " "], ["--scheduler", "host-without-port"],
+                                  ["--scheduler", "tcp://host:notaport"], ["--scheduler", "tcp://host:0"],
+                                  ["--only", "WELL-POSED", "--replay", "{}", "--workers", "2"]])
 def test_bad_parallel_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         parse_args(argv)

@@ -76,8 +76,12 @@ def parse_args(argv):
                 f"got {args.count}")
     if args.workers is not None and not 1 <= args.workers <= WORKERS_LIMIT:
         p.error(f"--workers must lie in [1, {WORKERS_LIMIT}]; got {args.workers}")
-    if args.scheduler is not None and not args.scheduler.strip():
-        p.error("--scheduler: empty address (give the scheduler's, e.g. tcp://host:8786)")
+    if args.scheduler is not None:
+        from .executors import check_scheduler_address
+        try:
+            check_scheduler_address(args.scheduler)
+        except ValueError as err:
+            p.error(f"--scheduler: {err}")
     if args.scheduler is not None and args.workers is not None:
         p.error("--workers does not apply with --scheduler (the cluster's workers check the configurations)")
     if args.blas_threads < 1:
@@ -193,6 +197,21 @@ def main(argv=None) -> int:
         return _main(args)
 
 
+def _run_in_parallel(args, plan, reports, backend, progress, task):
+    """The configurations on the local pool or the Dask cluster (verify/executors.py). Returns
+    (stopped by --fail-fast, the error that ended the run early or None); Ctrl-C propagates.
+    Outstanding work is cancelled whatever ends the run."""
+    try:
+        stopped = run_parallel(plan, reports, args.seed, backend, advance=lambda n: progress.advance(task, n),
+                               on_claim=lambda claim_id: progress.update(task, description=claim_id),
+                               fail_fast=args.fail_fast)
+        return stopped, None
+    except Exception as err:  # noqa: BLE001 - not a claim's failure (those are results): keep the partial report
+        return False, err
+    finally:
+        backend.close(cancel=True)
+
+
 def _main(args) -> int:
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: wide enough that the table never wraps
@@ -225,13 +244,12 @@ def _main(args) -> int:
     plan = [(claim, args.count or (claim.thorough if args.thorough else claim.quick)) for claim in claims]
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
     interrupted = stopped = False
+    backend_error = None
     total = sum(count for _, count in plan)
     backend = None
     if args.scheduler is not None or args.workers > 1:
         try:  # before the progress bar: a cluster that cannot be reached is a usage error
             backend = make_backend(args.workers, args.scheduler, args.blas_threads)
-        except ModuleNotFoundError as err:
-            return usage_error(f"--scheduler needs the 'distributed' package (pip install distributed): {err}")
         except ConnectionError as err:
             return usage_error(f"--scheduler: {err}")
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -239,13 +257,7 @@ def _main(args) -> int:
         task = progress.add_task("starting", total=total)
         try:
             if backend is not None:
-                try:
-                    stopped = run_parallel(plan, reports, args.seed, backend,
-                                           advance=lambda n: progress.advance(task, n),
-                                           on_claim=lambda claim_id: progress.update(task, description=claim_id),
-                                           fail_fast=args.fail_fast)
-                finally:  # outstanding work is cancelled on Ctrl-C and --fail-fast
-                    backend.close(cancel=True)
+                stopped, backend_error = _run_in_parallel(args, plan, reports, backend, progress, task)
             else:
                 for (claim, count), report in zip(plan, reports):
                     progress.update(task, description=claim.id)
@@ -256,6 +268,9 @@ def _main(args) -> int:
                         break
         except KeyboardInterrupt:
             interrupted = True
+    if backend_error is not None:  # the cluster went away, say: what was checked is reported, as on Ctrl-C
+        interrupted = True
+        console.print(f"[red]the parallel run stopped:[/] {type(backend_error).__name__}: {backend_error}", soft_wrap=True)
     title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
         f"{' — stopped at the first failure (--fail-fast)' if stopped else ''}"
     console.print(summary_table(reports, title))
@@ -273,6 +288,8 @@ def _main(args) -> int:
                 console.print(f["traceback"], soft_wrap=True)
     result = report_dict(reports, seed=args.seed, mode=mode, interrupted=interrupted)
     written = _write_reports(args, result, reports)
+    if backend_error is not None:
+        return 2
     if interrupted:
         return 130
     if not result["all_hold"]:

@@ -28,7 +28,7 @@ import signal
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .campaign import BATCH_CHUNK, ClaimReport, check_in_batches, crash_detail, crash_traceback, iter_configurations
 
@@ -138,9 +138,6 @@ class LocalBackend:
         else:
             self.executor.shutdown(wait=True)
 
-    def describe(self) -> str:
-        return f"{self.workers} local worker processes"
-
 
 try:  # distributed is needed for --scheduler only
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
@@ -205,11 +202,27 @@ class DaskBackend:
     def close(self, cancel: bool = False) -> None:
         try:
             self.executor.shutdown(wait=not cancel)  # wait=False cancels the outstanding tasks
-        finally:
             self.client.close()
+        except Exception:  # noqa: BLE001 - a cluster that went away: nothing left to close
+            pass
 
-    def describe(self) -> str:
-        return f"Dask cluster at {self.client.scheduler.address}"
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse an address a Dask client could not connect to (before anything starts): it must
+    be [tcp:// or tls://]HOST:PORT (or another protocol of distributed's, such as ucx://)."""
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ModuleNotFoundError as err:
+        raise ValueError("needs the 'distributed' package (pip install distributed, or the project's "
+                         "'cluster' extra)") from err
+    try:
+        scheme, location = parse_address(address.strip())
+        if scheme in ("tcp", "tls"):
+            _, port = parse_host_port(location)
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} outside [1, 65535]")
+    except ValueError as err:
+        raise ValueError(f"{address!r} is not a scheduler address such as tcp://host:8786 ({err})") from err
 
 
 def make_backend(workers: int | None = None, scheduler=None, blas_threads: int = 1):
@@ -230,7 +243,6 @@ class _Task:
     inline: bool = False  # the check cannot be pickled (defined in a test, say): run in this process
     results: list | None = None
     lost: BaseException | None = None
-    stats: list = field(default_factory=list)
 
 
 def _picklable(obj) -> bool:
@@ -296,42 +308,55 @@ def run_parallel(plan, reports: list[ClaimReport], seed: int, backend, *, advanc
         timing[1] += sum(r[-1] for r in results)
         advance(len(results))
 
-    while True:
-        slots = backend.slots()
-        while (not suspects and not exhausted and len(pending) < IN_FLIGHT_PER_SLOT * slots
-               and len(window) < WINDOW_PER_SLOT * slots):
-            task = next(stream, None)
-            if task is None:
-                exhausted = True
-                break
-            window.append(task)
-            pending[submit(task)] = task
-        if pending:
-            done, _ = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                results, err = _collect(future)
-                if err is not None:  # the worker died (the check's own exceptions come back as data)
-                    task.lost = err
-                    suspects.append(task)
-                else:
-                    arrived(task, results)
-        elif suspects:  # everything else is done: find the culprits
-            backend.recover()
-            for task in suspects:
-                arrived(task, _run_alone(backend, task))
-            suspects.clear()
-        # add what arrived, in order
+    def collect(done) -> None:
+        for future in done:
+            task = pending.pop(future)
+            results, err = _collect(future)
+            if err is not None:  # the worker died (the check's own exceptions come back as data)
+                task.lost = err
+                suspects.append(task)
+            else:
+                arrived(task, results)
+
+    def add_in_order() -> bool:
+        """Add what arrived, in order, up to the first task still out; True at a fail-fast stop."""
+        nonlocal current
         while window and window[0].results is not None:
             task = window.popleft()
             if task.report.id != current:
                 current = task.report.id
                 on_claim(current)
-            failed = _add(task)
-            if fail_fast and failed:
+            if _add(task) and fail_fast:
+                window.clear()
                 return True
-        if exhausted and not window and not pending:
-            return False
+        return False
+
+    try:
+        while True:
+            slots = backend.slots()
+            while (not suspects and not exhausted and len(pending) < IN_FLIGHT_PER_SLOT * slots
+                   and len(window) < WINDOW_PER_SLOT * slots):
+                task = next(stream, None)
+                if task is None:
+                    exhausted = True
+                    break
+                window.append(task)
+                pending[submit(task)] = task
+            if pending:
+                done, _ = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+                collect(done)
+            elif suspects:  # everything else is done: find the culprits
+                backend.recover()
+                for task in suspects:
+                    arrived(task, _run_alone(backend, task))
+                suspects.clear()
+            if add_in_order():
+                return True
+            if exhausted and not window and not pending:
+                return False
+    finally:  # Ctrl-C, a cluster that went away: keep what arrived (a prefix of each claim, in order)
+        collect([future for future in pending if future.done()])
+        add_in_order()
 
 
 def _add(task: _Task) -> bool:
