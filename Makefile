@@ -20,9 +20,10 @@ verify: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
-# Long runs: many random configurations per property, and the slow marker.
+# Long runs: many random configurations per property, and the slow marker; one pytest-xdist
+# process per core (the properties are independent; Hypothesis's example database is safe to share).
 test-thorough: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -n auto -m "slow or not slow" $(ARGS)
 
 figures: $(STAMP)
 	MPLBACKEND=Agg $(PY) figures/make_figures.py --out figures/output $(ARGS)

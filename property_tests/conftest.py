@@ -16,6 +16,11 @@ import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS before limiting it)
 # otherwise spin against each other on two cores (100x slower on a busy machine).
 threadpool_limits(limits=1)
 
+# The campaign's tests patch claims and core functions in this process (mutants, counting checks,
+# Ctrl-C raised by a check): they run the serial path unless they ask for --workers or --scheduler
+# (property_tests/test_parallel.py). DEQ_VERIFY_WORKERS=2 pytest ... runs them in parallel instead.
+os.environ.setdefault("DEQ_VERIFY_WORKERS", "1")
+
 settings.register_profile(
     "ci", max_examples=20, derandomize=True, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -21,9 +22,12 @@ from .campaign import (ClaimReport, digest, format_digest, format_ratio, format_
 from .claims import CLAIMS, condition, outcome as make_outcome
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
+from .executors import make_backend, run_parallel
 
 #: largest --count: the report keeps one record (about 0.5 KB) per configuration
 COUNT_LIMIT = 1_000_000
+#: largest --workers (local processes)
+WORKERS_LIMIT = 1024
 
 PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (THEORY.md); only the paper's abstract "
                    "is available to the project.")
@@ -58,12 +62,28 @@ def parse_args(argv):
     p.add_argument("--blas-threads", type=int, default=1, metavar="N",
                    help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
                         "two OpenBLAS pools spin against each other on a busy machine)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="check configurations in N local processes (default: the number of cores, or "
+                        "$DEQ_VERIFY_WORKERS; 1 runs them one after the other in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="check configurations on the workers of a running Dask cluster (e.g. tcp://host:8786; "
+                        "see the README); the report is the same as on one core")
     p.add_argument("--certify", action="store_true",
                    help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
     if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
         p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
                 f"got {args.count}")
+    if args.workers is not None and not 1 <= args.workers <= WORKERS_LIMIT:
+        p.error(f"--workers must lie in [1, {WORKERS_LIMIT}]; got {args.workers}")
+    if args.scheduler is not None:
+        from .executors import check_scheduler_address
+        try:
+            check_scheduler_address(args.scheduler)
+        except ValueError as err:
+            p.error(f"--scheduler: {err}")
+    if args.scheduler is not None and args.workers is not None:
+        p.error("--workers does not apply with --scheduler (the cluster's workers check the configurations)")
     if args.blas_threads < 1:
         p.error(f"--blas-threads must be >= 1; got {args.blas_threads}")
     if args.seed is not None and args.seed < 0:
@@ -80,12 +100,27 @@ def parse_args(argv):
         if not args.only or len(args.only) != 1:
             p.error("--replay needs exactly one --only CLAIM")
         for option, given in (("--count", args.count is not None), ("--seed", args.seed is not None),
-                              ("--thorough", args.thorough)):
+                              ("--thorough", args.thorough), ("--workers", args.workers is not None),
+                              ("--scheduler", args.scheduler is not None)):
             if given:
                 p.error(f"{option} does not apply to --replay, which checks the one configuration given")
     if args.seed is None:
         args.seed = 0
+    if args.workers is None and args.scheduler is None:
+        args.workers = default_workers(p)
     return args
+
+
+def default_workers(p) -> int:
+    """$DEQ_VERIFY_WORKERS if set (the test suite sets 1: its tests patch claims in this process),
+    else the cores this process may use."""
+    value = os.environ.get("DEQ_VERIFY_WORKERS", "").strip()
+    if not value:
+        from .executors import available_cores
+        return available_cores()
+    if not value.isdigit() or not 1 <= int(value) <= WORKERS_LIMIT:
+        p.error(f"DEQ_VERIFY_WORKERS must be an integer in [1, {WORKERS_LIMIT}]; got {value!r}")
+    return int(value)
 
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
@@ -162,6 +197,21 @@ def main(argv=None) -> int:
         return _main(args)
 
 
+def _run_in_parallel(args, plan, reports, backend, progress, task):
+    """The configurations on the local pool or the Dask cluster (verify/executors.py). Returns
+    (stopped by --fail-fast, the error that ended the run early or None); Ctrl-C propagates.
+    Outstanding work is cancelled whatever ends the run."""
+    try:
+        stopped = run_parallel(plan, reports, args.seed, backend, advance=lambda n: progress.advance(task, n),
+                               on_claim=lambda claim_id: progress.update(task, description=claim_id),
+                               fail_fast=args.fail_fast)
+        return stopped, None
+    except Exception as err:  # noqa: BLE001 - not a claim's failure (those are results): keep the partial report
+        return False, err
+    finally:
+        backend.close(cancel=True)
+
+
 def _main(args) -> int:
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: wide enough that the table never wraps
@@ -194,20 +244,33 @@ def _main(args) -> int:
     plan = [(claim, args.count or (claim.thorough if args.thorough else claim.quick)) for claim in claims]
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
     interrupted = stopped = False
+    backend_error = None
     total = sum(count for _, count in plan)
+    backend = None
+    if args.scheduler is not None or args.workers > 1:
+        try:  # before the progress bar: a cluster that cannot be reached is a usage error
+            backend = make_backend(args.workers, args.scheduler, args.blas_threads)
+        except ConnectionError as err:
+            return usage_error(f"--scheduler: {err}")
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("starting", total=total)
         try:
-            for (claim, count), report in zip(plan, reports):
-                progress.update(task, description=claim.id)
-                run_claim(claim, iter_configurations(claim, args.seed, count), report,
-                          advance=lambda: progress.advance(task), fail_fast=args.fail_fast)
-                if args.fail_fast and report.failures:
-                    stopped = True
-                    break
+            if backend is not None:
+                stopped, backend_error = _run_in_parallel(args, plan, reports, backend, progress, task)
+            else:
+                for (claim, count), report in zip(plan, reports):
+                    progress.update(task, description=claim.id)
+                    run_claim(claim, iter_configurations(claim, args.seed, count), report,
+                              advance=lambda: progress.advance(task), fail_fast=args.fail_fast)
+                    if args.fail_fast and report.failures:
+                        stopped = True
+                        break
         except KeyboardInterrupt:
             interrupted = True
+    if backend_error is not None:  # the cluster went away, say: what was checked is reported, as on Ctrl-C
+        interrupted = True
+        console.print(f"[red]the parallel run stopped:[/] {type(backend_error).__name__}: {backend_error}", soft_wrap=True)
     title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
         f"{' — stopped at the first failure (--fail-fast)' if stopped else ''}"
     console.print(summary_table(reports, title))
@@ -225,6 +288,8 @@ def _main(args) -> int:
                 console.print(f["traceback"], soft_wrap=True)
     result = report_dict(reports, seed=args.seed, mode=mode, interrupted=interrupted)
     written = _write_reports(args, result, reports)
+    if backend_error is not None:
+        return 2
     if interrupted:
         return 130
     if not result["all_hold"]:

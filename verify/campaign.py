@@ -63,11 +63,27 @@ class ClaimReport:
 
     def add_crash(self, config: dict, err: BaseException) -> None:
         """A check that raised is a failure of the claim's check, reported with its config."""
+        self.add_crash_record(config, crash_detail(err), crash_traceback(err))
+
+    def add_crash_record(self, config: dict, detail: str, traceback_text: str) -> None:
+        """A crash described by text (from a worker process, or a worker that died)."""
         self.tried += 1
-        self.records.append({"config": config, "passed": False, "detail": f"{type(err).__name__}: {err}",
-                             "measurements": [], "info": {}})
-        self.failures.append({"config": config, "detail": f"{type(err).__name__}: {err}",
-                              "traceback": traceback.format_exc(limit=4)})
+        self.records.append({"config": config, "passed": False, "detail": detail, "measurements": [], "info": {}})
+        self.failures.append({"config": config, "detail": detail, "traceback": traceback_text})
+
+
+def crash_detail(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def crash_traceback(err: BaseException) -> str:
+    """The traceback of a check that raised, from the check's own frame down (the frame that
+    caught it, ``run_claim`` here or the worker's loop in ``verify.executors``, is left out), so a
+    crash reads the same whatever process ran the check."""
+    tb = err.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(err), err, tb, limit=4))
 
 
 def _jsonable(config: dict) -> dict:
@@ -95,12 +111,18 @@ def claim_configurations(claim: Claim, seed: int, count: int) -> list[dict]:
 
 def _batched_outcomes(claim: Claim, configs: list[dict]) -> list[Outcome]:
     """Group configurations by shape and check each group in one vectorised call."""
+    return check_in_batches(claim.check_batch, claim.batch_key, configs)
+
+
+def check_in_batches(check_batch, batch_key, configs: list[dict]) -> list[Outcome]:
+    """``_batched_outcomes`` from the claim's two functions (module-level, so a worker process
+    can be sent them): the outcomes in the order of ``configs``."""
     groups: dict = {}
     for i, config in enumerate(configs):
-        groups.setdefault(claim.batch_key(config), []).append(i)
+        groups.setdefault(batch_key(config), []).append(i)
     outcomes: list = [None] * len(configs)
     for indices in groups.values():
-        for i, outcome in zip(indices, claim.check_batch([configs[i] for i in indices])):
+        for i, outcome in zip(indices, check_batch([configs[i] for i in indices])):
             outcomes[i] = outcome
     return outcomes
 
