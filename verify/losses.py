@@ -414,7 +414,7 @@ def _cholesky_qr2(Phi: np.ndarray, Y: np.ndarray, gram: np.ndarray) -> tuple[np.
     R2, info = _POTRF(G2, lower=0, clean=1)
     if info != 0:
         return None
-    R = R2 @ R1  # upper triangular (the products below the diagonal are exact zeros)
+    R = _GEMM(1.0, R2, R1)  # upper triangular (the products below the diagonal are exact zeros)
     YQ2 = sla.solve_triangular(R2, YQ1.T, trans="T", check_finite=False).T  # (Y Q1) R2^{-1}
     with np.errstate(over="ignore"):
         W_star = sla.solve_triangular(R, YQ2.T, check_finite=False).T  # (Y Q2) R^{-T}
