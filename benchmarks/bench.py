@@ -21,8 +21,9 @@
 
 Timings are wall-clock medians on this machine; they are measurements, not test assertions.
 Each row of 1, 4 and 5 is timed twice: with the BLAS default threads and with one BLAS thread
-(threadpoolctl); the load average is printed before and after. NumPy and SciPy wheels each ship their own OpenBLAS; on two cores their idle
-threads spin while the other library works, which slows alternating calls (see the README).
+(threadpoolctl); the load average is printed before and after. NumPy and SciPy wheels each
+ship their own OpenBLAS; on two cores their idle threads spin while the other library works,
+which slows alternating calls (see the README).
 """
 
 from __future__ import annotations
@@ -359,7 +360,9 @@ def main(argv=None):
     machine["load_average_before"] = os.getloadavg()
     print(f"machine: {machine}")
     results = {"machine": machine}
-    sections = {"gradient", "neumann", "batched", "dynamics", "setup"} if args.only is None else set(args.only.split(","))
+    sections = {"gradient", "neumann", "batched", "dynamics", "setup"}
+    if args.only is not None:
+        sections = set(args.only.split(","))
     if "gradient" in sections:
         print("1. gradient evaluation vs floor")
         results["gradient"] = bench_gradient(args.quick)

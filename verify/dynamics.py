@@ -205,7 +205,7 @@ def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarr
     return objective, A0, B0
 
 
-def implicit_matrix(A: np.ndarray, gamma: float) -> np.ndarray:
+def _implicit_matrix(A: np.ndarray, gamma: float) -> np.ndarray:
     """U = I - gamma sigma(A) alone (no factorisation): what lambda(A) needs."""
     return np.eye(A.shape[0]) - gamma * column_softmax(A)
 
@@ -256,7 +256,7 @@ class _RateIntegral:
             self._rules[k] = np.polynomial.legendre.leggauss(k)
         x, w = self._rules[k]
         half = 0.5 * (t1 - t0)
-        values = [self.tracker(implicit_matrix(self.unpack(dense(t))[0], self.gamma)) for t in t0 + half * (1.0 + x)]
+        values = [self.tracker(_implicit_matrix(self.unpack(dense(t))[0], self.gamma)) for t in t0 + half * (1.0 + x)]
         self.nodes_used += k
         return half * float(np.dot(w, values))
 
@@ -272,11 +272,12 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     is accumulated after each accepted step [t_n, t_n + h] by Gauss-Legendre quadrature of
     lambda(A(t)) on the step's dense output, with :func:`quadrature_nodes` nodes (4 for
     DOP853; ``info["quadrature_nodes"]`` counts them): of the same order as the solver's local
-    error, which is the accuracy r(t) had as an extra ODE state. (For Radau, whose dense output is cubic, the quadrature is limited
-    to the interpolant's O(h^5) per step.) A record inside a step gets r by the same rule on
-    [t_n, t]. lambda comes from a warm-started :class:`verify.convergence.RateTracker`. DOP853
-    builds its dense output from 3 extra right-hand-side evaluations per step (counted in
-    ``info["nfev"]``); RK45, RK23 and LSODA get it free.
+    error, which is the accuracy r(t) had as an extra ODE state. (Radau's dense output is cubic:
+    there the quadrature is limited to the interpolant's O(h^5) per step, one order below the
+    step's.) A record inside a step gets r by the same rule on [t_n, t]. lambda comes from a
+    warm-started :class:`verify.convergence.RateTracker`. DOP853 builds its dense output from 3
+    extra right-hand-side evaluations per step (counted in ``info["nfev"]``); RK45, RK23 and
+    LSODA get it free.
 
     ``Phi`` may be a :class:`ShallowProblem` (then ``Y`` and ``loss`` are ignored and its cached
     statistics are reused). Records at ``t_eval`` (default ``num_points`` >= 2 equispaced times, 0

@@ -114,7 +114,8 @@ def rate_tolerance(lam: float, m: int, gamma: float, cond2: float) -> float:
     along trajectories at m > 64, from :class:`verify.convergence.RateTracker`, whose certified
     bound (m + 3) eps plus its Rayleigh quotient's rounding (m + p) u, p <= m, stays within the
     same 2 (m + 3) eps for sigma_max^2; the other lambda_min(X^T X) with X = U^{-1} by a solve:
-    absolute error <= (2 rho + (m + 2) eps) ||X||_2^2, i.e. relative (2 rho + (m + 2) eps) cond_2(U)^2. ``cond2`` is cond_2(U), computed.
+    absolute error <= (2 rho + (m + 2) eps) ||X||_2^2, i.e. relative (2 rho + (m + 2) eps)
+    cond_2(U)^2. ``cond2`` is cond_2(U), computed.
     """
     rho = solve_rounding(m, gamma)
     return lam * (4 * (m + 3) * EPS + (2 * rho + (m + 2) * EPS) * cond2 ** 2)
