@@ -91,8 +91,9 @@ MUTANTS = {
     "kappa x 0.5": (lambda mp: mp.setattr(losses.ShallowProblem, "pl_constant",
                                           property(lambda self: 0.5 * _PL_CONSTANT(self))),
                     ["STATE-WISE", "INTEGRATED"]),
-    "lambda(A) x 0.95": (lambda mp: _patch_everywhere(mp, convergence, "rate_constant_unchecked",
-                                                      _scaled(convergence.rate_constant_unchecked, 0.95)),
+    # the dense 1/||U||_2^2 under rate_constant_unchecked and under RateTracker (trajectories)
+    "lambda(A) x 0.95": (lambda mp: _patch_everywhere(mp, convergence, "rate_from_implicit_matrix",
+                                                      _scaled(convergence.rate_from_implicit_matrix, 0.95)),
                          ["ENERGY", "STATE-WISE", "UNIFORM-RATE", "NAIVE-BOUND-FALSE", "INTEGRATED"]),
     "uniform bound 1/(1 + gamma m)^2": (lambda mp: _patch_everywhere(
         mp, convergence, "uniform_rate_bound", lambda m, *, gamma: 1.0 / (1.0 + gamma * m) ** 2), ["UNIFORM-RATE"]),

@@ -258,13 +258,16 @@ def test_failed_ode_solve_raises_with_solver_message(monkeypatch):
 
     # A right-hand side that turns infinite after a few evaluations: every step is rejected until
     # the step size underflows, and solve_ivp reports failure (status -1).
-    original, calls = dynamics.rate_constant_unchecked, {"n": 0}
+    import dataclasses
 
-    def breaking(A, gamma):
+    original, calls = dynamics.DEQObjective.evaluate, {"n": 0}
+
+    def breaking(self, A, B, **kwargs):
         calls["n"] += 1
-        return np.inf if calls["n"] > 20 else original(A, gamma)
+        st = original(self, A, B, **kwargs)
+        return dataclasses.replace(st, dA=np.full_like(st.dA, np.inf)) if calls["n"] > 20 else st
 
-    monkeypatch.setattr(dynamics, "rate_constant_unchecked", breaking)
+    monkeypatch.setattr(dynamics.DEQObjective, "evaluate", breaking)
     with pytest.raises(RuntimeError, match="ODE solver failed: Required step size"):
         verify.gradient_flow(case.A, case.B, case.Phi, case.Y, gamma=0.5, T=100.0)
 

@@ -57,15 +57,17 @@ def as_array(name: str, value) -> np.ndarray:
     return arr
 
 
-def as_matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = None) -> np.ndarray:
-    """Return ``value`` as a finite float64 2-D array, or raise naming ``name``."""
+def as_matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = None,
+              finite: bool = True) -> np.ndarray:
+    """Return ``value`` as a finite float64 2-D array, or raise naming ``name``. With
+    ``finite=False`` the (one pass over the data) finiteness check is left to the caller."""
     arr = as_array(name, value)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (samples are columns); got ndim={arr.ndim}, shape={arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must be non-empty; got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if finite and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     if shape is not None:
         for axis, (want, got) in enumerate(zip(shape, arr.shape)):
@@ -115,8 +117,24 @@ def check_model(A, B, gamma) -> tuple[np.ndarray, np.ndarray, float]:
     return A, B, check_gamma(gamma)
 
 
-def check_data(Phi, Y, loss: str, *, m: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the data: Phi is m x n, Y is m_y x n (one-hot columns for cross-entropy)."""
+def check_data(Phi, Y, loss: str, *, m: int | None = None, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the data: Phi is m x n, Y is m_y x n (one-hot columns for cross-entropy).
+
+    ``finite=False`` skips the finiteness check of Phi and Y (two passes over the data) for a
+    caller that checks it itself more cheaply (a square-loss ShallowProblem: a NaN or inf makes
+    Phi Phi^T or Y Y^T non-finite). Any other failure is reported exactly as with ``finite=True``:
+    the full check is then re-run, so the first error in the usual order is the one raised.
+    """
+    if not finite:
+        try:
+            loss = check_loss(loss)
+            Phi_ = as_matrix("Phi", Phi, shape=(m, None), finite=False)
+            Y_ = as_matrix("Y", Y, shape=(None, Phi_.shape[1]), finite=False)
+            if loss == "cross_entropy":
+                check_one_hot("Y", Y_)
+            return Phi_, Y_
+        except ValueError:
+            pass  # re-checked below in the usual order
     loss = check_loss(loss)
     Phi = as_matrix("Phi", Phi, shape=(m, None))
     Y = as_matrix("Y", Y, shape=(None, Phi.shape[1]))

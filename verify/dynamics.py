@@ -17,10 +17,10 @@ from scipy import integrate
 from scipy.optimize import brentq
 
 from ._validation import MEMORY_LIMIT, as_matrix, check_gamma, check_model, check_positive, check_times
-from .convergence import rate_constant_unchecked
-from .gradients import DEQObjective, softmax_vjp
+from .convergence import RateTracker
+from .gradients import DEQObjective, DEQState, softmax_vjp
 from .losses import ShallowProblem
-from .model import ImplicitLayer
+from .model import ImplicitLayer, column_softmax
 
 #: the smallest rtol scipy's Runge-Kutta solvers accept (100 eps); below it they clip silently
 RTOL_FLOOR = 100 * np.finfo(np.float64).eps
@@ -119,7 +119,11 @@ class Trajectory:
     Arrays are indexed by record k: ``t`` (time; k-th step times lr for descent), ``loss`` (L),
     ``excess_loss`` (L - L*), ``rate`` (lambda(A_t)), ``grad_norm`` (||grad L0(W_t)||_F),
     ``param_grad_norm_sq`` (||dL/dA||^2 + ||dL/dB||^2), ``column_sums`` (k x m), ``W`` (k x m_y x m),
-    ``rate_integral`` (int_0^t lambda(A_s) ds; trapezoid rule for descent). ``A`` and ``B`` are the
+    ``rate_integral`` (int_0^t lambda(A_s) ds; for a flow by Gauss-Legendre quadrature on each
+    step's dense output, see :func:`gradient_flow`; trapezoid rule over the steps for descent).
+    lambda is computed by :class:`verify.convergence.RateTracker` (the dense SVD for m <= 64, a
+    warm-started Krylov method with a certified relative error <= 2 (m + 3) eps above).
+    ``A`` and ``B`` are the
     final parameters. ``info["status"]`` says how the run ended ("finished", "event", "budget" for
     a flow stopped by its evaluation budget, "completed" or "diverged" for descent) and
     ``message`` says it in words.
@@ -149,21 +153,31 @@ class Trajectory:
 
 
 class _Recorder:
-    def __init__(self, objective: DEQObjective, record_parameters: bool = False):
+    """The rows of a trajectory. lambda comes from a :class:`RateTracker`, warm-started from the
+    previous record (records are nearby states, in time order)."""
+
+    def __init__(self, objective: DEQObjective, record_parameters: bool = False,
+                 tracker: RateTracker | None = None):
         self.objective = objective
         self.rows = []
         self.record_parameters = record_parameters
         self.params = []
+        self.tracker = RateTracker(objective.problem.m) if tracker is None else tracker
+        self.excess_known = self._excess_known()
 
-    def record(self, t: float, A: np.ndarray, B: np.ndarray, rate_integral: float):
+    def record(self, t: float, A: np.ndarray, B: np.ndarray, rate_integral: float, rate: float | None = None):
+        """Evaluate the state (A, B) and add it as a row; returns the evaluation."""
         # L* is not computed for partially separable cross-entropy data: excess is then NaN.
-        st = self.objective.evaluate(A, B, with_excess=self._excess_known())
-        self.rows.append((t, st.loss, st.excess, rate_constant_unchecked(A, self.objective.gamma),
-                          float(np.linalg.norm(st.grad_L0)), st.grad_norm_sq, A.sum(axis=0),
-                          st.W, rate_integral))
-        if self.record_parameters:
-            self.params.append((A.copy(), B.copy()))
+        st = self.objective.evaluate(A, B, with_excess=self.excess_known)
+        self.add(t, st, rate_integral, self.tracker(st.layer.U) if rate is None else rate)
         return st
+
+    def add(self, t: float, st: DEQState, rate_integral: float, rate: float) -> None:
+        """Add an evaluated state (with its excess when it is known) and its lambda as a row."""
+        self.rows.append((t, st.loss, st.excess, rate, float(np.linalg.norm(st.grad_L0)), st.grad_norm_sq,
+                          st.A.sum(axis=0), st.W, rate_integral))
+        if self.record_parameters:
+            self.params.append((st.A.copy(), st.B.copy()))
 
     def build(self, A, B, kind, **extra) -> Trajectory:
         cols = list(zip(*self.rows))
@@ -191,17 +205,83 @@ def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarr
     return objective, A0, B0
 
 
+def _implicit_matrix(A: np.ndarray, gamma: float) -> np.ndarray:
+    """U = I - gamma sigma(A) alone (no factorisation): what lambda(A) needs."""
+    return np.eye(A.shape[0]) - gamma * column_softmax(A)
+
+
+#: order p of each one-step solver (local error O(h^{p+1})); LSODA and BDF vary their order from
+#: step to step, and their dense output carries it
+_SOLVER_ORDER = {integrate.RK23: 3, integrate.RK45: 5, integrate.DOP853: 8, integrate.Radau: 5}
+
+
+def _dense_order(dense) -> int | None:
+    """The polynomial order of a variable-order solver's dense output (LSODA, BDF), else None."""
+    if hasattr(dense, "p"):  # scipy's LsodaDenseOutput: powers 0..q
+        return len(dense.p) - 1
+    return getattr(dense, "order", None)
+
+
+def quadrature_nodes(solver_class, dense=None) -> int:
+    """Gauss-Legendre nodes per step for the rate integral: the smallest k >= 1 with 2k >= p,
+    p the order of the step (fixed for the Runge-Kutta methods; LSODA's and BDF's current
+    order, read from the step's dense output).
+
+    A k-node rule on a step of length h errs by c_k h^{2k+1} max|lambda^(2k)| (c_4 = 2.9e-10 on
+    [0, h]), so with 2k >= p it is of the same or higher order than the solver's own local error
+    O(h^{p+1}), the error r(t) had when it was integrated as an extra ODE state. DOP853: 4 nodes.
+    """
+    order = _SOLVER_ORDER.get(solver_class)
+    if order is None and dense is not None and solver_class in (integrate.LSODA, integrate.BDF):
+        order = _dense_order(dense)
+    if order is None:
+        order = getattr(solver_class, "order", None) or 12  # unknown solver: LSODA's largest order
+    return max(1, -(-int(order) // 2))
+
+
+class _RateIntegral:
+    """int lambda(A_s) ds over pieces [t_0, t_1] of one step, by Gauss-Legendre quadrature on the
+    step's dense output; lambda at the nodes from a warm-started :class:`RateTracker`."""
+
+    def __init__(self, unpack, gamma: float, solver_class, tracker: RateTracker):
+        self.unpack, self.gamma, self.solver_class, self.tracker = unpack, gamma, solver_class, tracker
+        self._rules = {}
+        self.nodes_used = 0
+
+    def __call__(self, dense, t0: float, t1: float) -> float:
+        if t1 <= t0:
+            return 0.0
+        k = quadrature_nodes(self.solver_class, dense)
+        if k not in self._rules:
+            self._rules[k] = np.polynomial.legendre.leggauss(k)
+        x, w = self._rules[k]
+        half = 0.5 * (t1 - t0)
+        values = [self.tracker(_implicit_matrix(self.unpack(dense(t))[0], self.gamma)) for t in t0 + half * (1.0 + x)]
+        self.nodes_used += k
+        return half * float(np.dot(w, values))
+
+
 def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: float = 1e-10,
                   atol: float | None = None, method: str = "DOP853", t_eval=None,
                   num_points: int = 201, target_excess: float | None = None,
                   record_parameters: bool = False, max_nfev: int = DEFAULT_MAX_NFEV) -> Trajectory:
-    """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with a SciPy Runge-Kutta solver.
+    """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with a SciPy ODE solver.
 
-    The state is augmented with r(t) = int_0^t lambda(A_s) ds (dr/dt = lambda(A_t)), integrated at
-    the same tolerance, for the integrated bound of Theorem 1. ``Phi`` may be a
-    :class:`ShallowProblem` (then ``Y`` and ``loss`` are ignored and its cached statistics are
-    reused). Records at ``t_eval`` (default ``num_points`` >= 2 equispaced times, 0 and T
-    included) from the dense output of each step, as the integration passes them.
+    The right-hand side is one gradient evaluation (:meth:`DEQObjective.evaluate`), nothing
+    else. The rate integral r(t) = int_0^t lambda(A_s) ds of the integrated bound of Theorem 1
+    is accumulated after each accepted step [t_n, t_n + h] by Gauss-Legendre quadrature of
+    lambda(A(t)) on the step's dense output, with :func:`quadrature_nodes` nodes (4 for
+    DOP853; ``info["quadrature_nodes"]`` counts them): of the same order as the solver's local
+    error, which is the accuracy r(t) had as an extra ODE state. (Radau's dense output is cubic:
+    there the quadrature is limited to the interpolant's O(h^5) per step, one order below the
+    step's.) A record inside a step gets r by the same rule on [t_n, t]. lambda comes from a
+    warm-started :class:`verify.convergence.RateTracker`. DOP853 builds its dense output from 3
+    extra right-hand-side evaluations per step (counted in ``info["nfev"]``); RK45, RK23 and
+    LSODA get it free.
+
+    ``Phi`` may be a :class:`ShallowProblem` (then ``Y`` and ``loss`` are ignored and its cached
+    statistics are reused). Records at ``t_eval`` (default ``num_points`` >= 2 equispaced times, 0
+    and T included) from the dense output of each step, as the integration passes them.
     ``target_excess`` adds a terminal event at L - L* = target_excess.
     ``record_parameters`` also stores A_t and B_t at every record (memory k (m^2 + m_y m)).
 
@@ -239,12 +319,12 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         check_record_memory(f"len(t_eval) = {len(t_eval)}", len(t_eval), per_record, "pass fewer times in t_eval")
 
     def unpack(y):
-        return y[: m * m].reshape(m, m), y[m * m: m * m + m_y * m].reshape(m_y, m)
+        return y[: m * m].reshape(m, m), y[m * m:].reshape(m_y, m)
 
     def rhs(_t, y):
         A, B = unpack(y)
         st = objective.evaluate(A, B, with_excess=False)
-        return np.concatenate([-st.dA.ravel(), -st.dB.ravel(), [rate_constant_unchecked(A, gamma)]])
+        return np.concatenate([-st.dA.ravel(), -st.dB.ravel()])
 
     reached = None
     if target_excess is not None:
@@ -256,21 +336,23 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             return objective.problem.excess(W) - target_excess
 
     recorder = _Recorder(objective, record_parameters)
+    step_integral = _RateIntegral(unpack, gamma, solver_class, RateTracker(m))  # over whole steps
+    record_integral = _RateIntegral(unpack, gamma, solver_class, recorder.tracker)  # a step's start to a record
 
-    def record(t, y):
+    def record(t, y, r):
         A, B = unpack(y)
-        recorder.record(float(t), A, B, float(y[-1]))
+        recorder.record(float(t), A, B, float(r))
 
-    y0 = np.concatenate([A0.ravel(), B0.ravel(), [0.0]])
+    y0 = np.concatenate([A0.ravel(), B0.ravel()])
     # The loop of solve_ivp, with the records taken as the steps pass them (no dense output of the
     # whole run is kept: its memory grows with the number of steps) and an evaluation budget.
     solver = solver_class(rhs, 0.0, y0, T, rtol=rtol, atol=atol)
     i = 0  # next record time
     if t_eval[0] == 0.0:
-        record(0.0, y0)
+        record(0.0, y0, 0.0)
         i = 1
     g = reached(0.0, y0) if reached is not None else None
-    status, event_time, t_end, y_end = "finished", None, 0.0, y0
+    status, event_time, t_end, y_end, r_end = "finished", None, 0.0, y0, 0.0
     while solver.status == "running":
         if solver.nfev >= max_nfev:
             status = "budget"
@@ -278,33 +360,32 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         message = solver.step()
         if solver.status == "failed":
             raise RuntimeError(f"gradient_flow: the ODE solver failed: {message}")
+        t_old, r_old = solver.t_old, r_end
         t_new, y_new = solver.t, solver.y
-        dense = None
+        dense = solver.dense_output()
         t_end, y_end = t_new, y_new
         if reached is not None:
             g_new = reached(t_new, y_new)
             if (g <= 0 <= g_new) or (g >= 0 >= g_new):  # solve_ivp's test for a sign change
-                dense = solver.dense_output()
-                event_time = brentq(lambda t: reached(t, dense(t)), solver.t_old, t_new,
+                event_time = brentq(lambda t: reached(t, dense(t)), t_old, t_new,
                                     xtol=4 * np.finfo(float).eps, rtol=4 * np.finfo(float).eps)
                 t_end, y_end, status = event_time, dense(event_time), "event"
             g = g_new
+        r_end = r_old + step_integral(dense, t_old, t_end)
         # records strictly before the end of this step (or the event) from its dense output
         j = int(np.searchsorted(t_eval, t_end, side="left"))
-        if j > i:
-            dense = solver.dense_output() if dense is None else dense
-            for t in t_eval[i:j]:
-                record(t, dense(t))
-            i = j
+        for t in t_eval[i:j]:
+            record(t, dense(t), r_old + record_integral(dense, t_old, t))
+        i = max(i, j)
         if status == "event":
             break
     # A requested time equal to the end is recorded from the final state itself (not interpolated);
     # a run stopped early (event, budget) also records its final state as the last record.
     if i < len(t_eval) and t_eval[i] == t_end:
-        record(t_end, y_end)
+        record(t_end, y_end, r_end)
         i += 1
     elif status != "finished" and (not recorder.rows or recorder.rows[-1][0] < t_end):
-        record(t_end, y_end)
+        record(t_end, y_end, r_end)
     A_end, B_end = unpack(y_end)
     messages = {
         "finished": "The solver successfully reached the end of the integration interval.",
@@ -315,7 +396,9 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     }
     return recorder.build(A_end.copy(), B_end.copy(), "flow", message=messages[status], event_time=event_time,
                           info={"nfev": int(solver.nfev), "rtol": rtol, "atol": atol, "method": method,
-                                "gamma": gamma, "status": status, "max_nfev": max_nfev})
+                                "gamma": gamma, "status": status, "max_nfev": max_nfev,
+                                "quadrature_nodes": step_integral.nodes_used,
+                                "rate_tracker": dict(step_integral.tracker.stats)})
 
 
 def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
@@ -323,11 +406,14 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     """Gradient descent A <- A - lr dL/dA, B <- B - lr dL/dB for ``steps`` steps.
 
     Records every ``record_every`` steps (and the last); ``t`` is step * lr, the flow time it
-    approximates. Records whose memory would exceed RECORD_MEMORY_LIMIT are refused up front
-    (with the smallest ``record_every`` that fits). Divergence -- a step that makes A or B
-    non-finite, or a non-finite loss or gradient -- raises FloatingPointError, or, with
-    ``on_divergence="stop"``, ends the run at the last finite state with ``message`` saying so
-    (the diverged state is neither recorded nor returned).
+    approximates, and ``rate_integral`` the trapezoid rule lr sum_k (lambda_k + lambda_{k+1}) / 2
+    over all steps. Each step costs one gradient evaluation and one lambda(A) from a
+    :class:`verify.convergence.RateTracker` warm-started from the previous steps (nothing more
+    when the step is not recorded). Records whose memory would exceed RECORD_MEMORY_LIMIT are
+    refused up front (with the smallest ``record_every`` that fits). Divergence -- a step that
+    makes A or B non-finite, or a non-finite loss or gradient -- raises FloatingPointError, or,
+    with ``on_divergence="stop"``, ends the run at the last finite state with ``message`` saying
+    so (the diverged state is neither recorded nor returned).
     """
     objective, A, B = _make_objective(A0, B0, Phi, Y, gamma, loss)
     lr = check_positive("lr", lr)
@@ -340,9 +426,10 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     check_record_memory(f"steps = {steps} with record_every = {record_every}", steps // record_every + 2, per_record,
                         f"use record_every >= {-(-steps // fits)}")
     recorder = _Recorder(objective)
+    rate_of = recorder.tracker  # one tracker for the steps and the records: the same states
     st = recorder.record(0.0, A, B, 0.0)
     status, message = "completed", f"completed {steps} steps"
-    integral, prev_rate = 0.0, rate_constant_unchecked(A, objective.gamma)
+    integral, prev_rate = 0.0, recorder.rows[-1][3]
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
         for k in range(1, steps + 1):
             A_new = A - lr * st.dA
@@ -350,15 +437,10 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
             # checked before anything factorises A_new: SciPy's own finiteness check would fire first
             diverged = not (np.all(np.isfinite(A_new)) and np.all(np.isfinite(B_new)))
             if not diverged:
-                rate = rate_constant_unchecked(A_new, objective.gamma)
-                integral_new = integral + 0.5 * lr * (prev_rate + rate)
                 recording = k % record_every == 0 or k == steps
-                st_new = (recorder.record(k * lr, A_new, B_new, integral_new) if recording
-                          else objective.evaluate(A_new, B_new, with_excess=False))
+                st_new = objective.evaluate(A_new, B_new, with_excess=recording and recorder.excess_known)
                 diverged = not (np.isfinite(st_new.loss) and np.all(np.isfinite(st_new.dA))
                                 and np.all(np.isfinite(st_new.dB)))
-                if diverged and recording:
-                    recorder.rows.pop()
             if diverged:
                 if on_divergence == "raise":
                     raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr} "
@@ -366,8 +448,12 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
                 status, message = "diverged", (f"diverged at step {k} (non-finite parameters, loss or gradient); "
                                                f"A and B are the last finite state, step {k - 1}")
                 break
-            A, B, st = A_new, B_new, st_new
-            integral, prev_rate = integral_new, rate
+            rate = rate_of(st_new.layer.U)
+            integral += 0.5 * lr * (prev_rate + rate)
+            if recording:
+                recorder.add(k * lr, st_new, integral, rate)
+            A, B, st, prev_rate = A_new, B_new, st_new, rate
     if status == "diverged" and recorder.rows[-1][0] < (k - 1) * lr:
-        recorder.record((k - 1) * lr, A, B, integral)  # the last finite state closes the records
-    return recorder.build(A, B, "descent", message=message, info={"lr": lr, "steps": steps, "status": status})
+        recorder.record((k - 1) * lr, A, B, integral, rate=prev_rate)  # the last finite state closes the records
+    return recorder.build(A, B, "descent", message=message,
+                          info={"lr": lr, "steps": steps, "status": status, "rate_tracker": dict(rate_of.stats)})

@@ -20,11 +20,22 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sps
+from scipy.linalg import blas as _blas, lapack as _lapack
 from scipy.optimize import linprog
 
 from ._validation import as_matrix, check_data
 
 EPS = np.finfo(np.float64).eps
+
+_POTRF = _lapack.get_lapack_funcs("potrf", dtype=np.float64)
+_TRSM = _blas.dtrsm
+_SYRK = _blas.dsyrk
+_GEMM = _blas.dgemm
+
+
+def _symmetric(upper: np.ndarray) -> np.ndarray:
+    """The symmetric matrix whose upper triangle is given (BLAS syrk fills only that one)."""
+    return np.triu(upper) + np.triu(upper, 1).T
 
 #: above this size (m m_y) the explicit Hessian is refused (as the explicit metric K is): at 4096 it
 #: takes 128 MiB, and the Newton solve for the cross-entropy L* costs (m m_y)^3
@@ -96,36 +107,81 @@ class ShallowProblem:
     """
 
     def __init__(self, Phi, Y, loss: str = "square"):
-        Phi, Y = check_data(Phi, Y, loss)
-        # Own read-only copies: the caches below (R, W*, L*, separability) must not go stale if the
-        # caller later edits the arrays it passed.
-        self.Phi, self.Y = Phi.copy(), Y.copy()
-        self.Phi.flags.writeable = False
-        self.Y.flags.writeable = False
+        # square loss: Phi and Y are checked for NaN and inf through their Gram products (below)
+        Phi, Y = check_data(Phi, Y, loss, finite=(loss != "square"))
         self.loss = loss
-        self.m, self.n = self.Phi.shape
-        self.m_y = self.Y.shape[0]
+        self.m, self.n = Phi.shape
+        self.m_y = Y.shape[0]
+        # Own read-only copies: the caches below (R, W*, L*, separability) must not go stale if the
+        # caller later edits the arrays it passed. For the square loss Phi and Y are two views of
+        # one (m + m_y) x n array, so that one syrk gives Phi Phi^T, Y Phi^T and Y Y^T.
+        data = np.empty((self.m + self.m_y, self.n))
+        data[: self.m] = Phi
+        data[self.m:] = Y
+        data.flags.writeable = False
+        self.Phi, self.Y = data[: self.m], data[self.m:]
         if loss == "cross_entropy":
             self._labels = np.argmax(self.Y, axis=0)
         if loss == "square":
-            # Economy QR of Phi^T: Phi Phi^T = R^T R with R of size min(n, m) x m. Backward stable,
-            # and ||D R^T||_F = ||D Phi||_F for every D, which is what the excess loss needs.
-            self._R = sla.qr(self.Phi.T, mode="r")[0][: min(self.n, self.m)]
+            self._square_setup(data)
+
+    def _square_setup(self, data: np.ndarray) -> None:
+        """The sufficient statistics of the square loss: gram = Phi Phi^T, Y Phi^T, a triangular
+        R with Phi Phi^T = R^T R from a QR factorisation of Phi^T (backward stable, so that
+        ||D R^T||_F = ||D Phi||_F to rounding for every D: the excess loss needs nothing else),
+        the minimum-norm minimiser W* = Y Phi^+ and L* = 1/2 ||W* Phi - Y||_F^2.
+
+        CholeskyQR2 (:func:`_cholesky_qr2`) when n >= 3 m (where its rounding fits the model of
+        :mod:`verify.rounding`) and Phi is not too ill-conditioned: about five Gram products
+        whatever n is. Otherwise Householder QR and an SVD-based least squares
+        (:func:`_householder_least_squares`). ``factorization`` says which one was used. All the
+        O(n) products go through SciPy's BLAS (NumPy's and SciPy's OpenBLAS threads would spin
+        against each other if the calls alternated).
+        """
+        m, n = self.m, self.n
+        with np.errstate(over="ignore", invalid="ignore"):
+            stats = _symmetric(_SYRK(1.0, data.T, trans=1, lower=0))  # [Phi; Y] [Phi; Y]^T, one pass
+        gram = stats[:m, :m]
+        if not np.all(np.isfinite(stats)):
+            # a NaN or inf in Phi or Y makes its diagonal block non-finite: name it (finite data
+            # whose products overflow are reported below)
+            as_matrix("Phi", self.Phi)
+            as_matrix("Y", self.Y)
+        if not np.all(np.isfinite(gram)):
+            raise ValueError(f"Phi is too large for the square loss: Phi Phi^T overflows float64 (max |Phi| = "
+                             f"{np.abs(self.Phi).max():.3g}); rescale Phi")
+        self._YPhiT = np.ascontiguousarray(stats[m:, :m])
+        fast = _cholesky_qr2(self.Phi, self.Y, gram) if 3 * m <= n else None
+        self._L_star = None
+        if fast is not None:
+            self._R, self._W_star, YQ2 = fast
+            self.gram = np.ascontiguousarray(gram)
+            self.factorization = "CholeskyQR2"
+            # L* = 1/2 ||Y||^2 - 1/2 ||Y Q2||^2 without another pass over the data, when it keeps
+            # L* >= 1/4 of 1/2 ||Y||^2. Its error: the projection's, ||Y - Y P|| proj ||Y||
+            # (proj = (m + n) eps cond(Phi), verify.rounding.projection_rounding), plus
+            # (n + m) u ||Y||^2 from Q2's orthonormality; the second is at most the first once
+            # ||Y - Y P||^2 = 2 L* >= ||Y||^2 / 4 (cond >= 1), so the tolerance of L* in
+            # verify.rounding still covers it. Otherwise (e.g. L* ~ 0) the residual W* Phi - Y
+            # is formed below.
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = 0.5 * float(np.trace(stats[m:, m:]))
+                explained = 0.5 * float(np.sum(YQ2 * YQ2))
+            if np.isfinite(total) and np.isfinite(explained) and total - explained >= 0.25 * total:
+                self._L_star = total - explained
+        else:
+            self._R, self._W_star = _householder_least_squares(self.Phi, self.Y)
             with np.errstate(over="ignore"):
                 self.gram = self._R.T @ self._R  # Phi Phi^T
-                self._YPhiT = self.Y @ self.Phi.T
-            if not np.all(np.isfinite(self.gram)):
-                raise ValueError(f"Phi is too large for the square loss: Phi Phi^T overflows float64 (max |Phi| = "
-                                 f"{np.abs(self.Phi).max():.3g}); rescale Phi")
-            with np.errstate(over="ignore"):  # SciPy's residues overflow with a huge Y: checked below
-                W_star_T, *_ = sla.lstsq(self.Phi.T, self.Y.T, lapack_driver="gelsd")
-            self._W_star = W_star_T.T  # the minimum-norm minimiser Y Phi^+
-            residual = self._W_star @ self.Phi - self.Y
-            with np.errstate(over="ignore"):
+            self.factorization = "Householder QR"
+        if self._L_star is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                # (W* Phi - Y)^T = Phi^T W*^T - Y^T: Fortran-ordered views, no copy of Phi
+                residual = _GEMM(1.0, self.Phi.T, self._W_star.T, beta=-1.0, c=self.Y.T)
                 self._L_star = 0.5 * float(np.sum(residual * residual))
-            if not np.isfinite(self._L_star):
-                raise ValueError(f"Y is too large for the square loss: L* overflows float64 (max |Y| = "
-                                 f"{np.abs(self.Y).max():.3g}); rescale Y")
+        if not np.isfinite(self._L_star):
+            raise ValueError(f"Y is too large for the square loss: L* overflows float64 (max |Y| = "
+                             f"{np.abs(self.Y).max():.3g}); rescale Y")
 
     # ---- shapes --------------------------------------------------------------------------
     def check_weight(self, W, name: str = "W") -> np.ndarray:
@@ -270,6 +326,99 @@ class ShallowProblem:
     @property
     def attained(self) -> bool:
         return self.loss == "square" or self.separability.attained
+
+
+#: samples per block in the streaming pass of :func:`_cholesky_qr2`: a block of 1024 x (m + m_y)
+#: stays in cache for the solve and the syrk that follow its copy up to m ~ 500 (measured fastest
+#: at m = 64, 256 and 1024 among 128 - 65536), and the pass never holds an n x m temporary
+CHOLESKY_QR_BLOCK = 1024
+_MIN_BLOCK_FLOATS = 2 ** 16  # but at least 512 KiB per block (small m: fewer calls)
+
+#: CholeskyQR2 is used only when the first pass's Q1 = Phi^T R1^{-1} is well conditioned:
+#: ||Q1^T Q1 - I||_F <= this bound gives cond_2(Q1) <= sqrt(3), and the second pass is then as
+#: accurate as Householder QR (see :func:`_cholesky_qr2`). Otherwise Householder QR is used.
+CHOLESKY_QR_MAX_DEVIATION = 0.5
+
+
+def _householder_least_squares(Phi: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R, W*) by Householder QR of Phi^T (R of size min(n, m) x m, Phi Phi^T = R^T R) and the
+    SVD-based minimum-norm least squares W* = Y Phi^+ (LAPACK gelsd): any rank, any condition
+    number, about 20-30 Gram products at n >> m on this project's machine (dgeqrf and the
+    bidiagonalisation in gelsd are memory-bound on a tall Phi^T)."""
+    m, n = Phi.shape
+    R = sla.qr(Phi.T, mode="r")[0][: min(n, m)]
+    with np.errstate(over="ignore"):  # SciPy's residues overflow with a huge Y: L* is checked by the caller
+        W_star_T, *_ = sla.lstsq(Phi.T, Y.T, lapack_driver="gelsd")
+    return R, W_star_T.T
+
+
+def _cholesky_qr2(Phi: np.ndarray, Y: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(R, W*, Y Q2) by CholeskyQR2 of Phi^T (used for n >= 3 m), or None when it does not apply.
+
+    First pass: R1^T R1 = Phi Phi^T (Cholesky of the Gram product), Q1 = Phi^T R1^{-1} by a
+    triangular solve. Second pass: R2^T R2 = Q1^T Q1, so Phi^T = Q2 R with Q2 = Q1 R2^{-1} and
+    R = R2 R1 upper triangular. Q1 is streamed in blocks of samples and never stored: one pass
+    accumulates Q1^T Q1 and Y Q1 together (the syrk of [Q1, Y^T]). Then
+
+        W* = Y Phi^+ = (Y Q2) R^{-T},   Y Q2 = (Y Q1) R2^{-1}
+
+    (Phi has full row rank m here, so the minimiser is unique and W* is the minimum-norm one).
+    Cost: the Gram product, the triangular solve and the second Gram product, each n m^2 flops.
+
+    Accuracy (first order, u = eps / 2; normwise constants as in :mod:`verify.rounding`). The
+    solve is row-wise backward stable, Phi^T = Q1 R1 + E1 with ||E1|| <~ m u ||Q1|| ||R1||
+    ~ m u ||Phi||, and the product R2 R1 errs by ~ m u ||Phi||: so Phi^T + F = Q2 R with
+    ||F|| <~ 2 m u ||Phi||_2, Q2 = Q1 R2^{-1} (exactly). Q2 is orthonormal up to the rounding of
+    Q1^T Q1 and of its Cholesky factor, ||Q2^T Q2 - I|| <~ (n + m) u cond(Q1)^2 <= 3 (n + m) u
+    (cond(Q1)^2 <= 3 below), i.e. Q2 = Q (I + K) with Q orthonormal and ||K|| <= 3 (n + m) u / 2.
+    Hence each singular value s_i of R is within
+    2 m u s_max + 3 (n + m) u s_i / 2 <= (7 m + 3 n) u s_max / 2 of Phi's, which is at most the
+    (m + n) eps s_max that :func:`verify.rounding.kappa_tolerance` assumes for Householder QR
+    when n >= 3 m (the caller's condition); and the row space moves by
+    (||F|| + ||K|| s_min) / s_min <= (3 n + 7 m) u cond(Phi) / 2 <= (m + n) eps cond(Phi), as
+    :func:`verify.rounding.projection_rounding` assumes. Both need Q1 well conditioned, i.e.
+    (n + m) u cond(Phi)^2 small: it is checked a posteriori, ||Q1^T Q1 - I||_F <=
+    CHOLESKY_QR_MAX_DEVIATION (so the eigenvalues of Q1^T Q1 lie in [1/2, 3/2]), and the
+    function returns None (Householder QR is then used) when it fails, when either Cholesky
+    factorisation breaks down (Phi Phi^T numerically singular: rank-deficient or very
+    ill-conditioned Phi) or when a result is not finite. Since the check implies
+    cond(Phi) <~ 1 / sqrt(2 (n + m) u), far below the rank threshold max(m, n) eps used by
+    ``pl_constant``, every singular value of R counts as nonzero, as the rank rule also decides.
+    """
+    m, n = Phi.shape
+    m_y = Y.shape[0]
+    R1, info = _POTRF(gram, lower=0, clean=1)
+    if info != 0:
+        return None
+    k = m + m_y
+    block = min(n, max(CHOLESKY_QR_BLOCK, _MIN_BLOCK_FLOATS // k))  # small m: fewer, larger blocks
+    buffer = np.empty((block, k), order="F")
+    GX = np.zeros((k, k), order="F")  # upper triangle of [Q1, Y^T]^T [Q1, Y^T]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for j0 in range(0, n, block):
+            j1 = min(n, j0 + block)
+            B = buffer if j1 - j0 == block else np.empty((j1 - j0, k), order="F")
+            B[:, :m] = Phi[:, j0:j1].T
+            B[:, m:] = Y[:, j0:j1].T
+            # B[:, :m] is Fortran-contiguous: the solve Q1 = Phi^T R1^{-1} runs in place
+            Q = _TRSM(1.0, R1, B[:, :m], side=1, lower=0, trans_a=0, diag=0, overwrite_b=1)
+            if not np.shares_memory(Q, B):  # pragma: no cover - f2py copied after all
+                B[:, :m] = Q
+            GX = _SYRK(1.0, B, beta=1.0, c=GX, trans=1, lower=0, overwrite_c=1)
+    G2 = _symmetric(GX[:m, :m])
+    YQ1 = GX[:m, m:].T
+    if not (np.all(np.isfinite(G2)) and np.all(np.isfinite(YQ1))):
+        return None
+    if np.linalg.norm(G2 - np.eye(m)) > CHOLESKY_QR_MAX_DEVIATION:
+        return None
+    R2, info = _POTRF(G2, lower=0, clean=1)
+    if info != 0:
+        return None
+    R = _GEMM(1.0, R2, R1)  # upper triangular (the products below the diagonal are exact zeros)
+    YQ2 = sla.solve_triangular(R2, YQ1.T, trans="T", check_finite=False).T  # (Y Q1) R2^{-1}
+    with np.errstate(over="ignore"):
+        W_star = sla.solve_triangular(R, YQ2.T, check_finite=False).T  # (Y Q2) R^{-T}
+    return R, W_star, YQ2
 
 
 def _power_of_two_scale(x: float) -> float:

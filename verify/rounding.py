@@ -110,9 +110,12 @@ def symmetric_eigen_tolerance(norm: float, size: int) -> float:
 def rate_tolerance(lam: float, m: int, gamma: float, cond2: float) -> float:
     """|lambda_core - lambda_ref| for lambda(A) = 1/||U||_2^2.
 
-    One side takes ||U||_2 from an SVD (relative error <= (m + 3) eps, after S's own rounding),
-    the other lambda_min(X^T X) with X = U^{-1} by a solve: absolute error <= (2 rho + (m + 2) eps)
-    ||X||_2^2, i.e. relative (2 rho + (m + 2) eps) cond_2(U)^2. ``cond2`` is cond_2(U), computed.
+    One side takes ||U||_2 from an SVD (relative error <= (m + 3) eps, after S's own rounding) or,
+    along trajectories at m > 64, from :class:`verify.convergence.RateTracker`, whose certified
+    bound (m + 3) eps plus its Rayleigh quotient's rounding (m + p) u, p <= m, stays within the
+    same 2 (m + 3) eps for sigma_max^2; the other lambda_min(X^T X) with X = U^{-1} by a solve:
+    absolute error <= (2 rho + (m + 2) eps) ||X||_2^2, i.e. relative (2 rho + (m + 2) eps)
+    cond_2(U)^2. ``cond2`` is cond_2(U), computed.
     """
     rho = solve_rounding(m, gamma)
     return lam * (4 * (m + 3) * EPS + (2 * rho + (m + 2) * EPS) * cond2 ** 2)
@@ -122,7 +125,10 @@ def kappa_tolerance(singular_values: np.ndarray, m: int, n: int) -> float:
     """|kappa_core - kappa_ref| for kappa = s_min^2 (smallest nonzero singular value of Phi).
 
     An SVD is backward stable, so each singular value moves by <= p eps s_max (Weyl), p = m + n
-    (the Householder reductions); the core first takes a QR of Phi^T (another p eps s_max).
+    (the Householder reductions); the core first takes a QR of Phi^T (another p eps s_max):
+    Householder QR, or CholeskyQR2 when n >= 3 m and Phi is not too ill-conditioned, whose
+    first-order error (7 m + 3 n) u s_max / 2 <= p eps s_max (u = eps / 2, n >= 3 m) is derived
+    in :func:`verify.losses._cholesky_qr2`.
     Two computations: 2 * 2 s_min * 2 p eps s_max.
     """
     s = np.asarray(singular_values)
@@ -131,8 +137,8 @@ def kappa_tolerance(singular_values: np.ndarray, m: int, n: int) -> float:
 
 
 def projection_rounding(singular_values: np.ndarray, m: int, n: int) -> float:
-    """Relative error of Y P, P the projector onto the row space of Phi, by QR or SVD:
-    (m + n) eps cond(Phi) (Wedin: the computed subspace moves by eps cond(Phi))."""
+    """Relative error of Y P, P the projector onto the row space of Phi, by QR (Householder or
+    CholeskyQR2) or SVD: (m + n) eps cond(Phi) (Wedin: the computed subspace moves by eps cond(Phi))."""
     s = np.asarray(singular_values)
     s_min = s[s > s.max() * max(m, n) * EPS].min()
     return (m + n) * EPS * s.max() / s_min

@@ -1,0 +1,211 @@
+"""lambda(A) = 1 / ||I - gamma sigma(A)||_2^2 along trajectories (verify.convergence.RateTracker),
+the flow's rate integral by quadrature on the dense output, and descent's trapezoid rule."""
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+from scipy import integrate
+
+import verify
+from verify import dynamics
+from verify.convergence import DENSE_RATE_MAX_WIDTH, RateTracker, concentrated_weight, default_rate_rtol, \
+    rate_constant_unchecked
+from verify.gradients import DEQObjective
+from verify.model import column_softmax
+from verify.rounding import ODE_GLOBAL_ERROR_FACTOR
+from strategies import make_case
+
+EPS = np.finfo(float).eps
+
+
+def implicit(A, gamma):
+    return np.eye(A.shape[0]) - gamma * column_softmax(A)
+
+
+def svd_rate(U):
+    """The reference: 1 / sigma_max(U)^2 from LAPACK's SVD (gesdd through scipy)."""
+    return 1.0 / sla.svdvals(U)[0] ** 2
+
+
+def rate_tolerance(m):
+    """|lambda_tracker - lambda_svd| / lambda for two computations that each satisfy the rounding
+    model's allowance for sigma_max^2, 2 (m + 3) eps: the tracker's certified (m + 3) eps plus
+    its Rayleigh quotient's rounding, and the SVD's singular value ((m + 3) eps, squared)."""
+    return 4 * (m + 3) * EPS
+
+
+def descent_states(seed, m, gamma, lr, steps, m_y=3, n=None):
+    """The implicit matrices U_k of a gradient-descent run (square loss), in order."""
+    case = make_case(seed, m, m_y, n or 2 * m, gamma, well_conditioned=True)
+    objective = DEQObjective(verify.ShallowProblem(case.Phi, case.Y), gamma=gamma)
+    A, B, Us = case.A, case.B, []
+    for _ in range(steps):
+        st = objective.evaluate(A, B, with_excess=False)
+        Us.append(st.layer.U)
+        A, B = A - lr * st.dA, B - lr * st.dB
+    return Us
+
+
+@pytest.mark.parametrize("m, gamma, lr, smooth", [(33, 0.9, 0.005, True), (64, 0.5, 0.05, True),
+                                                   (128, 0.9, 0.01, True), (96, 0.99, 2e-5, True),
+                                                   (96, 0.99, 0.002, False)])
+def test_tracker_matches_the_svd_along_descent(m, gamma, lr, smooth):
+    """Warm-started along a trajectory, every value agrees with the dense SVD, within its own a
+    posteriori bound (Kato-Temple) and within the stated accuracy. Along a smooth trajectory the
+    warm start needs few Krylov expansions once the history is built (a count, not a timing);
+    the last case is descent past its stability limit (A jumps by ~5 per step): still exact."""
+    tracker = RateTracker(m, dense_max=0)  # the iterative path even where the dense SVD is the default
+    Us = descent_states(m, m, gamma, lr, 25)
+    expansions = []
+    for U in Us:
+        before = tracker.stats["expansions"]
+        lam, ref = tracker(U), svd_rate(U)
+        expansions.append(tracker.stats["expansions"] - before)
+        err = abs(lam - ref) / ref
+        assert err <= rate_tolerance(m), (err, tracker.last_bound)
+        # the certified bound holds, up to the rounding of both values ((m + p) u + 2 (m + 3) eps)
+        assert err <= tracker.last_bound + (3 * m + 6) * EPS
+        assert 0.0 <= tracker.last_bound <= default_rate_rtol(m)
+    assert tracker.stats["cold_starts"] == 1 and tracker.stats["dense_fallbacks"] == 0
+    if smooth:
+        assert np.mean(expansions[-15:]) <= 6, expansions
+
+
+@pytest.mark.parametrize("m", [33, 80])
+@pytest.mark.parametrize("kind", ["uniform softmax", "concentrated", "near-degenerate", "unrelated sequence"])
+def test_tracker_on_hard_spectra(m, kind):
+    """A = 0: sigma(A) = 1 1^T / m and sigma_max(U) = 1 has multiplicity m - 1 (no gap at all);
+    concentrated A: one large, well separated singular value; A ~ 1e-7 N(0, 1): a cluster of
+    width ~1e-8 at the top; unrelated random A in sequence: the history is of no use."""
+    rng = np.random.default_rng(m)
+    gamma = 0.9
+    if kind == "uniform softmax":
+        As = [np.zeros((m, m))] * 3
+    elif kind == "concentrated":
+        As = [concentrated_weight(m, logit_gap=g) for g in (50.0, 5.0, 1.0)]
+    elif kind == "near-degenerate":
+        As = [1e-7 * rng.standard_normal((m, m)) for _ in range(3)]
+    else:
+        As = [s * rng.standard_normal((m, m)) for s in (0.1, 3.0, 1.0, 10.0)]
+    tracker = RateTracker(m, dense_max=0)
+    for A in As:
+        U = implicit(A, gamma)
+        lam, ref = tracker(U), svd_rate(U)
+        assert abs(lam - ref) / ref <= rate_tolerance(m), (kind, lam, ref, tracker.last_bound)
+    assert tracker.stats["dense_fallbacks"] == 0
+
+
+def test_dense_path_below_the_threshold_is_the_svd():
+    """Up to DENSE_RATE_MAX_WIDTH the tracker is exactly today's dense computation."""
+    rng = np.random.default_rng(1)
+    for m in (1, 2, 7, DENSE_RATE_MAX_WIDTH):
+        tracker = RateTracker(m)
+        for _ in range(3):
+            A = rng.standard_normal((m, m))
+            assert tracker(implicit(A, 0.7)) == rate_constant_unchecked(A, 0.7)
+        assert tracker.stats["expansions"] == 0
+
+
+# ---- the flow's rate integral -----------------------------------------------------------------
+def augmented_flow(case, problem, gamma, T, t_eval, rtol, method):
+    """The previous scheme, kept here as the reference: r(t) integrated as an extra ODE state
+    dr/dt = lambda(A_t) (dense SVD at every right-hand side), by solve_ivp."""
+    m, m_y = case.m, case.m_y
+    objective = DEQObjective(problem, gamma=gamma)
+
+    def rhs(_t, y):
+        A, B = y[: m * m].reshape(m, m), y[m * m: -1].reshape(m_y, m)
+        st = objective.evaluate(A, B, with_excess=False)
+        return np.concatenate([-st.dA.ravel(), -st.dB.ravel(), [rate_constant_unchecked(A, gamma)]])
+
+    y0 = np.concatenate([case.A.ravel(), case.B.ravel(), [0.0]])
+    sol = integrate.solve_ivp(rhs, (0.0, T), y0, method=method, rtol=rtol, atol=rtol * 1e-2, t_eval=t_eval)
+    assert sol.success
+    return sol.y[-1]
+
+
+@pytest.mark.parametrize("method", ["DOP853", "RK45", "LSODA"])
+@pytest.mark.parametrize("seed, m, m_y, n, gamma", [(0, 3, 2, 5, 0.8), (1, 5, 3, 4, 0.5), (2, 2, 4, 6, 0.9)])
+def test_flow_rate_integral_matches_the_augmented_ode(method, seed, m, m_y, n, gamma):
+    """The quadrature of lambda on each step's dense output agrees with r(t) integrated as an
+    extra ODE state, at every record, within both schemes' error: ODE_GLOBAL_ERROR_FACTOR rtol r
+    each (the a-priori global-error model of verify.rounding), plus the rounding of the sums."""
+    case = make_case(seed, m, m_y, n, gamma, a_scale=2.0)
+    problem = verify.ShallowProblem(case.Phi, case.Y)
+    T, rtol = 2.0, 1e-11
+    t_eval = np.linspace(0.0, T, 13)
+    traj = verify.gradient_flow(case.A, case.B, problem, gamma=gamma, T=T, rtol=rtol, t_eval=t_eval, method=method)
+    r_ref = augmented_flow(case, problem, gamma, T, t_eval, rtol, method)
+    tol = 2 * ODE_GLOBAL_ERROR_FACTOR * rtol * r_ref + 100 * EPS * r_ref
+    assert np.all(np.abs(traj.rate_integral - r_ref) <= tol), np.max(np.abs(traj.rate_integral - r_ref) / r_ref)
+    assert np.all(np.diff(traj.rate_integral) > 0)
+
+
+def test_flow_rate_integral_is_exact_for_width_one():
+    """m = 1: sigma(A) = 1, lambda = 1 / (1 - gamma)^2 at every state, so r(t) = t / (1 - gamma)^2
+    and every Gauss rule is exact: only the rounding of the sums remains (a few eps per step and
+    per record)."""
+    case = make_case(3, 1, 2, 4, 0.6)
+    traj = verify.gradient_flow(case.A, case.B, case.Phi, case.Y, gamma=0.6, T=5.0, rtol=1e-10)
+    exact = traj.t / (1 - 0.6) ** 2
+    steps = traj.info["quadrature_nodes"] / 4
+    assert np.all(np.abs(traj.rate_integral - exact) <= 8 * (steps + 10) * EPS * exact)
+    assert np.all(traj.rate == 1 / (1 - 0.6) ** 2)
+
+
+def test_flow_right_hand_side_computes_no_lambda(monkeypatch):
+    """The right-hand side is one gradient: lambda is computed only at the quadrature nodes of
+    accepted steps and at the records, far fewer times than the right-hand side runs."""
+    calls = {"lambda": 0, "evaluate": 0}
+    original_call, original_evaluate = RateTracker.__call__, DEQObjective.evaluate
+
+    def counting_call(self, U):
+        calls["lambda"] += 1
+        return original_call(self, U)
+
+    def counting_evaluate(self, A, B, **kwargs):
+        calls["evaluate"] += 1
+        return original_evaluate(self, A, B, **kwargs)
+
+    monkeypatch.setattr(RateTracker, "__call__", counting_call)
+    monkeypatch.setattr(DEQObjective, "evaluate", counting_evaluate)
+    case = make_case(4, 4, 2, 6, 0.9, a_scale=2.0)
+    records = 3
+    traj = verify.gradient_flow(case.A, case.B, case.Phi, case.Y, gamma=0.9, T=5.0, rtol=1e-10, num_points=records)
+    nodes = traj.info["quadrature_nodes"]
+    assert calls["lambda"] == nodes + records + 4 * (records - 2)  # interior records: 4 sub-interval nodes
+    assert calls["evaluate"] == traj.info["nfev"] + records
+    assert calls["lambda"] < traj.info["nfev"] / 3
+
+
+# ---- descent -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("m", [5, 72])
+def test_descent_rate_and_trapezoid_integral(m):
+    """traj.rate is lambda of every step (iterative path for m = 72) and rate_integral the
+    trapezoid rule over all steps, whatever record_every is."""
+    case = make_case(m, m, 3, 2 * m, 0.8, well_conditioned=True)
+    lr, steps = 0.02, 30
+    every = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.8, lr=lr, steps=steps)
+    lam = np.array([svd_rate(implicit(A, 0.8)) for A in _descent_weights(case, lr, steps)])
+    assert np.all(np.abs(every.rate - lam) <= rate_tolerance(m) * lam)
+    trapezoid = np.concatenate([[0.0], np.cumsum(0.5 * lr * (lam[1:] + lam[:-1]))])
+    # each lambda within rate_tolerance, plus the rounding of the running sum (an eps per step)
+    assert np.all(np.abs(every.rate_integral - trapezoid) <= (rate_tolerance(m) + steps * EPS) * trapezoid)
+    sparse = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.8, lr=lr, steps=steps, record_every=7)
+    assert np.array_equal(sparse.rate_integral, every.rate_integral[[0, 7, 14, 21, 28, 30]])
+
+
+def _descent_weights(case, lr, steps):
+    objective = DEQObjective(verify.ShallowProblem(case.Phi, case.Y), gamma=case.gamma)
+    A, B, out = case.A, case.B, [case.A]
+    for _ in range(steps):
+        st = objective.evaluate(A, B, with_excess=False)
+        A, B = A - lr * st.dA, B - lr * st.dB
+        out.append(A)
+    return out
+
+
+def test_quadrature_order_follows_the_solver():
+    assert dynamics.quadrature_nodes(integrate.DOP853) == 4
+    assert dynamics.quadrature_nodes(integrate.RK45) == 3
+    assert dynamics.quadrature_nodes(integrate.RK23) == 2
