@@ -11,15 +11,16 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .campaign import (ClaimReport, digest, format_digest, format_ratio, format_slack, iter_configurations,
+from .campaign import (ClaimReport, catalogue, digest, format_digest, format_ratio, format_slack, iter_configurations,
                        markdown_table, report_dict, run_claim, select_claims, write_atomically)
-from .claims import CLAIMS, condition, outcome as make_outcome
+from .claims import condition, outcome as make_outcome
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
 from .executors import make_backend, run_parallel
@@ -68,6 +69,11 @@ def parse_args(argv):
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="check configurations on the workers of a running Dask cluster (e.g. tcp://host:8786; "
                         "see the README); the report is the same as on one core")
+    p.add_argument("--scale", action="store_true",
+                   help="the scale tier: widths 2-1024, n up to 1e5, m_y up to 10 and the full 8x8 digits "
+                        "(about 10 minutes on 2 cores; with --thorough, more configurations)")
+    p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
+                   help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)")
     p.add_argument("--certify", action="store_true",
                    help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
@@ -84,6 +90,14 @@ def parse_args(argv):
             p.error(f"--scheduler: {err}")
     if args.scheduler is not None and args.workers is not None:
         p.error("--workers does not apply with --scheduler (the cluster's workers check the configurations)")
+    if args.idx is not None:
+        if not args.scale:
+            p.error("--idx needs --scale (the real-data configurations are part of the scale tier)")
+        for role, path in zip(("IMAGES", "LABELS"), args.idx):
+            if not os.path.isfile(path):
+                p.error(f"--idx {role}: {path!r} is not a readable file (this suite never downloads data)")
+    if args.scale and args.certify:
+        p.error("--certify does not apply with --scale (certificates are for the default tier's fixed instances)")
     if args.blas_threads < 1:
         p.error(f"--blas-threads must be >= 1; got {args.blas_threads}")
     if args.seed is not None and args.seed < 0:
@@ -185,7 +199,8 @@ def _replay(args, claim, console) -> int:
     for meas in outcome.measurements:
         console.print(f"  {'ok ' if meas.holds else 'BAD'} {meas.kind:<10} {meas.name}: value {meas.value:.6g}, "
                       f"tolerance {meas.tolerance:.3g}", soft_wrap=True)
-    written = _write_reports(args, report_dict([report], seed=None, mode="replay", interrupted=False), [report])
+    written = _write_reports(args, report_dict([report], seed=None, mode="replay", interrupted=False,
+                                                       scale=args.scale), [report])
     return 1 if not outcome.passed else (0 if written else 2)
 
 
@@ -220,11 +235,14 @@ def _main(args) -> int:
         from .certify import run_cli
         return run_cli(console, seed=args.seed, json_path=args.json)
     if args.list:
-        for c in CLAIMS:
+        for c in catalogue(args.scale).values():
             console.print(f"[bold]{c.id}[/]  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
         return 0
     try:
-        claims = select_claims(args.only)
+        if args.idx is not None:
+            from .scale import set_idx_files
+            set_idx_files(*args.idx)
+        claims = select_claims(args.only, args.scale)
     except ValueError as err:
         console.print(f"[red]error:[/] {err}")
         return 2
@@ -236,7 +254,7 @@ def _main(args) -> int:
         check_distinct_outputs({o: getattr(args, o[2:]) for o in ("--json", "--markdown") if getattr(args, o[2:])})
     except ValueError as err:
         return usage_error(str(err))
-    mode = "thorough" if args.thorough else "quick"
+    mode = ("thorough" if args.thorough else "quick") + (" scale" if args.scale else "")
     if args.replay is not None:
         return _replay(args, claims[0], console)
 
@@ -252,6 +270,7 @@ def _main(args) -> int:
             backend = make_backend(args.workers, args.scheduler, args.blas_threads)
         except ConnectionError as err:
             return usage_error(f"--scheduler: {err}")
+    started = time.perf_counter()
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("starting", total=total)
@@ -271,22 +290,25 @@ def _main(args) -> int:
     if backend_error is not None:  # the cluster went away, say: what was checked is reported, as on Ctrl-C
         interrupted = True
         console.print(f"[red]the parallel run stopped:[/] {type(backend_error).__name__}: {backend_error}", soft_wrap=True)
+    wall_time = time.perf_counter() - started
     title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
         f"{' — stopped at the first failure (--fail-fast)' if stopped else ''}"
     console.print(summary_table(reports, title))
     console.print(PROVENANCE_NOTE)
     for r in reports:
-        summary = digest(r)
+        summary = digest(r, args.scale)
         if summary:
             console.print(f"[bold]{r.id}[/] {format_digest(summary)}", soft_wrap=True)
     for r in reports:
         for f in r.failures[:5]:
             config = json.dumps(f["config"], sort_keys=True)
-            console.print(f"[red]FAILED[/] {r.id}: {f.get('detail', '')}\n  reproduce: python -m verify --only {r.id} "
+            console.print(f"[red]FAILED[/] {r.id}: {f.get('detail', '')}\n  reproduce: python -m verify {'--scale ' if args.scale else ''}--only {r.id} "
                           f"--replay '{config}'", soft_wrap=True)
             if "traceback" in f:
                 console.print(f["traceback"], soft_wrap=True)
-    result = report_dict(reports, seed=args.seed, mode=mode, interrupted=interrupted)
+    console.print(f"wall time {wall_time:.1f} s (the table's times are each claim's compute time, summed over workers)")
+    result = report_dict(reports, seed=args.seed, mode=mode, interrupted=interrupted, scale=args.scale,
+                         wall_time=wall_time)
     written = _write_reports(args, result, reports)
     if backend_error is not None:
         return 2

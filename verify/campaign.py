@@ -165,13 +165,24 @@ def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advanc
         report.seconds += time.perf_counter() - start
 
 
-def select_claims(only: list[str] | None) -> list[Claim]:
+def catalogue(scale: bool = False) -> dict[str, Claim]:
+    """The claims of a tier by id: the default tier (verify.claims) or the scale tier (verify.scale,
+    ``--scale``). The two share ids (ENERGY, ...) but not checks."""
+    if not scale:
+        return CLAIMS_BY_ID
+    from .scale import SCALE_CLAIMS_BY_ID  # the scale tier imports the claims; loaded only when asked for
+    return SCALE_CLAIMS_BY_ID
+
+
+def select_claims(only: list[str] | None, scale: bool = False) -> list[Claim]:
+    by_id = catalogue(scale)
     if not only:
-        return list(CLAIMS)
-    unknown = [c for c in only if c not in CLAIMS_BY_ID]
+        return list(by_id.values())
+    unknown = [c for c in only if c not in by_id]
     if unknown:
-        raise ValueError(f"--only: unknown claim(s) {unknown}; known: {sorted(CLAIMS_BY_ID)}")
-    return [CLAIMS_BY_ID[c] for c in only]
+        tier = "the scale tier" if scale else "the default tier"
+        raise ValueError(f"--only: unknown claim(s) {unknown} in {tier}; known: {sorted(by_id)}")
+    return [by_id[c] for c in only]
 
 
 def json_safe(value):
@@ -188,20 +199,23 @@ def json_safe(value):
     return value
 
 
-def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted: bool) -> dict:
+def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted: bool, scale: bool = False,
+                wall_time: float | None = None) -> dict:
     return json_safe({
         "suite": "deq-verify",
         "seed": seed,
         "mode": mode,
+        "tier": "scale" if scale else "default",
         "interrupted": interrupted,
         "all_hold": all(r.holds for r in reports) and not interrupted,
-        "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r)} for r in reports],
+        "wall_time": wall_time,
+        "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r, scale)} for r in reports],
     })
 
 
-def digest(report: ClaimReport) -> dict | None:
+def digest(report: ClaimReport, scale: bool = False) -> dict | None:
     """The claim's own summary of its records (tightness per regime, ...), or None."""
-    claim = CLAIMS_BY_ID.get(report.id)
+    claim = catalogue(scale).get(report.id)
     if claim is None or claim.digest is None or not report.records:
         return None
     return claim.digest([r for r in report.records if r.get("info") is not None])
