@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: verify test test-thorough test-slow figures bench mutation mutants clean
+.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench mutation mutants clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): $(PY) pyproject.toml
 verify: $(STAMP)
 	$(PY) -m verify $(ARGS)
 
+# The scale tier: widths 2-1024, n up to 1e5, the full 8x8 digits (about 10 minutes on 2 cores).
+verify-scale: $(STAMP)
+	$(PY) -m verify --scale $(ARGS)
+
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
@@ -24,6 +28,10 @@ test: $(STAMP)
 # process per core (the properties are independent; Hypothesis's example database is safe to share).
 test-thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q -n auto -m "slow or not slow" $(ARGS)
+
+# The scale properties at the scale tier's widths and data sizes.
+test-scale: $(STAMP)
+	HYPOTHESIS_PROFILE=scale $(PY) -m pytest -q -m "slow or not slow" property_tests/test_scale.py $(ARGS)
 
 figures: $(STAMP)
 	MPLBACKEND=Agg $(PY) figures/make_figures.py --out figures/output $(ARGS)

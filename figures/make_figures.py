@@ -10,6 +10,8 @@
                             synthetic m > n data and on the bundled 8x8 digits (and on local
                             MNIST-format IDX files with --idx)
 5. conservation             drift of the column sums of A along training
+6. tightness_vs_width       Theorem 1's tightness ratio and min_t lambda(A_t) / uniform bound against
+                            the width (1 to 1024), per regime, with the 8x8 digits marked
 
 ``--small`` runs a reduced setting (used by the tests). Each figure's measured numbers are
 printed, including the direction of the implicit-bias test-loss gap.
@@ -27,6 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,11 +96,12 @@ def figure_theorem1(out, flows, gamma=0.7):
 def figure_rate(out, flows, gamma=0.7):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, (case, _, traj) in flows.items():
-        line, = ax1.plot(traj.t, traj.rate, label=f"{label}")
+        line, = ax1.semilogy(traj.t, traj.rate, label=f"{label}")
         ax1.axhline(uniform_rate_bound(case.m, gamma=gamma), color=line.get_color(), ls=":", lw=1)
-    ax1.set_xscale("symlog", linthresh=1.0)
-    ax1.set_xlabel("t")
-    ax1.set_ylabel(r"$\lambda(A_t)$")
+    ax1.set_xscale("log")  # the flows' times span decades; t = 0 itself is left out of a log axis
+    ax1.set_xlim(left=min(traj.t[1] for _, _, traj in flows.values()))
+    ax1.set_xlabel("t (log scale)")
+    ax1.set_ylabel(r"$\lambda(A_t)$ (log scale)")
     ax1.set_title(r"$\lambda(A_t)$ (solid) vs $1/(1+\gamma\sqrt{m})^2$ (dotted)")
     ax1.legend(fontsize=7)
     ms = np.arange(1, 61)
@@ -117,7 +121,7 @@ def figure_rate(out, flows, gamma=0.7):
 
 
 def figure_theorem2(out, small: bool, seed: int):
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw={"wspace": 0.45})
     rel, colors, conds = [], [], {}
     configs = [(3, 2, 4, "square"), (2, 4, 3, "cross_entropy"), (4, 2, 2, "square"), (1, 3, 4, "cross_entropy")]
     for k, (m, m_y, n, loss) in enumerate(configs):
@@ -158,6 +162,8 @@ def figure_theorem2(out, small: bool, seed: int):
         ax2.loglog(dts, errs, "o-", label=loss)
         orders[loss] = float(np.polyfit(np.log(dts), np.log(errs), 1)[0])
     ax2.loglog(dts, errs[-1] * dts / dts[-1], "k:", label="slope 1")
+    ax2.set_xticks(dts, [f"T/{N}" for N in Ns])  # the tried steps, instead of crowded minor log ticks
+    ax2.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax2.set_xlabel("dt")
     ax2.set_ylabel(r"$\|W^{TR}_T - W_T\|$")
     ax2.set_title("trust-region iteration vs DEQ trajectory")
@@ -230,6 +236,86 @@ def figure_conservation(out, small: bool, seed: int):
     return save(fig, out, "conservation"), {"max column-sum drift": float(drift.max())}
 
 
+#: widths of the tightness-vs-width figure (1 to 1024; --small stops at 16)
+TIGHTNESS_WIDTHS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+TIGHTNESS_COLORS = {"m=1": "k", "m<m_y": "tab:green", "m<n": "tab:blue", "m>n": "tab:orange", "digits": "tab:red"}
+
+
+def _tightness_configs(small: bool, seed: int, gamma: float = 0.5):
+    """One flow per (width, regime): m<m_y with m_y = 10 (m < 10), m<n with n = 4m, m>n with n = m/4
+    (at least 2 samples), m = 1 (its own regime: the bound is an equality there); and the 8x8
+    digits on their top 32 centred principal components (m = 32, n = 1797, m_y = 10; raw pixels
+    are too stiff for the flow, see verify.scale.principal_components). Square loss, as Theorem 1."""
+    widths = [m for m in TIGHTNESS_WIDTHS if m <= (16 if small else 1024)]
+    configs = []
+    for k, m in enumerate(widths):
+        base = {"seed": seed + 1000 + k, "gamma": gamma, "loss": "square", "a_scale": 1.0, "dataset": "synthetic",
+                "phi_scale": 1.0}
+        if m == 1:
+            configs.append({**base, "regime": "m=1", "m": 1, "m_y": 3, "n": 6})
+            continue
+        if m < 10:
+            configs.append({**base, "regime": "m<m_y", "m": m, "m_y": 10, "n": max(10, 4 * m)})
+        configs.append({**base, "regime": "m<n", "m": m, "m_y": 3, "n": 4 * m})
+        if m >= 8:
+            configs.append({**base, "regime": "m>n", "m": m, "m_y": 3, "n": max(2, m // 4)})
+    if not small:
+        configs.append({"seed": seed + 2000, "gamma": gamma, "loss": "square", "a_scale": 1.0, "dataset": "digits",
+                        "m": 32, "m_y": 10, "n": 1797, "pca": 32})
+    return configs
+
+
+def figure_tightness_width(out, small: bool, seed: int):
+    """Theorem 1's tightness ratio (observed log-decay / 2 kappa int_0^t lambda, at its smallest over
+    the records once 2 kappa int lambda > 0.1; 1 = attained) and min_t lambda(A_t) / (1 + gamma
+    sqrt m)^-2, against the width, per regime; each point is one flow of the scale tier's
+    INTEGRATED check (verify.scale.check_integrated_scale: 6 decades or the uniform-bound time,
+    every record judged). Right panel also: lambda / bound at the concentrated softmax, which -> 1."""
+    import time
+
+    from verify.scale import check_integrated_scale
+
+    rows = []
+    for config in _tightness_configs(small, seed):
+        started = time.perf_counter()
+        result = check_integrated_scale(config)
+        rows.append({"regime": config.get("regime", config["dataset"]), "m": config["m"], "n": config["n"],
+                     "m_y": config["m_y"], "holds": bool(result.passed), "tightness": result.info["tightness"],
+                     "lambda_ratio": result.info["lambda_ratio"], "seconds": time.perf_counter() - started})
+        print(f"  tightness-vs-width: {rows[-1]}", flush=True)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw={"wspace": 0.3})
+    for regime, color in TIGHTNESS_COLORS.items():
+        pts = [r for r in rows if r["regime"] == regime]
+        if not pts:
+            continue
+        real = regime == "digits"
+        style = {"marker": "*" if real else "o", "ms": 13 if real else 6, "ls": "none" if real else "-",
+                 "color": color, "label": "8x8 digits, 32 principal components (n=1797)" if real else regime}
+        ax1.plot([r["m"] for r in pts], [r["tightness"] for r in pts], **style)
+        ax2.plot([r["m"] for r in pts], [r["lambda_ratio"] for r in pts], **style)
+    ms = np.array([m for m in TIGHTNESS_WIDTHS if m <= (16 if small else 1024)])
+    concentrated = [verify.rate_constant(concentrated_weight(int(m)), gamma=0.5) / uniform_rate_bound(int(m), gamma=0.5)
+                    for m in ms]
+    ax2.plot(ms, concentrated, "k--", lw=1, label=r"concentrated softmax ($\lambda$/bound $\to$ 1)")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ms, [str(m) for m in ms])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("width m (log scale)")
+        ax.axhline(1.0, color="gray", ls=":", lw=1)
+    ax1.set_yscale("log")
+    ax1.set_ylabel(r"observed $\log(E_0/E_t)$ / $2\kappa\int_0^t\lambda$")
+    ax1.set_title(r"Theorem 1 tightness (1 = attained), $\gamma$ = 0.5")
+    ax1.legend(fontsize=7)
+    ax2.set_yscale("log")
+    ax2.set_ylabel(r"$\min_t \lambda(A_t)\,(1+\gamma\sqrt{m})^2$")
+    ax2.set_title(r"$\lambda(A_t)$ over the uniform bound (>= 1)")
+    ax2.legend(fontsize=7)
+    numbers = {"tightness vs width": rows,
+               "lambda/bound at the concentrated softmax": dict(zip(map(int, ms), map(float, concentrated)))}
+    return save(fig, out, "tightness_vs_width"), numbers
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line naming the argument and the rule, exit status 2
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -275,7 +361,8 @@ def main(argv=None) -> int:
     for make in (lambda: figure_theorem1(args.out, flows), lambda: figure_rate(args.out, flows),
                  lambda: figure_theorem2(args.out, args.small, args.seed),
                  lambda: figure_implicit_bias(args.out, args.small, args.seed, idx_data),
-                 lambda: figure_conservation(args.out, args.small, args.seed)):
+                 lambda: figure_conservation(args.out, args.small, args.seed),
+                 lambda: figure_tightness_width(args.out, args.small, args.seed)):
         paths, nums = make()
         written += paths
         numbers.update(nums)

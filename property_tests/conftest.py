@@ -1,4 +1,5 @@
-"""Hypothesis profiles: `ci` (default; derandomised and fast) and `thorough` (many examples).
+"""Hypothesis profiles: `ci` (default; derandomised and fast), `thorough` (many examples) and
+`scale` (the scale tier's widths and data sizes in property_tests/test_scale.py).
 
 Select with HYPOTHESIS_PROFILE=thorough (see the README). The `slow` marker holds long
 trajectory runs; it is deselected by default (pyproject addopts) and selected by
@@ -28,5 +29,11 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=500, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
+)
+# `scale`: property_tests/test_scale.py draws widths 2-1024 and n up to 1e5 (the scale tier's
+# ranges) instead of its default 48 and 2000; the other properties run as under `ci`.
+settings.register_profile(
+    "scale", max_examples=20, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -175,3 +175,28 @@ def test_cli_scale_refusals(argv, message, capsys):
     assert exc.value.code == 2
     captured = capsys.readouterr()
     assert message in captured.err + captured.out
+
+
+def test_record_excess_off_never_computes_the_optimum(monkeypatch):
+    """record_excess=False: no separability LP, no L*, the excess column is NaN; the loss and the
+    parameters are those of the default run. A non-boolean flag is refused by name."""
+    from verify import gradient_descent, gradient_flow
+    from verify.losses import ShallowProblem
+
+    rng = np.random.default_rng(0)
+    Phi, labels = rng.standard_normal((3, 40)), np.eye(4)[:, rng.integers(0, 4, 40)]  # one-hot columns
+    A, B = rng.standard_normal((3, 3)), rng.standard_normal((4, 3))
+    reference = gradient_descent(A, B, ShallowProblem(Phi, labels, "cross_entropy"), gamma=0.5, lr=0.01, steps=3)
+
+    def no_lp(self):
+        raise AssertionError("the separability LP ran")
+    monkeypatch.setattr(ShallowProblem, "separability", property(no_lp))
+    problem = ShallowProblem(Phi, labels, "cross_entropy")
+    gd = gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=3, record_excess=False)
+    flow = gradient_flow(A, B, problem, gamma=0.5, T=0.01, num_points=3, record_excess=False)
+    assert np.all(np.isnan(gd.excess_loss)) and np.all(np.isnan(flow.excess_loss))
+    assert np.array_equal(gd.loss, reference.loss) and np.array_equal(gd.A, reference.A)
+    with pytest.raises(AssertionError, match="LP ran"):
+        gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=1)
+    with pytest.raises(ValueError, match="record_excess must be True or False"):
+        gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=1, record_excess="no")

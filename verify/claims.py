@@ -171,6 +171,9 @@ def tightness_by_regime(records: list[dict]) -> dict:
     for regime in ("m<m_y", "m<n", "m>n", "m=1"):
         out[regime] = _stats(r["info"].get("tightness") for r in records if r["config"].get("regime") == regime)
     out["spread features"] = _stats(r["info"].get("tightness") for r in records if r["config"].get("spread"))
+    for dataset in ("digits", "idx"):  # real data (the scale tier)
+        if any(r["config"].get("dataset") == dataset for r in records):
+            out[dataset] = _stats(r["info"].get("tightness") for r in records if r["config"].get("dataset") == dataset)
     return out
 
 

@@ -157,13 +157,14 @@ class _Recorder:
     previous record (records are nearby states, in time order)."""
 
     def __init__(self, objective: DEQObjective, record_parameters: bool = False,
-                 tracker: RateTracker | None = None):
+                 tracker: RateTracker | None = None, record_excess: bool = True):
         self.objective = objective
         self.rows = []
         self.record_parameters = record_parameters
         self.params = []
         self.tracker = RateTracker(objective.problem.m) if tracker is None else tracker
-        self.excess_known = self._excess_known()
+        self.record_excess = record_excess
+        self.excess_known = record_excess and self._excess_known()
 
     def record(self, t: float, A: np.ndarray, B: np.ndarray, rate_integral: float, rate: float | None = None):
         """Evaluate the state (A, B) and add it as a row; returns the evaluation."""
@@ -192,10 +193,18 @@ class _Recorder:
         return problem.loss == "square" or problem.separability.status != "partially separable"
 
     def _optimal_loss(self) -> float:
+        if not self.record_excess:
+            return float("nan")
         try:
             return self.objective.problem.optimal_loss
         except ValueError:  # partially separable cross-entropy: L* not computed
             return float("nan")
+
+
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
 
 
 def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarray, np.ndarray]:
@@ -264,7 +273,8 @@ class _RateIntegral:
 def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: float = 1e-10,
                   atol: float | None = None, method: str = "DOP853", t_eval=None,
                   num_points: int = 201, target_excess: float | None = None,
-                  record_parameters: bool = False, max_nfev: int = DEFAULT_MAX_NFEV) -> Trajectory:
+                  record_parameters: bool = False, max_nfev: int = DEFAULT_MAX_NFEV,
+                  record_excess: bool = True) -> Trajectory:
     """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with a SciPy ODE solver.
 
     The right-hand side is one gradient evaluation (:meth:`DEQObjective.evaluate`), nothing
@@ -284,6 +294,9 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     and T included) from the dense output of each step, as the integration passes them.
     ``target_excess`` adds a terminal event at L - L* = target_excess.
     ``record_parameters`` also stores A_t and B_t at every record (memory k (m^2 + m_y m)).
+    ``record_excess=False`` leaves the excess column NaN and never computes L* (for the
+    cross-entropy that is a separability LP over the n samples and, when it is attained, a Newton
+    solve: tens of seconds at n = 1e4-1e5).
 
     Budget: the integration stops after ``max_nfev`` right-hand-side evaluations (checked before
     each step, so at most one step more). The trajectory then ends at the time reached, with
@@ -335,7 +348,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             W = ImplicitLayer.from_weights(A, gamma=gamma, validate=False).end_to_end_weight(B)
             return objective.problem.excess(W) - target_excess
 
-    recorder = _Recorder(objective, record_parameters)
+    recorder = _Recorder(objective, record_parameters, record_excess=_check_flag("record_excess", record_excess))
     step_integral = _RateIntegral(unpack, gamma, solver_class, RateTracker(m))  # over whole steps
     record_integral = _RateIntegral(unpack, gamma, solver_class, recorder.tracker)  # a step's start to a record
 
@@ -402,7 +415,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
 
 
 def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
-                     record_every: int = 1, on_divergence: str = "raise") -> Trajectory:
+                     record_every: int = 1, on_divergence: str = "raise", record_excess: bool = True) -> Trajectory:
     """Gradient descent A <- A - lr dL/dA, B <- B - lr dL/dB for ``steps`` steps.
 
     Records every ``record_every`` steps (and the last); ``t`` is step * lr, the flow time it
@@ -413,7 +426,8 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     refused up front (with the smallest ``record_every`` that fits). Divergence -- a step that
     makes A or B non-finite, or a non-finite loss or gradient -- raises FloatingPointError, or,
     with ``on_divergence="stop"``, ends the run at the last finite state with ``message`` saying
-    so (the diverged state is neither recorded nor returned).
+    so (the diverged state is neither recorded nor returned). ``record_excess`` as in
+    :func:`gradient_flow`.
     """
     objective, A, B = _make_objective(A0, B0, Phi, Y, gamma, loss)
     lr = check_positive("lr", lr)
@@ -425,7 +439,7 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     fits = max(RECORD_MEMORY_LIMIT // per_record - 2, 1)
     check_record_memory(f"steps = {steps} with record_every = {record_every}", steps // record_every + 2, per_record,
                         f"use record_every >= {-(-steps // fits)}")
-    recorder = _Recorder(objective)
+    recorder = _Recorder(objective, record_excess=_check_flag("record_excess", record_excess))
     rate_of = recorder.tracker  # one tracker for the steps and the records: the same states
     st = recorder.record(0.0, A, B, 0.0)
     status, message = "completed", f"completed {steps} steps"
