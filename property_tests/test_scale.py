@@ -200,3 +200,16 @@ def test_record_excess_off_never_computes_the_optimum(monkeypatch):
         gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=1)
     with pytest.raises(ValueError, match="record_excess must be True or False"):
         gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=1, record_excess="no")
+
+
+@pytest.mark.parametrize("method", ["LSODA", "Radau", "BDF"])
+def test_implicit_solver_with_a_huge_jacobian_is_refused(method):
+    """m = 200, m_y = 2: 40400 states, a dense Jacobian of 12 GiB: refused by name before any
+    allocation (LSODA allocated it up front and failed with a 12 GiB MemoryError)."""
+    from verify import gradient_flow
+
+    rng = np.random.default_rng(0)
+    m = 200
+    with pytest.raises(ValueError, match=f"method '{method}' needs a dense 40400 x 40400 Jacobian"):
+        gradient_flow(0.1 * rng.standard_normal((m, m)), rng.standard_normal((2, m)), rng.standard_normal((m, 5)),
+                      rng.standard_normal((2, 5)), gamma=0.5, T=1.0, method=method)

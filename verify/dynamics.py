@@ -40,6 +40,8 @@ RECORD_MEMORY_LIMIT = MEMORY_LIMIT
 #: solver classes by name, as solve_ivp accepts them
 _METHODS = {"RK23": integrate.RK23, "RK45": integrate.RK45, "DOP853": integrate.DOP853, "Radau": integrate.Radau,
             "BDF": integrate.BDF, "LSODA": integrate.LSODA}
+#: solvers that build a dense Jacobian of the (m^2 + m_y m) states
+IMPLICIT_METHODS = (integrate.Radau, integrate.BDF, integrate.LSODA)
 
 
 def record_bytes(m: int, m_y: int, record_parameters: bool = False) -> int:
@@ -321,6 +323,13 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         raise ValueError(f"method must be one of {sorted(_METHODS)} or an OdeSolver subclass; got {method!r}")
     m, m_y = A0.shape[0], B0.shape[0]
     gamma = objective.gamma
+    states = m * m + m_y * m
+    if solver_class in IMPLICIT_METHODS and 8 * states ** 2 > MEMORY_LIMIT:
+        # Radau, BDF and LSODA keep a dense Jacobian of the states (and LSODA allocates it up front)
+        name = solver_class.__name__
+        raise ValueError(f"method {name!r} needs a dense {states} x {states} Jacobian "
+                         f"({8 * states ** 2 / 2 ** 30:.3g} GiB > {MEMORY_LIMIT / 2 ** 30:.3g} GiB) for m^2 + m_y m = "
+                         f"{states} states; use an explicit method (DOP853, RK45, RK23)")
     per_record = record_bytes(m, m_y, record_parameters)
     if t_eval is None:
         # 0 and T are both records, so fewer than 2 points cannot be honoured (not silently raised)
