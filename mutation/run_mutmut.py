@@ -5,14 +5,15 @@ gradients.py, dynamics.py, convergence.py and trust_region.py one change at a ti
 numbers, names, keywords, arguments, strings; f-strings are skipped: they are error messages)
 and runs
 
-    python -m verify --fail-fast --count COUNT --seed 0
+    python -m verify --fail-fast [--count COUNT] --seed 0
 
-on each mutant: a mutant is killed when the campaign exits non-zero. The work happens in a copy
+(the quick campaign unless --count is given) on each mutant: a mutant is killed when the
+campaign exits non-zero. The work happens in a copy
 of the project (``.mutation/``), so an interrupted run never leaves a mutated file behind.
 Afterwards every surviving mutant's diff is written to ``mutation/survivors.txt`` and the counts to
 ``mutation/results.json``; the README lists the survivors with the reason each survives.
 
-    python mutation/run_mutmut.py [--count 3] [--paths verify/model.py,...] [--resume]
+    python mutation/run_mutmut.py [--count N] [--paths verify/model.py,...] [--resume]
     python mutation/run_mutmut.py --sample 150 [--sample-seed 0]
 
 A long run (about an hour per thousand mutants on one core); not part of ``make test``.
@@ -45,13 +46,14 @@ def mutmut(*args, capture=True):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--count", type=int, default=3, help="configurations per claim in the campaign run per mutant")
+    p.add_argument("--count", type=int, help="configurations per claim in the campaign run per mutant "
+                                             "(default: the quick campaign's own counts)")
     p.add_argument("--paths", default=",".join(FORMULA_MODULES), help="comma-separated files to mutate")
     p.add_argument("--resume", action="store_true", help="keep .mutation/ and mutmut's cache (continue a run)")
     p.add_argument("--sample", type=int, metavar="N", help="judge N mutants drawn uniformly from all of them")
     p.add_argument("--sample-seed", type=int, default=0, metavar="S", help="seed of the draw (default 0)")
     args = p.parse_args(argv)
-    if args.count < 1:
+    if args.count is not None and args.count < 1:
         p.error("--count must be >= 1")
     if args.sample is not None and args.sample < 1:
         p.error("--sample must be >= 1")
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
         for sub in ("verify", "theory"):
             shutil.copytree(os.path.join(ROOT, sub), os.path.join(WORK, sub),
                             ignore=shutil.ignore_patterns("__pycache__"))
-    runner = f"{sys.executable} -m verify --fail-fast --count {args.count} --seed 0 --blas-threads 1"
+    count = "" if args.count is None else f" --count {args.count}"
+    runner = f"{sys.executable} -m verify --fail-fast{count} --seed 0 --blas-threads 1"
     start = time.time()
     if args.sample is not None:
         return sample_run(args, runner, start)
