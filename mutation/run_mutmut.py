@@ -76,16 +76,7 @@ def main(argv=None) -> int:
         print("mutmut reported a fatal error (does the unmutated campaign pass?)", file=sys.stderr)
         return 1
     results = mutmut("results").stdout
-    groups: dict[str, list[int]] = {}
-    current = None
-    for line in results.splitlines():
-        header = re.match(r"^(Survived|Timed out|Suspicious|Untested|Killed)", line.strip())
-        if header:
-            current = header.group(1)
-            continue
-        if current:
-            groups.setdefault(current, []).extend(int(x) for x in re.findall(r"\b(\d+)\b", line.split("----")[-1])
-                                                  if "(" not in line)
+    groups = _result_ids(results)
     survivors = groups.get("Survived", [])
     with open(os.path.join(ROOT, "mutation", "survivors.txt"), "w") as fh:
         for mutant_id in survivors:

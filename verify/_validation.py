@@ -76,6 +76,13 @@ def as_matrix(name: str, value, *, shape: tuple[int | None, int | None] | None =
     return arr
 
 
+def check_flag(name: str, value) -> bool:
+    """A bool (or numpy bool); anything else, 0 and 1 included, is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_gamma(gamma) -> float:
     """gamma must be a real scalar in the open interval (0, 1)."""
     if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real):

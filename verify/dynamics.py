@@ -16,7 +16,7 @@ import numpy as np
 from scipy import integrate
 from scipy.optimize import brentq
 
-from ._validation import MEMORY_LIMIT, as_matrix, check_gamma, check_model, check_positive, check_times
+from ._validation import MEMORY_LIMIT, as_matrix, check_flag, check_gamma, check_model, check_positive, check_times
 from .convergence import RateTracker
 from .gradients import DEQObjective, DEQState, softmax_vjp
 from .losses import ShallowProblem
@@ -203,12 +203,6 @@ class _Recorder:
             return float("nan")
 
 
-def _check_flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
-
-
 def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarray, np.ndarray]:
     problem = Phi if isinstance(Phi, ShallowProblem) else ShallowProblem(Phi, Y, loss)
     objective = DEQObjective(problem, gamma=gamma)
@@ -357,7 +351,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             W = ImplicitLayer.from_weights(A, gamma=gamma, validate=False).end_to_end_weight(B)
             return objective.problem.excess(W) - target_excess
 
-    recorder = _Recorder(objective, record_parameters, record_excess=_check_flag("record_excess", record_excess))
+    recorder = _Recorder(objective, record_parameters, record_excess=check_flag("record_excess", record_excess))
     step_integral = _RateIntegral(unpack, gamma, solver_class, RateTracker(m))  # over whole steps
     record_integral = _RateIntegral(unpack, gamma, solver_class, recorder.tracker)  # a step's start to a record
 
@@ -448,7 +442,7 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     fits = max(RECORD_MEMORY_LIMIT // per_record - 2, 1)
     check_record_memory(f"steps = {steps} with record_every = {record_every}", steps // record_every + 2, per_record,
                         f"use record_every >= {-(-steps // fits)}")
-    recorder = _Recorder(objective, record_excess=_check_flag("record_excess", record_excess))
+    recorder = _Recorder(objective, record_excess=check_flag("record_excess", record_excess))
     rate_of = recorder.tracker  # one tracker for the steps and the records: the same states
     st = recorder.record(0.0, A, B, 0.0)
     status, message = "completed", f"completed {steps} steps"
