@@ -36,6 +36,11 @@ MUTANTS = {
     "square loss value x(1+1e-9)": ("verify/gradients.py", "        return 0.5 * float(np.sum(G * G)), G", "        return 0.5 * (1 + 1e-9) * float(np.sum(G * G)), G"),
     "dA scaled 1+1e-6": ("verify/gradients.py", "    return softmax_vjp(layer.S, Gamma), dB", "    return (1 + 1e-6) * softmax_vjp(layer.S, Gamma), dB"),
     "solver tol 1e-6": ("verify/trust_region.py", "tol: float = 1e-12, max_iter: int = 200) -> TrustRegionSolution:", "tol: float = 1e-6, max_iter: int = 200) -> TrustRegionSolution:"),
+    "GD first rate_integral 1.0": ("verify/dynamics.py", "    st = recorder.record(0.0, A, B, 0.0)\n", "    st = recorder.record(0.0, A, B, 1.0)\n"),
+    "GD trapezoid x1.5": ("verify/dynamics.py", "integral += 0.5 * lr * (prev_rate + rate)", "integral += 0.75 * lr * (prev_rate + rate)"),
+    "tracker residual norms wrong axis": ("verify/convergence.py", "rho = np.sqrt((R * R).sum(axis=0))", "rho = np.sqrt((R * R).sum(axis=1))"),
+    "tracker residual norms R / R": ("verify/convergence.py", "rho = np.sqrt((R * R).sum(axis=0))", "rho = np.sqrt((R / R).sum(axis=0))"),
+    "tracker keeps noise directions": ("verify/convergence.py", "keep = d > ORTHONORMAL_KEEP * np.maximum(before[: len(d)], np.finfo(float).tiny)", "keep = d > 1e-10 * max(float(d.max()), np.finfo(float).tiny)"),
     "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
 }
 

@@ -33,8 +33,8 @@ import scipy.linalg
 
 from . import reference as ref
 from . import rounding
-from .convergence import (concentrated_weight, local_pl_estimate, naive_bound_counterexample, naive_rate_bound,
-                          rate_constant, softmax_norm_rate_bound, state_wise_ratio, uniform_rate_bound)
+from .convergence import (RateTracker, concentrated_weight, local_pl_estimate, naive_bound_counterexample,
+                          naive_rate_bound, rate_constant, softmax_norm_rate_bound, state_wise_ratio, uniform_rate_bound)
 from .dynamics import (gradient_descent, gradient_flow, preconditioner, preconditioner_from_layer,
                        preconditioner_matvec, vec)
 from .gradients import DEQObjective, loss_and_grad, unrolled_loss_and_grad
@@ -775,11 +775,37 @@ def check_integrated_bound(config):
     return outcome(meas, detail, tightness=tightness, regime=config.get("regime"), resolved_decades=resolved / np.log(10))
 
 
+def _tracker_measurements(A, gamma: float, rng: np.random.Generator, steps: int = 6) -> tuple[list[Measurement], dict]:
+    """The iterative lambda of :class:`RateTracker` -- the path trajectories take at m > 64 --
+    forced at every width (dense_max = 0): from a cold start, then warm-started along the path
+    A + 1e-3 k D (k < steps, D ~ N(0, 1)), each value against the reference lambda within the
+    tracker's own a-posteriori bound plus the rounding of both sides; the bound must certify
+    the tracker's stated accuracy (<= rtol), with no fallback to the dense SVD."""
+    m = A.shape[0]
+    tracker = RateTracker(m, dense_max=0)
+    D = rng.standard_normal((m, m))
+    worst, certified = 0.0, True
+    for k in range(steps):
+        A_k = A + 1e-3 * k * D
+        U_k = np.eye(m) - gamma * column_softmax(A_k)
+        lam = tracker(U_k)
+        lam_ref = ref.rate_constant(A_k, gamma)
+        tol = tracker.last_bound * lam + rounding.rate_tolerance(lam_ref, m, gamma, _cond2(A_k, gamma))
+        worst = max(worst, abs(lam - lam_ref) / tol)
+        certified &= 0.0 <= tracker.last_bound <= tracker.rtol
+    meas = [equal("RateTracker (iterative path) = reference along a path, within its certificate (worst error/tol)",
+                  worst, 1.0),
+            condition("RateTracker's certificate <= its rtol at every call, no dense fallback",
+                      certified and tracker.stats["dense_fallbacks"] == 0)]
+    return meas, dict(tracker.stats)
+
+
 def check_uniform_rate(config):
     """lambda(A) >= 1/(1 + gamma ||sigma(A)||_2)^2 >= 1/(1 + gamma sqrt(m))^2 at sampled A (the
     core's lambda and the core's uniform bound each against an independent evaluation); at the
     concentrated softmax, lambda(A) <= 1/||U^T e_1||^2 pins lambda from above and the ratio
-    lambda / bound (-> 1 as m grows) is reported."""
+    lambda / bound (-> 1 as m grows) is reported. The iterative lambda tracker used along
+    trajectories at m > 64 is judged here at every width (see :func:`_tracker_measurements`)."""
     m, gamma = config["m"], config["gamma"]
     A = concentrated_weight(m) if config.get("concentrated") else \
         config["a_scale"] * np.random.default_rng(config["seed"]).standard_normal((m, m))
@@ -801,7 +827,10 @@ def check_uniform_rate(config):
         row = ref.spectral_norm_lower_bound(A, gamma)
         meas.append(at_least("lambda(A) <= 1/max_i ||U^T e_i||^2 (pins lambda from above)", 1.0 / row ** 2, lam,
                              rel + 4 * m * EPS))
-    return outcome(meas, f"lambda = {lam:.6g}, lambda / bound = {lam / bound:.4f}", ratio_to_bound=lam / bound)
+    tracker_meas, stats = _tracker_measurements(A, gamma, np.random.default_rng(config.get("seed", m)))
+    meas += tracker_meas
+    return outcome(meas, f"lambda = {lam:.6g}, lambda / bound = {lam / bound:.4f}; tracker {stats['expansions']} "
+                         f"expansions in {stats['calls']} calls", ratio_to_bound=lam / bound)
 
 
 def _uniform_sampler(rng, index):
@@ -932,7 +961,8 @@ def check_cross_entropy_separable(config):
 
 
 def check_gradient_descent_step(config):
-    """Gradient descent: the first step is exactly theta - lr grad (reference gradient); the
+    """Gradient descent: the first step is exactly theta - lr grad (reference gradient), and its
+    records carry the reference lambda and the trapezoid rate integral; the
     iterates track the flow to first order in lr (observed orders, extended until they settle);
     small steps decrease the loss monotonically; the largest monotone step is reported."""
     c = _case(config)
@@ -945,6 +975,12 @@ def check_gradient_descent_step(config):
     one = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr0, steps=1)
     step_err = _norm(one.A - (c.A - lr0 * r.dA)) + _norm(one.B - (c.B - lr0 * r.dB))
     step_tol = 2 * lr0 * (r.errors["dA"] + r.errors["dB"]) + 2 * EPS * (_norm(c.A) + _norm(c.B))
+    # the records' lambda and the trapezoid rate integral [0, lr0 (lambda_0 + lambda_1) / 2]
+    lam_ref = np.array([ref.rate_constant(A, c.gamma) for A in (c.A, one.A)])
+    lam_tol = np.array([rounding.rate_tolerance(x, c.m, c.gamma, _cond2(A, c.gamma))
+                        for x, A in zip(lam_ref, (c.A, one.A))])
+    trap = 0.5 * lr0 * lam_ref.sum()
+    integral_err = np.abs(one.rate_integral - [0.0, trap]) / (0.5 * lr0 * lam_tol.sum() + 2 * EPS * trap)
     T = 2.0 * bound
     flow = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, rtol=1e-12, t_eval=np.array([0.0, T]))
     W_T = flow.W[-1]
@@ -966,6 +1002,10 @@ def check_gradient_descent_step(config):
     finest = max(monotone)
     return outcome([
         equal("first step = theta - lr dL/dtheta (reference gradient)", step_err, step_tol),
+        equal("records' lambda = reference (worst error/tolerance)", float(np.max(np.abs(one.rate - lam_ref) / lam_tol)),
+              1.0),
+        equal("rate integral = [0, lr (lambda_0 + lambda_1) / 2] (worst error/tolerance)", float(np.max(integral_err)),
+              1.0),
         condition("first order in lr (observed orders settle at 1)", order["passed"]),
         Measurement(f"monotone at lr = T/{finest} (worst rise / L_0)", INEQUALITY, -monotone[finest], 8 * EPS),
     ], f"orders {np.array2string(order['orders'], precision=3)} (extrapolated {order['extrapolated']:.3f}); "
