@@ -41,6 +41,13 @@ MUTANTS = {
     "tracker residual norms wrong axis": ("verify/convergence.py", "rho = np.sqrt((R * R).sum(axis=0))", "rho = np.sqrt((R * R).sum(axis=1))"),
     "tracker residual norms R / R": ("verify/convergence.py", "rho = np.sqrt((R * R).sum(axis=0))", "rho = np.sqrt((R / R).sum(axis=0))"),
     "tracker keeps noise directions": ("verify/convergence.py", "keep = d > ORTHONORMAL_KEEP * np.maximum(before[: len(d)], np.finfo(float).tiny)", "keep = d > 1e-10 * max(float(d.max()), np.finfo(float).tiny)"),
+    "z0 misnamed": ("verify/model.py", 'as_matrix("z0", z0, shape=Phi.shape)', 'as_matrix("XXz0XX", z0, shape=Phi.shape)'),
+    "B0 misnamed": ("verify/dynamics.py", 'names=("A0", "B0")', 'names=("A0", "XXB0XX")'),
+    "layers misnamed": ("verify/model.py", 'layers = check_positive("layers", layers, integer=True)', 'layers = check_positive("XXlayersXX", layers, integer=True)'),
+    "gamma = 0 accepted": ("verify/_validation.py", "not (0.0 < g < 1.0)", "not (0.0 <= g < 1.0)"),
+    "gamma near 1 refused": ("verify/_validation.py", "not (0.0 < g < 1.0)", "not (0.0 < g < 1.0 - 1e-4)"),
+    "lr = 0 accepted": ("verify/_validation.py", "not np.isfinite(value) or value <= 0:", "not np.isfinite(value) or value < 0:"),
+    "unrolled without B/Y rows check": ("verify/gradients.py", "    check_output_rows(B, Y)  # (without", "    pass  # (without"),
     "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
 }
 

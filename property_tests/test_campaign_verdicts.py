@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import verify
+import verify._validation
 from verify import claims as claims_module
 from verify import convergence, gradients, losses
 from verify.__main__ import main
@@ -78,6 +79,15 @@ def _claim_fails(claim_id: str, count: int) -> bool:
     return False
 
 
+def _unguarded_orthonormal(V, against=None):
+    if against is not None:
+        V = V - against @ (against.T @ V)
+        V = V - against @ (against.T @ V)
+    Q, R = np.linalg.qr(V)
+    d = np.abs(np.diagonal(R))
+    return Q[:, d > 1e-10 * max(float(d.max()), np.finfo(float).tiny)]
+
+
 def _scaled(function, factor):
     return lambda *args, **kwargs: factor * function(*args, **kwargs)
 
@@ -108,6 +118,12 @@ MUTANTS = {
         mp, gradients, "implicit_gradients",
         lambda layer, W, g: (gradients.softmax_vjp(layer.S, layer.gamma * (W.T @ layer.right_solve(g))),
                              layer.right_solve(g))), ["GRAD-FD", "STATIONARY"]),
+    # a guard that lets gamma = 0 (or 1, NaN) through; the theorems need gamma in (0, 1)
+    "gamma unchecked": (lambda mp: _patch_everywhere(mp, verify._validation, "check_gamma", lambda g: float(g)),
+                        ["HYPOTHESES"]),
+    # the lambda tracker's Gram-Schmidt without its guard against rounding noise (the bug it had)
+    "RateTracker keeps noise directions": (lambda mp: mp.setattr(
+        convergence.RateTracker, "_orthonormal", staticmethod(_unguarded_orthonormal)), ["UNIFORM-RATE"]),
     "K x (1 + 1e-6)": (lambda mp: _patch_everywhere(
         mp, verify.dynamics, "preconditioner_from_layer", _scaled(verify.dynamics.preconditioner_from_layer, 1 + 1e-6)),
         ["ENERGY", "TRUST-REGION"]),

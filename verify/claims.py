@@ -38,6 +38,7 @@ from .convergence import (RateTracker, concentrated_weight, local_pl_estimate, n
 from .dynamics import (gradient_descent, gradient_flow, preconditioner, preconditioner_from_layer,
                        preconditioner_matvec, vec)
 from .gradients import DEQObjective, loss_and_grad, unrolled_loss_and_grad
+from .hypotheses import CASES as HYPOTHESIS_CASES, names_argument, run_hypotheses, sample_hypotheses
 from .landscape import midpoint_violation
 from .losses import ShallowProblem, optimal_loss
 from .model import (ImplicitLayer, column_softmax, end_to_end_weight, equilibrium, fixed_point_iterates, predict,
@@ -1203,6 +1204,17 @@ def check_trust_region_iteration(config):
                    f"at N = {order['N']}, T = {T:.3g}{'; ' + order['reason'] if 'reason' in order else ''}")
 
 
+# ---- the hypotheses ------------------------------------------------------------------------
+def check_hypotheses(config):
+    """One entry point, one argument outside the theorems' hypotheses (see verify.hypotheses):
+    the valid call is accepted, the invalid one refused by a ValueError naming the argument."""
+    accepted, argument, label, refused = run_hypotheses(config)
+    entry = config["entry"]
+    return outcome([condition(f"{entry} accepts the valid call (gamma = {config['gamma']:.3g})", accepted == "accepted"),
+                    condition(f"{entry} refuses it with a ValueError naming the argument", names_argument(refused, argument))],
+                   f"{argument}: {label} -> {refused[:160]}" + ("" if accepted == "accepted" else f"; valid call: {accepted[:160]}"))
+
+
 # ---- the symbolic derivations ----------------------------------------------------------------
 def check_symbolic(config):
     """Runs one derivation of theory/ and reports whether its residual is exactly zero (or, for
@@ -1302,6 +1314,11 @@ CLAIMS: list[Claim] = [
           "first order in dt", DERIVED, "exact: theory.trust_region.kkt_solution",
           _sampler(gamma=(0.1, 0.99), max_dim=4, well_conditioned=True, scales=(-1.0, 0.5)),
           check_trust_region_iteration, 4, 60),
+    Claim("HYPOTHESES", "inputs outside the theorems' hypotheses (gamma not in (0, 1), A not square, shapes that "
+          "do not fit, NaN or inf, cross-entropy targets not one-hot, lr, T, steps or layers out of range) are refused "
+          "by every public entry point with a ValueError naming the argument; the valid call is accepted", DERIVED,
+          "not applicable", sample_hypotheses, check_hypotheses, len(HYPOTHESIS_CASES),
+          10 * len(HYPOTHESIS_CASES)),
     Claim("SYMBOLIC", "SymPy derivations (theory/) reduce to exactly zero residuals; lambdified ones agree with the core",
           DERIVED, "exact", _cycle_sampler(), check_symbolic, len(DERIVATIONS), len(DERIVATIONS)),
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_matrix, check_data, check_gamma, check_memory, check_model, check_positive
+from ._validation import as_matrix, check_data, check_gamma, check_memory, check_model, check_output_rows, check_positive
 from .losses import ShallowProblem, cross_entropy_terms
 from .model import ImplicitLayer, column_softmax
 
@@ -101,8 +101,7 @@ def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, 
     """
     A, B, gamma = check_model(A, B, gamma)
     Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])
-    if Y.shape[0] != B.shape[0]:
-        raise ValueError(f"Y has {Y.shape[0]} rows but B has {B.shape[0]}: both must equal m_y")
+    check_output_rows(B, Y)
     layer = ImplicitLayer.from_weights(A, gamma=gamma, validate=False)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is detected and named below
         W = layer.end_to_end_weight(B)
@@ -130,6 +129,7 @@ def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "squ
     """
     A, B, gamma = check_model(A, B, gamma)
     Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])
+    check_output_rows(B, Y)  # (without it a B with too few rows silently dropped classes)
     layers = check_positive("layers", layers, integer=True)
     check_memory(f"layers = {layers} (every z^(l), m x n each, is kept for back-propagation)",
                  8 * (layers + 1) * Phi.size, "ask for fewer layers")
