@@ -157,6 +157,13 @@ def test_malformed_replay_exits_2_naming_the_problem(mutate, message, capsys):
     assert re.search(message, err), err
 
 
+@pytest.mark.parametrize("violation", [-1, 28, 1000])
+def test_replay_of_a_violation_that_does_not_exist_exits_2(violation, capsys):
+    config = {"entry": "gradient_flow", "violation": violation, "loss": "square", "gamma": 0.5, "seed": 1}
+    assert _exit_code(["--only", "HYPOTHESES", "--replay", json.dumps(config)]) == 2
+    assert "violation" in capsys.readouterr().err
+
+
 def test_every_sampled_configuration_passes_the_replay_schema():
     """A claim whose sampler emits a key the schema does not know could not be replayed: this
     test names it (add the key to verify.config_schema.SCHEMA)."""

@@ -70,6 +70,12 @@ def _derivations():
     return DERIVATIONS
 
 
+def _entry_points():
+    from .hypotheses import ENTRIES
+
+    return tuple(e[0] for e in ENTRIES)
+
+
 #: largest m, m_y or n a replayed configuration may ask for (the campaign samples up to 60)
 MAX_DIM = 100_000
 
@@ -91,6 +97,8 @@ SCHEMA: dict[str, Key] = {
     "concentrated": Key(bool, None, "UNIFORM-RATE at the concentrated softmax (columns near e_1)"),
     "method": Key(str, ("DOP853", "RK45", "Radau", "BDF", "LSODA"), "ODE method of the flow (INTEGRATED)"),
     "derivation": Key(str, _derivations, "name of a SymPy derivation (SYMBOLIC)"),
+    "entry": Key(str, _entry_points, "public entry point given an input outside the hypotheses (HYPOTHESES)"),
+    "violation": Key(int, "[0, 1000]", "which violation of that entry point (HYPOTHESES)"),
 }
 
 #: Memory budget of one replayed configuration (see :func:`estimated_bytes`).
@@ -192,4 +200,9 @@ def validate_config(config: dict, claim_id: str, required: list[str] = (), allow
 def replay_config(text: str, claim) -> dict:
     """Parse and validate a ``--replay`` argument for ``claim``; raises ValueError saying what is wrong."""
     required, allowed = claim_keys(claim)
-    return validate_config(parse_config(text), claim.id, required, allowed)
+    config = validate_config(parse_config(text), claim.id, required, allowed)
+    if claim.id == "HYPOTHESES":
+        from .hypotheses import check_case
+
+        check_case(config)
+    return config

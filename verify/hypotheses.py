@@ -178,8 +178,18 @@ def sample_hypotheses(rng: np.random.Generator, index: int) -> dict:
             "seed": int(rng.integers(2**32))}
 
 
+def check_case(config: dict) -> None:
+    """A replayed configuration's violation index must exist for its entry point and loss."""
+    violations = next(e for e in ENTRIES if e[0] == config["entry"])[3]
+    cases = len(violations) + (1 if config["entry"] in TAKES_TARGETS and config["loss"] == "cross_entropy" else 0)
+    if not 0 <= config["violation"] < cases:
+        raise ValueError(f"key 'violation' must be in [0, {cases}) for {config['entry']} with the {config['loss']} "
+                         f"loss; got {config['violation']}")
+
+
 def run_hypotheses(config: dict) -> tuple[bool, str, str, str]:
     """(valid call accepted, the argument violated, the violation, what the bad call did)."""
+    check_case(config)
     name, call, valid, violations = next(e for e in ENTRIES if e[0] == config["entry"])
     problem = _problem(np.random.default_rng(config["seed"]), config["loss"])
     problem["loss"] = config["loss"]
