@@ -48,6 +48,7 @@ MUTANTS = {
     "gamma near 1 refused": ("verify/_validation.py", "not (0.0 < g < 1.0)", "not (0.0 < g < 1.0 - 1e-4)"),
     "lr = 0 accepted": ("verify/_validation.py", "not np.isfinite(value) or value <= 0:", "not np.isfinite(value) or value < 0:"),
     "unrolled without B/Y rows check": ("verify/gradients.py", "    check_output_rows(B, Y)  # (without", "    pass  # (without"),
+    "TR interior solution flagged boundary": ("verify/trust_region.py", "return TrustRegionSolution(back(w), 0.0, 0, False)", "return TrustRegionSolution(back(w), 0.0, 0, True)"),
     "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
 }
 

@@ -1156,7 +1156,19 @@ def check_trust_region(config):
             meas += [equal(f"state {k}: G_dt (core) = reference", _norm(G_core - G_ref) / _norm(G_ref),
                            2 * cond_K * (tol_K / K_norm + size * EPS) + tol_H / _norm(G_ref)),
                      equal(f"state {k}: independent solver step = -dt K g (relative)", gap, solver_tol),
-                     equal(f"state {k}: solver multiplier = 1", abs(sol.multiplier - 1), solver_tol)]
+                     equal(f"state {k}: solver multiplier = 1", abs(sol.multiplier - 1), solver_tol),
+                     condition(f"state {k}: solver reports the constraint active", sol.boundary)]
+            if pencil.min() > 1e-8 * max(pencil.max(), 1.0):
+                # H > 0 in the G metric: with twice the Newton step's radius the minimiser is the
+                # interior Newton step -H^{-1} g, multiplier 0 and the constraint inactive (the
+                # solver's other branch; the campaign's own subproblems are all active)
+                v_newton = -np.linalg.solve(H_ref, g_ref)
+                inner = solve_trust_region(g_ref, H_ref, G_ref, 2 * float(np.sqrt(v_newton @ G_ref @ v_newton)))
+                newton_tol = 10 * size * EPS * float(np.linalg.cond(H_ref)) * np.sqrt(float(np.linalg.cond(G_ref)))
+                meas += [condition(f"state {k}: interior subproblem: constraint inactive, multiplier 0",
+                                   not inner.boundary and inner.multiplier == 0.0),
+                         equal(f"state {k}: interior solution = -H^-1 g (relative)",
+                               _norm(inner.v - v_newton) / _norm(v_newton), newton_tol)]
     return outcome(meas, f"worst solver disagreement {worst_gap:.2e}")
 
 
