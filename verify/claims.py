@@ -787,8 +787,9 @@ def check_integrated_bound(config):
 
 def _tracker_measurements(A, gamma: float, rng: np.random.Generator, steps: int = 6) -> tuple[list[Measurement], dict]:
     """The iterative lambda of :class:`RateTracker` -- the path trajectories take at m > 64 --
-    forced at every width (dense_max = 0): from a cold start, then warm-started along the path
-    A + 1e-3 k D (k < steps, D ~ N(0, 1)), each value against the reference lambda within the
+    forced at every width (dense_max = 0): a cold start (the dense 2-norm and eigenvectors),
+    then warm-started along the path A + 1e-3 k D (k < steps, D ~ N(0, 1)), each value against
+    the reference lambda within the
     tracker's own a-posteriori bound plus the rounding of both sides; the bound must certify
     the tracker's stated accuracy (<= rtol), with no fallback to the dense SVD."""
     m = A.shape[0]
