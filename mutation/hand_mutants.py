@@ -49,6 +49,8 @@ MUTANTS = {
     "lr = 0 accepted": ("verify/_validation.py", "not np.isfinite(value) or value <= 0:", "not np.isfinite(value) or value < 0:"),
     "unrolled without B/Y rows check": ("verify/gradients.py", "    check_output_rows(B, Y)  # (without", "    pass  # (without"),
     "TR interior solution flagged boundary": ("verify/trust_region.py", "return TrustRegionSolution(back(w), 0.0, 0, False)", "return TrustRegionSolution(back(w), 0.0, 0, True)"),
+    "TR interior accepted up to 1.5 delta": ("verify/trust_region.py", "if np.linalg.norm(w) <= delta * (1 + tol):", "if np.linalg.norm(w) <= delta * 1.5:"),
+    "GD previous lambda not advanced": ("verify/dynamics.py", "A, B, st, prev_rate = A_new, B_new, st_new, rate", "A, B, st, prev_rate = A_new, B_new, st_new, prev_rate"),
     "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
 }
 

@@ -986,12 +986,19 @@ def check_gradient_descent_step(config):
     one = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr0, steps=1)
     step_err = _norm(one.A - (c.A - lr0 * r.dA)) + _norm(one.B - (c.B - lr0 * r.dB))
     step_tol = 2 * lr0 * (r.errors["dA"] + r.errors["dB"]) + 2 * EPS * (_norm(c.A) + _norm(c.B))
-    # the records' lambda and the trapezoid rate integral [0, lr0 (lambda_0 + lambda_1) / 2]
-    lam_ref = np.array([ref.rate_constant(A, c.gamma) for A in (c.A, one.A)])
-    lam_tol = np.array([rounding.rate_tolerance(x, c.m, c.gamma, _cond2(A, c.gamma))
-                        for x, A in zip(lam_ref, (c.A, one.A))])
-    trap = 0.5 * lr0 * lam_ref.sum()
-    integral_err = np.abs(one.rate_integral - [0.0, trap]) / (0.5 * lr0 * lam_tol.sum() + 2 * EPS * trap)
+    # the records' lambda and the trapezoid rate integral lr0 sum_k (lambda_k + lambda_{k+1}) / 2 of
+    # a three-step run, whose iterates are those of three chained one-step runs (same arithmetic)
+    states, (A_k, B_k) = [c.A], (c.A, c.B)
+    for _ in range(3):
+        step = gradient_descent(A_k, B_k, problem, gamma=c.gamma, lr=lr0, steps=1)
+        A_k, B_k = step.A, step.B
+        states.append(A_k)
+    three = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr0, steps=3, record_every=1)
+    lam_ref = np.array([ref.rate_constant(A, c.gamma) for A in states])
+    lam_tol = np.array([rounding.rate_tolerance(x, c.m, c.gamma, _cond2(A, c.gamma)) for x, A in zip(lam_ref, states)])
+    trap = np.concatenate([[0.0], np.cumsum(0.5 * lr0 * (lam_ref[1:] + lam_ref[:-1]))])
+    trap_tol = np.concatenate([[0.0], np.cumsum(0.5 * lr0 * (lam_tol[1:] + lam_tol[:-1]))]) + 4 * EPS * trap + EPS * lr0
+    integral_err = np.abs(three.rate_integral - trap) / trap_tol
     T = 2.0 * bound
     flow = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, rtol=1e-12, t_eval=np.array([0.0, T]))
     W_T = flow.W[-1]
@@ -1013,10 +1020,10 @@ def check_gradient_descent_step(config):
     finest = max(monotone)
     return outcome([
         equal("first step = theta - lr dL/dtheta (reference gradient)", step_err, step_tol),
-        equal("records' lambda = reference (worst error/tolerance)", float(np.max(np.abs(one.rate - lam_ref) / lam_tol)),
-              1.0),
-        equal("rate integral = [0, lr (lambda_0 + lambda_1) / 2] (worst error/tolerance)", float(np.max(integral_err)),
-              1.0),
+        equal("records' lambda = reference, 3 steps (worst error/tolerance)",
+              float(np.max(np.abs(three.rate - lam_ref) / lam_tol)), 1.0),
+        equal("rate integral = trapezoid of the reference lambda, 3 steps (worst error/tolerance)",
+              float(np.max(integral_err)), 1.0),
         condition("first order in lr (observed orders settle at 1)", order["passed"]),
         Measurement(f"monotone at lr = T/{finest} (worst rise / L_0)", INEQUALITY, -monotone[finest], 8 * EPS),
     ], f"orders {np.array2string(order['orders'], precision=3)} (extrapolated {order['extrapolated']:.3f}); "
@@ -1160,16 +1167,23 @@ def check_trust_region(config):
                      equal(f"state {k}: solver multiplier = 1", abs(sol.multiplier - 1), solver_tol),
                      condition(f"state {k}: solver reports the constraint active", sol.boundary)]
             if pencil.min() > 1e-8 * max(pencil.max(), 1.0):
-                # H > 0 in the G metric: with twice the Newton step's radius the minimiser is the
-                # interior Newton step -H^{-1} g, multiplier 0 and the constraint inactive (the
-                # solver's other branch; the campaign's own subproblems are all active)
+                # H > 0 in the G metric, so the Newton step -H^{-1} g exists. With a radius 10%
+                # above its G-norm the minimiser is that step (multiplier 0, constraint inactive:
+                # the solver's other branch; the campaign's own subproblems are all active); 10%
+                # below, the constraint is active and the step lies on the sphere
                 v_newton = -np.linalg.solve(H_ref, g_ref)
-                inner = solve_trust_region(g_ref, H_ref, G_ref, 2 * float(np.sqrt(v_newton @ G_ref @ v_newton)))
+                newton_norm = float(np.sqrt(v_newton @ G_ref @ v_newton))
+                inner = solve_trust_region(g_ref, H_ref, G_ref, 1.1 * newton_norm)
+                outer = solve_trust_region(g_ref, H_ref, G_ref, 0.9 * newton_norm)
                 newton_tol = 10 * size * EPS * float(np.linalg.cond(H_ref)) * np.sqrt(float(np.linalg.cond(G_ref)))
-                meas += [condition(f"state {k}: interior subproblem: constraint inactive, multiplier 0",
+                meas += [condition(f"state {k}: radius 1.1 x the Newton step's: constraint inactive, multiplier 0",
                                    not inner.boundary and inner.multiplier == 0.0),
                          equal(f"state {k}: interior solution = -H^-1 g (relative)",
-                               _norm(inner.v - v_newton) / _norm(v_newton), newton_tol)]
+                               _norm(inner.v - v_newton) / _norm(v_newton), newton_tol),
+                         condition(f"state {k}: radius 0.9 x the Newton step's: constraint active, multiplier > 0",
+                                   outer.boundary and outer.multiplier > 0.0),
+                         equal(f"state {k}: that solution lies on the sphere ||v||_G = radius (relative)",
+                               abs(float(np.sqrt(outer.v @ G_ref @ outer.v)) / (0.9 * newton_norm) - 1), solver_tol)]
     return outcome(meas, f"worst solver disagreement {worst_gap:.2e}")
 
 
