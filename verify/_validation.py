@@ -124,10 +124,10 @@ def check_model(A, B, gamma) -> tuple[np.ndarray, np.ndarray, float]:
     return A, B, check_gamma(gamma)
 
 
-def check_output_rows(B: np.ndarray, Y: np.ndarray, name: str = "B") -> None:
+def check_output_rows(B: np.ndarray, Y: np.ndarray) -> None:
     """B (m_y x m) and the targets Y (m_y x n) must agree on m_y."""
     if Y.shape[0] != B.shape[0]:
-        raise ValueError(f"Y has {Y.shape[0]} rows but {name} has {B.shape[0]}: both must equal m_y")
+        raise ValueError(f"Y has {Y.shape[0]} rows but B has {B.shape[0]}: both must equal m_y")
 
 
 def check_data(Phi, Y, loss: str, *, m: int | None = None, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ import dataclasses
 
 import numpy as np
 import scipy.linalg
+from scipy.integrate import cumulative_trapezoid
 
 from . import reference as ref
 from . import rounding
@@ -38,7 +39,7 @@ from .convergence import (RateTracker, concentrated_weight, local_pl_estimate, n
 from .dynamics import (gradient_descent, gradient_flow, preconditioner, preconditioner_from_layer,
                        preconditioner_matvec, vec)
 from .gradients import DEQObjective, loss_and_grad, unrolled_loss_and_grad
-from .hypotheses import CASES as HYPOTHESIS_CASES, names_argument, run_hypotheses, sample_hypotheses
+from .hypotheses import CASES as HYPOTHESIS_CASES, check_case, names_argument, run_hypotheses, sample_hypotheses
 from .landscape import midpoint_violation
 from .losses import ShallowProblem, optimal_loss
 from .model import (ImplicitLayer, column_softmax, end_to_end_weight, equilibrium, fixed_point_iterates, predict,
@@ -156,6 +157,8 @@ class Claim:
     batch_key: Callable[[dict], tuple] | None = None
     #: optional summary of the per-configuration ``info`` of all records (a dict for the report)
     digest: Callable[[list[dict]], dict] | None = None
+    #: optional check of a replayed configuration beyond the schema (raises ValueError)
+    check_replay: Callable[[dict], None] | None = None
 
 
 def _stats(values) -> dict:
@@ -740,7 +743,7 @@ def check_integrated_bound(config):
     # rate integral r_t = int lambda: the trapezoid rule on the records errs by
     # sum_k h_k^3 |lambda''| / 12 per interval; lambda'' is estimated by second divided differences
     # of the reference lambda (the larger of the two at an interval's ends), counted twice
-    trap = np.concatenate([[0.0], np.cumsum(0.5 * np.diff(t) * (lam_ref[1:] + lam_ref[:-1]))])
+    trap = cumulative_trapezoid(lam_ref, t, initial=0.0)
     h = np.diff(t)
     if len(t) > 2:
         second = 2 * np.abs(np.diff(np.diff(lam_ref) / h)) / (h[:-1] + h[1:])
@@ -789,9 +792,9 @@ def _tracker_measurements(A, gamma: float, rng: np.random.Generator, steps: int 
     """The iterative lambda of :class:`RateTracker` -- the path trajectories take at m > 64 --
     forced at every width (dense_max = 0): a cold start (the dense 2-norm and eigenvectors),
     then warm-started along the path A + 1e-3 k D (k < steps, D ~ N(0, 1)), each value against
-    the reference lambda within the
-    tracker's own a-posteriori bound plus the rounding of both sides; the bound must certify
-    the tracker's stated accuracy (<= rtol), with no fallback to the dense SVD."""
+    the reference lambda within the tracker's own a-posteriori bound plus the rounding of both
+    sides; the bound must certify the tracker's stated accuracy (<= rtol), with no fallback to
+    the dense SVD."""
     m = A.shape[0]
     tracker = RateTracker(m, dense_max=0)
     D = rng.standard_normal((m, m))
@@ -987,17 +990,16 @@ def check_gradient_descent_step(config):
     step_err = _norm(one.A - (c.A - lr0 * r.dA)) + _norm(one.B - (c.B - lr0 * r.dB))
     step_tol = 2 * lr0 * (r.errors["dA"] + r.errors["dB"]) + 2 * EPS * (_norm(c.A) + _norm(c.B))
     # the records' lambda and the trapezoid rate integral lr0 sum_k (lambda_k + lambda_{k+1}) / 2 of
-    # a three-step run, whose iterates are those of three chained one-step runs (same arithmetic)
-    states, (A_k, B_k) = [c.A], (c.A, c.B)
-    for _ in range(3):
-        step = gradient_descent(A_k, B_k, problem, gamma=c.gamma, lr=lr0, steps=1)
-        A_k, B_k = step.A, step.B
-        states.append(A_k)
+    # a three-step run, whose iterates are those of chained one-step runs (same arithmetic)
+    states, step = [c.A, one.A], one
+    for _ in range(2):
+        step = gradient_descent(step.A, step.B, problem, gamma=c.gamma, lr=lr0, steps=1)
+        states.append(step.A)
     three = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr0, steps=3, record_every=1)
     lam_ref = np.array([ref.rate_constant(A, c.gamma) for A in states])
     lam_tol = np.array([rounding.rate_tolerance(x, c.m, c.gamma, _cond2(A, c.gamma)) for x, A in zip(lam_ref, states)])
-    trap = np.concatenate([[0.0], np.cumsum(0.5 * lr0 * (lam_ref[1:] + lam_ref[:-1]))])
-    trap_tol = np.concatenate([[0.0], np.cumsum(0.5 * lr0 * (lam_tol[1:] + lam_tol[:-1]))]) + 4 * EPS * trap + EPS * lr0
+    trap = cumulative_trapezoid(lam_ref, dx=lr0, initial=0.0)
+    trap_tol = cumulative_trapezoid(lam_tol, dx=lr0, initial=0.0) + 4 * EPS * trap + EPS * lr0
     integral_err = np.abs(three.rate_integral - trap) / trap_tol
     T = 2.0 * bound
     flow = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, rtol=1e-12, t_eval=np.array([0.0, T]))
@@ -1354,7 +1356,7 @@ CLAIMS: list[Claim] = [
           "do not fit, NaN or inf, cross-entropy targets not one-hot, lr, T, steps or layers out of range) are refused "
           "by every public entry point with a ValueError naming the argument; the valid call is accepted", DERIVED,
           "not applicable", sample_hypotheses, check_hypotheses, len(HYPOTHESIS_CASES),
-          10 * len(HYPOTHESIS_CASES)),
+          10 * len(HYPOTHESIS_CASES), check_replay=check_case),
     Claim("SYMBOLIC", "SymPy derivations (theory/) reduce to exactly zero residuals; lambdified ones agree with the core",
           DERIVED, "exact", _cycle_sampler(), check_symbolic, len(DERIVATIONS), len(DERIVATIONS)),
 ]

@@ -201,8 +201,6 @@ def replay_config(text: str, claim) -> dict:
     """Parse and validate a ``--replay`` argument for ``claim``; raises ValueError saying what is wrong."""
     required, allowed = claim_keys(claim)
     config = validate_config(parse_config(text), claim.id, required, allowed)
-    if claim.id == "HYPOTHESES":
-        from .hypotheses import check_case
-
-        check_case(config)
+    if claim.check_replay is not None:
+        claim.check_replay(config)
     return config

@@ -69,8 +69,7 @@ ARRAY_VIOLATIONS = {
     "one -inf entry": lambda X: _entry(X, -np.inf),
     "a 1-D array": lambda X: np.ravel(X),
 }
-GAMMA_VIOLATIONS = {"gamma = 0": 0.0, "gamma = 1": 1.0, "gamma < 0": -0.25, "gamma > 1": 1.5,
-                    "gamma = NaN": float("nan"), "gamma = inf": float("inf")}
+GAMMA_VIOLATIONS = {"= 0": 0.0, "= 1": 1.0, "< 0": -0.25, "> 1": 1.5, "= NaN": float("nan"), "= inf": float("inf")}
 POSITIVE_VIOLATIONS = {"= 0": 0.0, "< 0": -1.0, "= NaN": float("nan"), "= inf": float("inf")}
 COUNT_VIOLATIONS = {"= 0": 0, "< 0": -2, "not an integer": 2.5}
 
@@ -97,7 +96,7 @@ def _entries():
     def scalars(name, table):
         return [(name, f"{name} {label}", (lambda v: (lambda _: v))(v)) for label, v in table.items()]
 
-    gamma = [("gamma", label, (lambda v: (lambda _: v))(v)) for label, v in GAMMA_VIOLATIONS.items()]
+    gamma = scalars("gamma", GAMMA_VIOLATIONS)
     loss_name = [("loss", "an unknown loss", lambda _: "squared")]
     return [
         ("rate_constant", lambda k: rate_constant(k["A"], gamma=k["gamma"]),
@@ -143,8 +142,11 @@ def _entries():
 
 
 ENTRIES = _entries()
-#: the entry points that take targets Y: with the cross-entropy loss, Y not one-hot is a violation too
-TAKES_TARGETS = ("loss_and_grad", "unrolled_loss_and_grad", "ShallowProblem", "gradient_descent", "gradient_flow")
+ENTRY_BY_NAME = {e[0]: e for e in ENTRIES}
+#: the entry points that take targets Y (read from their valid arguments): with the
+#: cross-entropy loss, Y not one-hot is a violation too
+TAKES_TARGETS = tuple(name for name, _, valid, _ in ENTRIES
+                      if "Y" in valid({**_problem(np.random.default_rng(0), "square"), "loss": "square"}, 0.5))
 DYNAMICS = ("gradient_descent", "gradient_flow")
 
 
@@ -180,17 +182,18 @@ def sample_hypotheses(rng: np.random.Generator, index: int) -> dict:
 
 def check_case(config: dict) -> None:
     """A replayed configuration's violation index must exist for its entry point and loss."""
-    violations = next(e for e in ENTRIES if e[0] == config["entry"])[3]
+    violations = ENTRY_BY_NAME[config["entry"]][3]
     cases = len(violations) + (1 if config["entry"] in TAKES_TARGETS and config["loss"] == "cross_entropy" else 0)
     if not 0 <= config["violation"] < cases:
         raise ValueError(f"key 'violation' must be in [0, {cases}) for {config['entry']} with the {config['loss']} "
                          f"loss; got {config['violation']}")
 
 
-def run_hypotheses(config: dict) -> tuple[bool, str, str, str]:
-    """(valid call accepted, the argument violated, the violation, what the bad call did)."""
+def run_hypotheses(config: dict) -> tuple[str, str, str, str]:
+    """("accepted" or the valid call's error, the argument violated, the violation, what the bad
+    call did)."""
     check_case(config)
-    name, call, valid, violations = next(e for e in ENTRIES if e[0] == config["entry"])
+    name, call, valid, violations = ENTRY_BY_NAME[config["entry"]]
     problem = _problem(np.random.default_rng(config["seed"]), config["loss"])
     problem["loss"] = config["loss"]
     kwargs = valid(problem, config["gamma"])
