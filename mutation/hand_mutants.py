@@ -52,6 +52,9 @@ MUTANTS = {
     "TR interior accepted up to 1.5 delta": ("verify/trust_region.py", "if np.linalg.norm(w) <= delta * (1 + tol):", "if np.linalg.norm(w) <= delta * 1.5:"),
     "GD previous lambda not advanced": ("verify/dynamics.py", "A, B, st, prev_rate = A_new, B_new, st_new, rate", "A, B, st, prev_rate = A_new, B_new, st_new, prev_rate"),
     "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
+    "recursive solve update sign": ("verify/losses.py", "out = _GEMM(-1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)", "out = _GEMM(1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)"),
+    "recursive solve R12 transposed": ("verify/losses.py", "out = _GEMM(-1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)", "out = _GEMM(-1.0, X[:, :h], R[h:, :h].T, beta=1.0, c=X[:, h:], overwrite_c=1)"),
+    "tracker eigenvalues ascending taken as top": ("verify/convergence.py", "theta, C = w[: -k - 1: -1], C[:, : -k - 1: -1]", "theta, C = w[:k], C[:, :k]"),
 }
 
 def run(name, extra):

@@ -225,3 +225,19 @@ def test_cold_starts_at_small_widths_stay_within_their_certificate():
         assert 0.0 <= tracker.last_bound <= default_rate_rtol(m), (trial, m, tracker.last_bound)
         assert abs(lam - ref) / ref <= tracker.last_bound + rate_tolerance(m), (trial, m, abs(lam - ref) / ref)
         assert tracker.stats["dense_fallbacks"] == 0
+
+
+@pytest.mark.parametrize("m, p", [(2, 9), (3, 3), (5, 1), (6, 11)])
+def test_householder_basis_matches_numpy_reduced_qr(m, p):
+    """The LAPACK QR behind the tracker's bases: Q orthonormal with min(m, p) columns spanning
+    V's columns, |diag R| as numpy.linalg.qr's (wide V included: small m, many start vectors)."""
+    from verify.convergence import _householder_q
+
+    V = np.random.default_rng(m * p).standard_normal((m, p))
+    Q, d = _householder_q(V)
+    Q_np, R_np = np.linalg.qr(V)
+    assert Q.shape == Q_np.shape == (m, min(m, p))
+    eps = np.finfo(float).eps
+    assert np.allclose(Q.T @ Q, np.eye(min(m, p)), rtol=0, atol=10 * m * eps)
+    assert np.allclose(Q @ (Q.T @ V), V, rtol=0, atol=10 * m * eps * np.abs(V).max())
+    assert np.allclose(d, np.abs(np.diagonal(R_np)), rtol=10 * m * eps, atol=0)

@@ -148,12 +148,32 @@ def test_streaming_blocks_do_not_change_the_result(monkeypatch):
     Phi, Y = features(rng, 8, 3050, 3), rng.standard_normal((2, 3050))  # 30 blocks of 100, and 50
     whole = verify.ShallowProblem(Phi, Y)
     monkeypatch.setattr(losses, "CHOLESKY_QR_BLOCK", 100)
-    monkeypatch.setattr(losses, "_MIN_BLOCK_FLOATS", 0)
+    monkeypatch.setattr(losses, "CHOLESKY_QR_BLOCK_FLOATS", 0)
     blocked = verify.ShallowProblem(Phi, Y)
     assert whole.factorization == blocked.factorization == "CholeskyQR2"
-    # the same products summed in other groupings: rounding only, relative ~ n eps cond
     # the same products summed in other groupings: rounding only, n eps cond relative (cond = 1e3)
     tol = 3050 * EPS * 1e3
     assert np.allclose(blocked.minimiser, whole.minimiser, rtol=0, atol=tol * np.abs(whole.minimiser).max())
     assert blocked.pl_constant == pytest.approx(whole.pl_constant, rel=tol)
     assert blocked.optimal_loss == pytest.approx(whole.optimal_loss, rel=tol)
+
+
+@pytest.mark.parametrize("m", [1, 2, 31, 32, 33, 64, 97, 256])
+def test_recursive_triangular_solve_is_substitution(m):
+    """X R = B solved in place by the recursive split (gemm updates, trsm leaves) has the
+    row-wise backward error of substitution: |B - X R| <= gamma_m |X| |R| entrywise
+    (Higham Thm 8.5), and it agrees with LAPACK's solve to cond(R) times that."""
+    from verify import losses
+
+    rng = np.random.default_rng(m)
+    R = np.triu(rng.standard_normal((m, m))) + 3 * np.eye(m)  # well-conditioned upper triangular
+    B = rng.standard_normal((50, m))
+    X = np.asfortranarray(B.copy())
+    out = losses._right_triangular_solve(np.asfortranarray(R), X)
+    assert out is X  # in place: the pass must not allocate an n x m temporary
+    gamma_m = m * EPS / (1 - m * EPS)
+    # twice gamma_m: the check's own product X R rounds by as much again
+    assert np.all(np.abs(B - X @ R) <= 2 * gamma_m * (np.abs(X) @ np.abs(R)))
+    reference = sla.solve_triangular(R, B.T, trans="T").T
+    cond = np.linalg.cond(R)
+    assert np.allclose(X, reference, rtol=0, atol=4 * cond * gamma_m * np.abs(reference).max())

@@ -789,7 +789,7 @@ def check_integrated_bound(config):
 
 
 def _tracker_measurements(A, gamma: float, rng: np.random.Generator, steps: int = 6) -> tuple[list[Measurement], dict]:
-    """The iterative lambda of :class:`RateTracker` -- the path trajectories take at m > 64 --
+    """The iterative lambda of :class:`RateTracker` -- the path trajectories take at m > DENSE_RATE_MAX_WIDTH (48) --
     forced at every width (dense_max = 0): a cold start (the dense 2-norm and eigenvectors),
     then warm-started along the path A + 1e-3 k D (k < steps, D ~ N(0, 1)), each value against
     the reference lambda within the tracker's own a-posteriori bound plus the rounding of both
@@ -819,7 +819,7 @@ def check_uniform_rate(config):
     core's lambda and the core's uniform bound each against an independent evaluation); at the
     concentrated softmax, lambda(A) <= 1/||U^T e_1||^2 pins lambda from above and the ratio
     lambda / bound (-> 1 as m grows) is reported. The iterative lambda tracker used along
-    trajectories at m > 64 is judged here at every width (see :func:`_tracker_measurements`)."""
+    trajectories at m > 48 is judged here at every width (see :func:`_tracker_measurements`)."""
     m, gamma = config["m"], config["gamma"]
     A = concentrated_weight(m) if config.get("concentrated") else \
         config["a_scale"] * np.random.default_rng(config["seed"]).standard_normal((m, m))

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import integrate
 from scipy.optimize import brentq
 
+from ._blas import small_matrix_threads
 from ._validation import MEMORY_LIMIT, as_matrix, check_flag, check_gamma, check_model, check_positive, check_times
 from .convergence import RateTracker
 from .gradients import DEQObjective, DEQState, softmax_vjp
@@ -123,7 +124,7 @@ class Trajectory:
     ``param_grad_norm_sq`` (||dL/dA||^2 + ||dL/dB||^2), ``column_sums`` (k x m), ``W`` (k x m_y x m),
     ``rate_integral`` (int_0^t lambda(A_s) ds; for a flow by Gauss-Legendre quadrature on each
     step's dense output, see :func:`gradient_flow`; trapezoid rule over the steps for descent).
-    lambda is computed by :class:`verify.convergence.RateTracker` (the dense SVD for m <= 64, a
+    lambda is computed by :class:`verify.convergence.RateTracker` (the dense SVD for m <= 48, a
     warm-started Krylov method with a certified relative error <= 2 (m + 3) eps above).
     ``A`` and ``B`` are the
     final parameters. ``info["status"]`` says how the run ended ("finished", "event", "budget" for
@@ -369,32 +370,33 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         i = 1
     g = reached(0.0, y0) if reached is not None else None
     status, event_time, t_end, y_end, r_end = "finished", None, 0.0, y0, 0.0
-    while solver.status == "running":
-        if solver.nfev >= max_nfev:
-            status = "budget"
-            break
-        message = solver.step()
-        if solver.status == "failed":
-            raise RuntimeError(f"gradient_flow: the ODE solver failed: {message}")
-        t_old, r_old = solver.t_old, r_end
-        t_new, y_new = solver.t, solver.y
-        dense = solver.dense_output()
-        t_end, y_end = t_new, y_new
-        if reached is not None:
-            g_new = reached(t_new, y_new)
-            if (g <= 0 <= g_new) or (g >= 0 >= g_new):  # solve_ivp's test for a sign change
-                event_time = brentq(lambda t: reached(t, dense(t)), t_old, t_new,
-                                    xtol=4 * np.finfo(float).eps, rtol=4 * np.finfo(float).eps)
-                t_end, y_end, status = event_time, dense(event_time), "event"
-            g = g_new
-        r_end = r_old + step_integral(dense, t_old, t_end)
-        # records strictly before the end of this step (or the event) from its dense output
-        j = int(np.searchsorted(t_eval, t_end, side="left"))
-        for t in t_eval[i:j]:
-            record(t, dense(t), r_old + record_integral(dense, t_old, t))
-        i = max(i, j)
-        if status == "event":
-            break
+    with small_matrix_threads(m):  # (see verify._blas)
+        while solver.status == "running":
+            if solver.nfev >= max_nfev:
+                status = "budget"
+                break
+            message = solver.step()
+            if solver.status == "failed":
+                raise RuntimeError(f"gradient_flow: the ODE solver failed: {message}")
+            t_old, r_old = solver.t_old, r_end
+            t_new, y_new = solver.t, solver.y
+            dense = solver.dense_output()
+            t_end, y_end = t_new, y_new
+            if reached is not None:
+                g_new = reached(t_new, y_new)
+                if (g <= 0 <= g_new) or (g >= 0 >= g_new):  # solve_ivp's test for a sign change
+                    event_time = brentq(lambda t: reached(t, dense(t)), t_old, t_new,
+                                        xtol=4 * np.finfo(float).eps, rtol=4 * np.finfo(float).eps)
+                    t_end, y_end, status = event_time, dense(event_time), "event"
+                g = g_new
+            r_end = r_old + step_integral(dense, t_old, t_end)
+            # records strictly before the end of this step (or the event) from its dense output
+            j = int(np.searchsorted(t_eval, t_end, side="left"))
+            for t in t_eval[i:j]:
+                record(t, dense(t), r_old + record_integral(dense, t_old, t))
+            i = max(i, j)
+            if status == "event":
+                break
     # A requested time equal to the end is recorded from the final state itself (not interpolated);
     # a run stopped early (event, budget) also records its final state as the last record.
     if i < len(t_eval) and t_eval[i] == t_end:
@@ -447,7 +449,8 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     st = recorder.record(0.0, A, B, 0.0)
     status, message = "completed", f"completed {steps} steps"
     integral, prev_rate = 0.0, recorder.rows[-1][3]
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+    with small_matrix_threads(A.shape[0]), np.errstate(over="ignore", invalid="ignore"):  # (see verify._blas);
+        # divergence is detected and reported below
         for k in range(1, steps + 1):
             A_new = A - lr * st.dA
             B_new = B - lr * st.dB

@@ -111,7 +111,7 @@ def rate_tolerance(lam: float, m: int, gamma: float, cond2: float) -> float:
     """|lambda_core - lambda_ref| for lambda(A) = 1/||U||_2^2.
 
     One side takes ||U||_2 from an SVD (relative error <= (m + 3) eps, after S's own rounding) or,
-    along trajectories at m > 64, from :class:`verify.convergence.RateTracker`, whose certified
+    along trajectories at m > 48, from :class:`verify.convergence.RateTracker`, whose certified
     bound (m + 3) eps plus its Rayleigh quotient's rounding (m + p) u, p <= m, stays within the
     same 2 (m + 3) eps for sigma_max^2; the other lambda_min(X^T X) with X = U^{-1} by a solve:
     absolute error <= (2 rho + (m + 2) eps) ||X||_2^2, i.e. relative (2 rho + (m + 2) eps)
