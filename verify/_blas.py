@@ -3,10 +3,10 @@
 NumPy's and SciPy's wheels each ship an OpenBLAS with its own thread pool. A trajectory step
 alternates small calls into both (SciPy's LU, NumPy's products, LAPACK in the rate tracker): on
 two cores the idle threads of one pool spin while the other library works, and every call pays
-for it. Measured along gradient descent at m = 256, n = 1e4 (`python benchmarks/bench.py --only
-dynamics`): with both pools at their default 2 threads a step cost 2.1-4.3 gradients, with one
-thread 1.4 (the threads buy nothing at these sizes: the gradient alone took 1.53 ms with 2
-threads and 1.38 ms with one). So the loops of :func:`verify.gradient_descent` and
+for it. Measured along gradient descent at m = 256, n = 1e4, before this module: with both pools
+at their default 2 threads a step cost 2.17 gradients in `python benchmarks/bench.py --only
+dynamics` (4.3 in a direct timing of 40 steps), with one thread 1.45; the threads bought nothing
+at this size (the gradient alone took 1.53 ms with 2 threads and 1.38 ms with one). So the loops of :func:`verify.gradient_descent` and
 :func:`verify.gradient_flow` run with one BLAS thread for widths up to SINGLE_THREAD_MAX_WIDTH,
 and leave the user's setting alone above it, where one factorisation is large enough for threads
 to pay on a machine with many cores.

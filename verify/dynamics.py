@@ -449,8 +449,8 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     st = recorder.record(0.0, A, B, 0.0)
     status, message = "completed", f"completed {steps} steps"
     integral, prev_rate = 0.0, recorder.rows[-1][3]
-    with small_matrix_threads(A.shape[0]), np.errstate(over="ignore", invalid="ignore"):  # (see verify._blas);
-        # divergence is detected and reported below
+    # one BLAS thread at small m (see verify._blas); divergence is detected and reported below
+    with small_matrix_threads(A.shape[0]), np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
             A_new = A - lr * st.dA
             B_new = B - lr * st.dB
