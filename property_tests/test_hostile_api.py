@@ -211,6 +211,22 @@ def test_descent_divergence_is_reported_not_a_scipy_error(seed, m, m_y, n, gamma
     assert np.all(np.isfinite(traj.A)) and np.all(np.isfinite(traj.B)) and np.all(np.isfinite(traj.loss))
 
 
+def test_descent_finiteness_test_is_exact():
+    """Descent tests finiteness by one sum first: a NaN or inf entry must still be caught, and
+    finite entries whose sum overflows must not count as divergence."""
+    from verify.dynamics import _all_finite
+
+    X = np.full((4, 4), 1e308)  # finite; the sum overflows to inf
+    assert _all_finite(X)
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = np.zeros((4, 4))
+        Y[2, 1] = bad
+        assert not _all_finite(Y)
+    Z = np.zeros((3, 3))
+    Z[0, 0], Z[1, 1] = np.inf, -np.inf  # the sum is NaN, not inf
+    assert not _all_finite(Z)
+
+
 # ---- found beyond the issue's list ---------------------------------------------------------------
 @pytest.mark.parametrize("call", [
     lambda: verify.fixed_point_iterates(A, Phi, gamma=0.5, layers=10**9),

@@ -11,6 +11,11 @@ at this size (the gradient alone took 1.53 ms with 2 threads and 1.38 ms with on
 and leave the user's setting alone above it, where one factorisation is large enough for threads
 to pay on a machine with many cores.
 
+The limit starts before the first record: its rate is the tracker's cold start (a dense SVD and
+eigendecomposition, SciPy and NumPy alternating), whose time with both pools at 2 threads varied
+from 20 to 110 ms at m = 256 between runs and made the benchmark's marginal step (the
+difference of a 42-step and a 2-step run) noise; with one thread it takes 13 ms.
+
 The limit is process-wide while the loop runs (threadpoolctl) and restored afterwards; another
 Python thread doing BLAS work meanwhile runs with one thread too (slower, never wrong).
 """

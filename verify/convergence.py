@@ -13,9 +13,11 @@ and along gradient flow L_T - L* <= (L_0 - L*) exp(-2 kappa int_0^T lambda(A_t) 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from ._validation import check_gamma, check_positive, check_square_weight
 from .model import column_softmax
@@ -62,6 +64,19 @@ DENSE_RATE_MAX_WIDTH = 48
 # dispatch, triu, error state) cost more than the factorisations themselves (measured: the warm
 # call 40% faster than with numpy.linalg.qr and eigh)
 _GEQRF, _ORGQR, _SYEVD = lapack.dgeqrf, lapack.dorgqr, lapack.dsyevd
+_POTRF, _POTRS = lapack.dpotrf, lapack.dpotrs
+_NRM2 = blas.dnrm2
+
+#: widths up to which :class:`RateTracker` refines by inverse iteration with the formed
+#: M = U^T U (Cholesky, O(m^3)) instead of the Krylov iteration (O(m^2) per vector)
+SHIFT_INVERT_MAX_WIDTH = 96
+
+
+def _kato_temple(rho_rel: float, gap_rel: float) -> float:
+    """(KT) in relative terms: (rho / theta)^2 / ((theta - a) / theta) = rho^2 / ((theta - a)
+    theta), the bound on (mu_1 - theta) / theta; relative so that no square under- or overflows
+    at any scale of U."""
+    return rho_rel * rho_rel / gap_rel
 
 
 def _householder_q(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,42 +96,65 @@ def _householder_q(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class RateTracker:
     """lambda(A_k) = 1 / sigma_max(U_k)^2 along a sequence of nearby states (a trajectory).
 
-    For m <= ``dense_max`` this is :func:`rate_from_implicit_matrix` (dense SVD). Above, the
-    largest eigenvalue mu_1 = sigma_max(U)^2 of M = U^T U is found by Rayleigh-Ritz on a block
-    Krylov space, using only products with U and U^T (no factorisation, O(m^2) per vector):
+    For m <= ``dense_max`` this is :func:`rate_from_implicit_matrix` (dense SVD). Above, it finds
+    the largest eigenvalue mu_1 = sigma_max(U)^2 of M = U^T U from products with U and U^T, and
+    certifies it by the Kato-Temple inequality. For a unit vector x with Rayleigh quotient
+    theta = ||U x||^2 <= mu_1 and residual rho = ||M x - theta x||, and any a >= mu_2 with a < theta,
 
-    - the start space holds the top-``block`` Ritz vectors of the last ``history`` calls, so it
-      contains their polynomial extrapolation in the call index: along a smooth trajectory it
-      already holds the new top eigenvector to O(step^history), and one or two expansions
-      finish the job (a cold start, or a jump, takes a few tens);
+        0 <= mu_1 - theta <= rho^2 / (theta - a)                                    (KT)
+
+    (mu_1 is then the only eigenvalue above a: Kato-Temple on the interval (a, inf)). It needs
+    no assumption on which eigenvalue the iteration found.
+
+    The tracker keeps such an a, a certified upper bound on mu_2, along the trajectory:
+
+    - at the first call (a cold start) from the dense eigenvalues of U^T U, plus their rounding
+      (the Gram product, gamma_m ||U||_1 ||U||_inf, and the eigensolver, m eps mu_1);
+    - from call to call by Weyl's inequality for singular values, sigma_2(U_k) <= sigma_2(U_{k-1})
+      + ||U_k - U_{k-1}||_2, so a <- (sqrt(a) + ||U_k - U_{k-1}||_F)^2;
+    - when the accumulated drift has used up three quarters of the gap, by a Cholesky certificate: if the
+      Cholesky factorisation of s I - (M - theta x x^T) succeeds, mu_2(M) <= mu_1(M - theta x x^T)
+      <= s (rank-one interlacing), up to the factorisation's backward error
+      gamma_{m+1} ||R||_F^2 (Higham, Thm 10.5), which is added.
+
+    Each call refines the last top eigenvector x. Up to m = ``shift_invert_max`` by two steps
+    of inverse iteration with s I - M, M = U^T U formed and factorised (Cholesky, O(m^3)), s a
+    certified upper bound on mu_1 (see :meth:`_shift_invert`); (KT) certifies the result. Above
+    (or when that fails), by Rayleigh-Ritz on a block Krylov space (O(m^2) per vector):
+
+    - the start space holds a random vector (first, so that Householder QR keeps it), the top
+      Ritz vectors of the last ``history`` calls and one Krylov step from the newest;
     - each expansion adds the (orthogonalised) residuals of the current top-``block`` Ritz
       vectors, i.e. the next block of the Krylov space;
-    - it stops when the Kato-Temple bound certifies the relative accuracy ``rtol``. With Ritz
-      values theta_1 >= theta_2 and residual norms rho_i = ||M x_i - theta_i x_i||:
+    - it stops when a bound certifies the relative accuracy ``rtol``: (KT) with the tracked a, or,
+      failing that (a drifted up to theta), with Ritz values theta_1 >= theta_2 and residual
+      norms rho_i, min(rho_1, rho_1^2 / (theta_1 - theta_2 - rho_2)). The latter is
+      *conditional*: like every Krylov method it assumes that the Ritz values found belong to the
+      top two eigenvalues (``stats["conditional"]`` counts the values it certified). Before
+      such a value is returned the Cholesky refresh is tried with s between theta_2 + rho_2 and
+      theta; if it fails, the assumption is contradicted (the second Ritz pair is not mu_2's, or
+      theta is not mu_1) and the dense path decides (``stats["dense_rechecks"]``). Weyl's
+      bound overstates the drift of mu_2 (measured: 10-100x along descent), so with large steps
+      and a small gap (e.g. m = 112, relative gap 0.5%, 1e-3 of it per step) many values are
+      conditional.
 
-          0 <= mu_1 - theta_1 <= min(rho_1, rho_1^2 / (theta_1 - theta_2 - rho_2))
-
-      (theta_1 is a Rayleigh quotient, so never above mu_1; some eigenvalue lies within rho_i of
-      theta_i, and Kato-Temple applies once the second eigenvalue mu_2 <= theta_2 + rho_2 is
-      separated from theta_1). Like every Krylov method it assumes that the eigenvalues found
-      are the top two. The first call (a cold start) therefore takes the dense 2-norm and the
-      top eigenvectors of U^T U, and every later start space carries a random vector besides
-      the history; the campaign (UNIFORM-RATE) and the tests compare it with the reference
-      along paths at every width, at saturated, degenerate and clustered spectra.
-
-    lambda = 1 / theta_1 then has relative error <= bound / theta_1 <= rtol (default
-    :func:`default_rate_rtol`, (m + 3) eps), plus the rounding of theta_1, an eigenvalue of the
-    small Gram matrix (U V)^T (U V) ((m + p) u for a basis of p <= m vectors, u = eps / 2): in
-    all <= 2 (m + 3) eps, what the rounding model allows the dense SVD's sigma_max^2.
-    ``last_bound`` is the certified bound / theta_1 for the last value (0.0 on the dense path,
-    whose error is the SVD's rounding); ``stats`` counts calls, expansions, cold starts and
-    fallbacks to the dense SVD (after ``max_expansions`` without convergence).
+    lambda = 1 / theta then has relative error <= bound / theta <= rtol (default
+    :func:`default_rate_rtol`, (m + 3) eps), plus the rounding of theta ((m + p) u for a basis
+    of p <= m vectors, u = eps / 2): in all <= 2 (m + 3) eps, what the rounding model allows the
+    dense SVD's sigma_max^2. All bounds are computed relative to theta, so that no square under-
+    or overflows at any scale of U (measured before: U ~ 1e-80 certified a value 1e-5 off).
+    ``last_bound`` is the certified bound / theta for the last value (0.0 on the dense path,
+    whose error is the SVD's rounding); ``stats`` counts calls, values certified after inverse
+    iteration, Krylov expansions, cold starts, gap-bound refreshes, conditional certificates,
+    dense rechecks and fallbacks to the dense SVD (after ``max_expansions`` without convergence,
+    or a non-finite Ritz value).
     """
 
     def __init__(self, m: int, *, rtol: float | None = None, block: int = 2, history: int = 3,
                  max_basis: int = 48, max_expansions: int = 400, dense_max: int = DENSE_RATE_MAX_WIDTH,
-                 seed: int = 0):
+                 shift_invert_max: int = SHIFT_INVERT_MAX_WIDTH, seed: int = 0):
         self.m = int(m)
+        self.shift_invert_max = shift_invert_max
         self.rtol = default_rate_rtol(self.m) if rtol is None else float(rtol)
         self.dense = self.m <= dense_max
         self.block = min(block, self.m)
@@ -125,34 +163,195 @@ class RateTracker:
         self.max_expansions = max_expansions
         self._rng = np.random.default_rng(seed)
         self._past: list[np.ndarray] = []  # Ritz blocks of the last calls, newest last
+        self._top: np.ndarray | None = None  # the last call's top eigenvector
+        self._mu2_up: float | None = None  # certified upper bound on mu_2 of the last call's M
+        self._U_prev: np.ndarray | None = None
+        self._norm_up = 0.0  # upper bound on ||U||_2 of the last call
+        self._last_drift = 0.0  # the last call's Weyl increment of a
+        self._gap_estimate = 0.0  # mu_1 - mu_2 as last estimated (cold start, Krylov)
+        # rounding of a computed residual, relative to theta: |fl(U^T (U x)) - U^T U x| <=
+        # 2 gamma_m |U|^T |U| |x|, and || |U| ||_2^2 <= ||U||_F^2 <= m ||U||_2^2 (a crude factor:
+        # the residual enters (KT) squared)
+        self._residual_floor = 2.0 * (self.m + 2) * EPS * self.m
         self.last_bound = 0.0
-        self.stats = {"calls": 0, "expansions": 0, "cold_starts": 0, "dense_fallbacks": 0}
+        self.stats = {"calls": 0, "shift_invert": 0, "expansions": 0, "cold_starts": 0, "gap_refreshes": 0,
+                      "conditional": 0, "dense_rechecks": 0, "dense_fallbacks": 0}
+
+    @property
+    def gap_bound(self) -> float | None:
+        """The certified upper bound a >= mu_2(U^T U) of the last state (None before the first
+        iterative call, and on the dense path)."""
+        return self._mu2_up
 
     def __call__(self, U: np.ndarray) -> float:
         """lambda = 1 / ||U||_2^2 for the implicit matrix U = I - gamma sigma(A) (m x m)."""
         self.stats["calls"] += 1
+        U = np.asarray(U, dtype=np.float64)  # (integer or float32 input: the same float64 arithmetic)
         if self.dense:
             self.last_bound = 0.0
             return rate_from_implicit_matrix(U)
         if not self._past:
-            # cold start: the dense 2-norm, and the top eigenvectors of U^T U to start the next
-            # call from. From a random start the Krylov iteration can stop at the second member of
-            # a near-degenerate top pair (measured: sigma_1, sigma_2 equal to 4e-10 relative at a
-            # saturated softmax, m = 5) with a certificate that assumes it found the first.
-            self.stats["cold_starts"] += 1
-            top = sla.eigh(U.T @ U, subset_by_index=[self.m - self.block, self.m - 1])[1]
-            self._past = [top[:, ::-1]]
-            self.last_bound = 0.0
-            return rate_from_implicit_matrix(U)
-        theta, X, bound = self._top_eigenpair(U)
+            return self._cold_start(U)
+        self._advance_gap_bound(U)
+        if self.m <= self.shift_invert_max:
+            lam = self._shift_invert(U)
+            if lam is not None:
+                return lam
+        theta, X, bound, theta2, rho2, rho1, conditional = self._top_eigenpair(U)
         if theta is None:
             self.stats["dense_fallbacks"] += 1
-            self._past = []
-            self.last_bound = 0.0
-            return rate_from_implicit_matrix(U)
+            return self._cold_start(U)
         self._past = (self._past + [X])[-self.history:]
+        upper2 = theta2 + rho2  # some eigenvalue lies within rho_2 of theta_2
+        if upper2 < theta:
+            self._gap_estimate = theta - upper2
+        stale = self._mu2_up is None or theta - self._mu2_up < 0.25 * (theta - theta2)
+        # a new a once the drift has used up 3/4 of the gap (O(m^3)), and always before a
+        # conditional value is accepted: if s I - (M - theta x x^T) is not positive definite for
+        # s between theta_2 + rho_2 and theta, either the second Ritz pair is not mu_2's or theta
+        # is not mu_1 -- the conditional bound's assumption is contradicted, and the dense path
+        # decides (measured: a path on which the third singular value rises past the first)
+        if (stale and self._last_drift < 0.25 * (theta - upper2)) or conditional:
+            refreshed = upper2 < theta and self._refresh_gap_bound(
+                U, U.T @ U, theta, X[:, 0], upper2 + 0.5 * (theta - upper2))
+            if conditional and not refreshed:
+                self.stats["dense_rechecks"] += 1
+                return self._cold_start(U)
+            if conditional and theta > self._mu2_up:
+                kt = _kato_temple(rho1 + self._residual_floor, (theta - self._mu2_up) / theta)
+                if kt <= self.rtol:  # certified after all, unconditionally
+                    bound, conditional = kt * theta, False
+        self.stats["conditional"] += conditional
+        self._remember(U, X[:, 0], theta, bound)
         self.last_bound = bound / theta
         return 1.0 / theta
+
+    def _cold_start(self, U: np.ndarray) -> float:
+        """The dense 2-norm, the top eigenvectors of U^T U to start the next call from, and the
+        certified bound on mu_2. From a random start a Krylov iteration can stop at the second
+        member of a near-degenerate top pair (measured: sigma_1, sigma_2 equal to 4e-10 relative
+        at a saturated softmax, m = 5) with a certificate that assumes it found the first."""
+        self.stats["cold_starts"] += 1
+        k = min(max(self.block, 2), self.m)  # mu_2 as well, whatever the block
+        G = U.T @ U
+        w, top = sla.eigh(G, subset_by_index=[self.m - k, self.m - 1])
+        if len(w) < k:  # LAPACK's subset drivers (evr, evx) can return none at clustered spectra
+            w, top = sla.eigh(G, driver="evd")  # (measured: a concentrated softmax, m = 8, SciPy 1.17)
+            w, top = w[-k:], top[:, -k:]
+        lam = rate_from_implicit_matrix(U)
+        sigma2 = 1.0 / lam
+        self._past = [top[:, ::-1]]
+        # the eigenvalues of the computed Gram matrix: its rounding, gamma_m || |U|^T |U| ||_2 <=
+        # gamma_m ||U||_1 ||U||_inf, and the eigensolver's backward error (model: m eps mu_1)
+        gram_rounding = (self.m + 1) * EPS * float(np.abs(U).sum(axis=0).max() * np.abs(U).sum(axis=1).max())
+        margin = gram_rounding + (self.m + 3) * EPS * max(float(w[-1]), sigma2)
+        self._mu2_up = float(w[-2]) + margin if self.m > 1 else 0.0  # (m = 1: mu_1 is the only eigenvalue)
+        self._gap_estimate = float(w[-1] - w[-2]) if self.m > 1 else 0.0
+        self._remember(U, top[:, -1], max(float(w[-1]), sigma2), margin)
+        self.last_bound = 0.0
+        return lam
+
+    def _remember(self, U: np.ndarray, x: np.ndarray, theta: float, bound: float) -> None:
+        """Keep the state's top eigenvector, U, and an upper bound on ||U||_2 = sqrt(mu_1) <=
+        sqrt(theta + bound)."""
+        self._top = x
+        self._U_prev = U.copy()  # the caller may reuse its array
+        self._norm_up = math.sqrt(theta + bound) * (1.0 + (self.m + 3) * EPS)
+
+    def _advance_gap_bound(self, U: np.ndarray) -> None:
+        """a <- (sqrt(a) + ||U - U_prev||_F)^2: Weyl's inequality for singular values,
+        sigma_2(U) <= sigma_2(U_prev) + ||U - U_prev||_2, which holds whatever the values found
+        (it needs no bound on sigma_1); likewise ||U||_2 <= ||U_prev||_2 + ||U - U_prev||_F. The
+        computed norm is enlarged by its own rounding (m^2 terms summed: m^2 u relative)."""
+        if self._mu2_up is None:
+            return
+        dU = (U - self._U_prev).ravel()
+        e = math.sqrt(dU @ dU) * (1.0 + (self.m * self.m + 2) * EPS)
+        root = math.sqrt(self._mu2_up) + e
+        self._last_drift = root * root - self._mu2_up
+        self._mu2_up = root * root
+        self._norm_up += e
+
+    def _shift_invert(self, U: np.ndarray):
+        """1 / theta for the last top eigenvector x after two steps of inverse iteration with
+        s I - M, M = U^T U formed, when (KT) certifies it; else None. s is the smaller of two
+        certified upper bounds on mu_1: (KT) for x itself, theta_x + rho_x^2 / (theta_x - a), and
+        Weyl's (||U_prev||_2 + ||U - U_prev||_F)^2. With s >= mu_1, s I - M is positive definite
+        (Cholesky), and each step shrinks the other eigen-directions by (s - mu_1) / (s - mu_i)
+        <= (s - mu_1) / (s - a): about angle(x, v_1)^2 with the first bound. A drifted a is first
+        refreshed with the formed M (:meth:`_refresh_gap_bound`)."""
+        if self._mu2_up is None or self._top is None:
+            return None
+        x = self._top
+        y = U @ x
+        theta = float(y @ y)
+        M = U.T @ U
+        if theta - self._mu2_up < 0.5 * self._gap_estimate:
+            # the drifted a is near theta: refresh it first (a guess of mu_2 from the last known
+            # gap), so that (KT) gives a tight shift and the final certificate
+            self._refresh_gap_bound(U, M, theta, x, theta - 0.5 * self._gap_estimate)
+        a = self._mu2_up
+        shift = self._norm_up * self._norm_up
+        # the (KT) shift costs a residual; Weyl's is enough when it already sits within 1% of the
+        # certified gap above theta (each step then shrinks the rest by <= 1/100)
+        if theta > a and shift - theta > 0.01 * (theta - a):
+            r = U.T @ y
+            r -= theta * x
+            r /= theta
+            rel = _kato_temple(math.sqrt(r @ r) + self._residual_floor, (theta - a) / theta)
+            shift = min(shift, theta * (1.0 + rel))
+        # (1 + 1e-10): s I - fl(U^T U) stays positive definite although the Gram product's
+        # rounding, <= (m + 1) eps ||U||_1 ||U||_inf ~ 1e-13 mu_1 at m <= 96, may lift mu_1
+        shift *= 1.0 + 1e-10
+        H = np.negative(M)
+        H.reshape(-1)[:: self.m + 1] += shift  # (a strided view of the diagonal)
+        R, info = _POTRF(H, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):  # (a non-finite x fails (KT) below)
+            for _ in range(2):
+                x, _ = _POTRS(R, x)
+                x /= _NRM2(x)  # scaled 2-norm: x grows by up to 1 / (s - mu_1)
+            return self._certify(U, x, a)[0]
+
+    def _certify(self, U: np.ndarray, x: np.ndarray, a: float):
+        """(1 / theta, theta) for the unit vector x when (KT) with the bound a certifies rtol, else
+        (None, theta)."""
+        y = U @ x
+        theta = float(y @ y)
+        gap = theta - a
+        if not gap > 0:
+            return None, theta
+        r = U.T @ y
+        r -= theta * x
+        r /= theta  # relative: no square under- or overflows
+        rel = _kato_temple(math.sqrt(r @ r) + self._residual_floor, gap / theta)
+        if not rel <= self.rtol:
+            return None, theta
+        bound = rel * theta
+        self.stats["shift_invert"] += 1
+        self._past = (self._past + [x[:, None]])[-self.history:]
+        self._remember(U, x, theta, bound)
+        self.last_bound = bound / theta
+        return 1.0 / theta, theta
+
+    def _refresh_gap_bound(self, U: np.ndarray, M: np.ndarray, theta: float, x: np.ndarray, s: float) -> bool:
+        """A new certified a >= mu_2 if the Cholesky factorisation of s I - (M - theta x x^T)
+        succeeds (see the class notes; M = U^T U as computed); returns whether it did. O(m^3)."""
+        H = np.negative(M)
+        H += theta * np.outer(x, x)
+        H.flat[:: self.m + 1] += s
+        R, info = lapack.dpotrf(H, lower=0)
+        if info != 0:
+            return False
+        self.stats["gap_refreshes"] += 1
+        n1, ninf = float(np.abs(U).sum(axis=0).max()), float(np.abs(U).sum(axis=1).max())
+        # the factorisation's backward error, the Gram product's and the rounding of forming H
+        margin = (self.m + 2) * EPS * float(np.sum(R * R)) + (self.m + 1) * EPS * n1 * ninf \
+            + 4 * EPS * (s + theta + n1 * ninf)
+        a = s + margin
+        self._mu2_up = a if self._mu2_up is None else min(self._mu2_up, a)
+        return True
 
     @staticmethod
     def _orthonormal(V: np.ndarray, against: np.ndarray | None = None) -> np.ndarray:
@@ -180,12 +379,17 @@ class RateTracker:
         return Q if keep.all() else Q[:, keep]
 
     def _top_eigenpair(self, U: np.ndarray):
-        b = self.block
+        """(theta_1, Ritz block X, bound on mu_1 - theta_1, theta_2, rho_2, rho_1 / theta_1, whether
+        the bound is the conditional one) by Rayleigh-Ritz on a block Krylov space (see the class notes);
+        (None, ...) after ``max_expansions``."""
+        b, a = self.block, self._mu2_up
         # the last Ritz blocks (newest first; the first from the cold start's dense
         # eigenvectors), one Krylov step from the newest in the new M, and a random vector so
         # that no eigenvector can be absent from the start space
+        # (the random vector first: Householder QR without pivoting keeps only the first m columns,
+        # and at small m the history alone can be m copies of one vector)
         P = np.hstack(self._past[::-1])
-        V = self._orthonormal(np.hstack([P, U.T @ (U @ P[:, :b]), self._rng.standard_normal((self.m, 1))]))
+        V = self._orthonormal(np.hstack([self._rng.standard_normal((self.m, 1)), P, U.T @ (U @ P[:, :b])]))
         Z = U @ V
         MV = U.T @ Z
         for _ in range(self.max_expansions + 1):
@@ -193,25 +397,34 @@ class RateTracker:
             k = min(b, len(w))
             theta, C = w[: -k - 1: -1], C[:, : -k - 1: -1]
             X = V @ C
-            R = MV @ C - X * theta
-            rho = np.sqrt((R * R).sum(axis=0))
-            bound = rho[0]
-            if k > 1 and theta[0] - theta[1] - rho[1] > 0:
-                bound = min(bound, rho[0] ** 2 / (theta[0] - theta[1] - rho[1]))
-            if bound <= self.rtol * theta[0] or V.shape[1] >= self.m:
-                # (V spanning the whole space makes Rayleigh-Ritz exact up to rounding)
-                return float(theta[0]), X, float(bound)
-            if V.shape[1] + k > self.max_basis:  # thick restart from the current Ritz block
+            R = (MV @ C - X * theta) / theta[0]  # relative to theta_1: no square under- or overflows
+            rho = np.sqrt((R * R).sum(axis=0))  # rho_i / theta_1
+            theta2, rho2 = (float(theta[1]), float(rho[1] * theta[0])) if k > 1 else (0.0, 0.0)
+            if not (theta[0] > 0 and np.all(np.isfinite(theta)) and np.all(np.isfinite(rho))):
+                return (None,) * 7  # overflow or underflow of U's scale: the dense path decides
+            rho1 = rho[0]
+            rel, conditional = np.inf, False
+            if a is not None and theta[0] > a:  # (KT) with the certified a: unconditional
+                rel = _kato_temple(rho1 + self._residual_floor, (theta[0] - a) / theta[0])
+            if not rel <= self.rtol:  # the conditional bound (see the class notes)
+                rel, conditional = rho1, True
+                if k > 1 and theta[0] - theta2 - rho2 > 0:
+                    rel = min(rel, _kato_temple(rho1, (theta[0] - theta2 - rho2) / theta[0]))
+            bound = rel * theta[0]
+            done = rel <= self.rtol or V.shape[1] >= self.m
+            if not done and V.shape[1] + k > self.max_basis:  # thick restart from the current Ritz block
                 V, Z, MV = X, Z @ C, MV @ C
-            Q = self._orthonormal(R, V)
-            if Q.shape[1] == 0:  # the residuals are rounding noise inside span(V): nothing to add
-                return float(theta[0]), X, float(bound)
+            # (V spanning the whole space makes Rayleigh-Ritz exact up to rounding; residuals that
+            # are rounding noise inside span(V) add nothing)
+            Q = None if done else self._orthonormal(R, V)
+            if done or Q.shape[1] == 0:
+                return float(theta[0]), X, float(bound), theta2, rho2, float(rho1), conditional
             self.stats["expansions"] += 1
             ZQ = U @ Q
             V = np.hstack([V, Q])
             Z = np.hstack([Z, ZQ])
             MV = np.hstack([MV, U.T @ ZQ])
-        return None, None, None
+        return (None,) * 7
 
 
 def softmax_norm_rate_bound(A, *, gamma) -> float:
