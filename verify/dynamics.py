@@ -425,7 +425,8 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
 def _all_finite(X: np.ndarray) -> bool:
     """Whether every entry of X is finite: a finite sum says so in one reduction (a NaN or inf
     entry makes the sum NaN or inf); only a non-finite sum, which overflow can also cause, takes
-    the elementwise test."""
+    the elementwise test. (Called under the descent loop's np.errstate, which silences the sum's
+    overflow warning.)"""
     return bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
 
 
