@@ -388,3 +388,38 @@ def test_integer_input_is_float64():
     tracker = RateTracker(3, dense_max=0)
     for _ in range(3):
         assert abs(tracker(U) - svd_rate(U.astype(float))) <= rate_tolerance(3) * svd_rate(U.astype(float))
+
+
+def test_non_finite_input_is_refused_and_leaves_the_tracker_usable():
+    """Found by a second review: a NaN or inf U broke the tracker for good (an IndexError, and a
+    NaN bound on mu_2 from then on). It is now refused before any state changes."""
+    m = 60
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((m, m))
+    tracker = RateTracker(m, dense_max=0)
+    tracker(implicit(A, 0.9))
+    for bad in (np.nan, np.inf):
+        U = implicit(A, 0.9)
+        U[3, 4] = bad
+        with pytest.raises(ValueError, match="U must be finite"):
+            tracker(U)
+    U = implicit(A + 1e-3, 0.9)
+    assert abs(tracker(U) - svd_rate(U)) <= (tracker.last_bound + rate_tolerance(m)) * svd_rate(U)
+    assert np.isfinite(tracker.gap_bound)
+
+
+def test_gap_refresh_has_hysteresis():
+    """Found by a second review: the inverse-iteration path refreshed a to exactly its own
+    trigger, so that after the first refresh it refreshed at nearly every call (215 of 300 along
+    A + 1e-4 k D at m = 60). a now goes a quarter of the gap above mu_2's estimate."""
+    m = 60
+    rng = np.random.default_rng(m)
+    A, D = rng.standard_normal((m, m)), rng.standard_normal((m, m))
+    tracker = RateTracker(m)
+    for k in range(300):
+        U = implicit(A + 1e-4 * k * D, 0.9)
+        lam = tracker(U)
+        if k % 50 == 0:
+            assert abs(lam - svd_rate(U)) <= (tracker.last_bound + rate_tolerance(m)) * svd_rate(U)
+            assert tracker.gap_bound >= sla.svdvals(U)[1] ** 2 * (1 - rate_tolerance(m))
+    assert tracker.stats["shift_invert"] == 299 and tracker.stats["gap_refreshes"] <= 20, tracker.stats

@@ -141,8 +141,15 @@ class RateTracker:
     lambda = 1 / theta then has relative error <= bound / theta <= rtol (default
     :func:`default_rate_rtol`, (m + 3) eps), plus the rounding of theta ((m + p) u for a basis
     of p <= m vectors, u = eps / 2): in all <= 2 (m + 3) eps, what the rounding model allows the
-    dense SVD's sigma_max^2. All bounds are computed relative to theta, so that no square under-
-    or overflows at any scale of U (measured before: U ~ 1e-80 certified a value 1e-5 off).
+    dense SVD's sigma_max^2. A conditional value's ``last_bound`` is the conditional bound; the
+    refresh that precedes it proves mu_2 <= s < theta, so (KT) with a = s certifies it to at most
+    4/3 (2 when the second try is taken) of that bound, i.e. <= 2 rtol. On the Krylov path the
+    basis is orthonormal to eps / ORTHONORMAL_KEEP, not to eps, so theta's rounding there is the
+    model's (m + p) u only approximately (measured: worst error / tolerance 0.3 in a hostile
+    review's fuzzing). Residuals enter the bounds relative to theta, so that their squares
+    neither under- nor overflow (measured before: U ~ 1e-80 certified a value 1e-5 off); U must
+    still be such that sigma_max(U)^2 and its reciprocal are normal floats (about
+    1e-150 < ||U|| < 1e150).
     ``last_bound`` is the certified bound / theta for the last value (0.0 on the dense path,
     whose error is the SVD's rounding); ``stats`` counts calls, values certified after inverse
     iteration, Krylov expansions, cold starts, gap-bound refreshes, conditional certificates,
@@ -187,6 +194,8 @@ class RateTracker:
         """lambda = 1 / ||U||_2^2 for the implicit matrix U = I - gamma sigma(A) (m x m)."""
         self.stats["calls"] += 1
         U = np.asarray(U, dtype=np.float64)  # (integer or float32 input: the same float64 arithmetic)
+        if not (np.isfinite(U.sum()) or np.isfinite(U).all()):  # (one sum first: see dynamics._all_finite)
+            raise ValueError("U must be finite (no NaN or inf entries)")
         if self.dense:
             self.last_bound = 0.0
             return rate_from_implicit_matrix(U)
@@ -212,8 +221,13 @@ class RateTracker:
         # is not mu_1 -- the conditional bound's assumption is contradicted, and the dense path
         # decides (measured: a path on which the third singular value rises past the first)
         if (stale and self._last_drift < 0.25 * (theta - upper2)) or conditional:
-            refreshed = upper2 < theta and self._refresh_gap_bound(
-                U, U.T @ U, theta, X[:, 0], upper2 + 0.5 * (theta - upper2))
+            # s a quarter of the way from theta_2 + rho_2 to theta (then (KT) with a = s is at most
+            # 4/3 of the conditional bound), halfway if Cholesky refuses that
+            refreshed = False
+            if upper2 < theta:
+                M = U.T @ U
+                refreshed = self._refresh_gap_bound(U, M, theta, X[:, 0], upper2 + 0.25 * (theta - upper2)) \
+                    or self._refresh_gap_bound(U, M, theta, X[:, 0], upper2 + 0.5 * (theta - upper2))
             if conditional and not refreshed:
                 self.stats["dense_rechecks"] += 1
                 return self._cold_start(U)
@@ -275,8 +289,9 @@ class RateTracker:
     def _shift_invert(self, U: np.ndarray):
         """1 / theta for the last top eigenvector x after two steps of inverse iteration with
         s I - M, M = U^T U formed, when (KT) certifies it; else None. s is the smaller of two
-        certified upper bounds on mu_1: (KT) for x itself, theta_x + rho_x^2 / (theta_x - a), and
-        Weyl's (||U_prev||_2 + ||U - U_prev||_F)^2. With s >= mu_1, s I - M is positive definite
+        upper bounds on mu_1: (KT) for x itself, theta_x + rho_x^2 / (theta_x - a), and Weyl's
+        (||U_prev||_2 + ||U - U_prev||_F)^2 (certified as far as ||U_prev||_2's bound is; only
+        the convergence depends on s: if s < mu_1, Cholesky fails and the Krylov path decides). With s >= mu_1, s I - M is positive definite
         (Cholesky), and each step shrinks the other eigen-directions by (s - mu_1) / (s - mu_i)
         <= (s - mu_1) / (s - a): about angle(x, v_1)^2 with the first bound. A drifted a is first
         refreshed with the formed M (:meth:`_refresh_gap_bound`)."""
@@ -288,8 +303,12 @@ class RateTracker:
         M = U.T @ U
         if theta - self._mu2_up < 0.5 * self._gap_estimate:
             # the drifted a is near theta: refresh it first (a guess of mu_2 from the last known
-            # gap), so that (KT) gives a tight shift and the final certificate
-            self._refresh_gap_bound(U, M, theta, x, theta - 0.5 * self._gap_estimate)
+            # gap), so that (KT) gives a tight shift and the final certificate. a goes a quarter
+            # of the gap above mu_2's guess, so that the next refresh is due only after another
+            # quarter of drift (placed at the trigger itself, it ran at nearly every call:
+            # 16794 of 16804 along a flow at m = 60); halfway if Cholesky refuses that
+            if not self._refresh_gap_bound(U, M, theta, x, theta - 0.75 * self._gap_estimate):
+                self._refresh_gap_bound(U, M, theta, x, theta - 0.5 * self._gap_estimate)
         a = self._mu2_up
         shift = self._norm_up * self._norm_up
         # the (KT) shift costs a residual; Weyl's is enough when it already sits within 1% of the

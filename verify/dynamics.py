@@ -126,7 +126,9 @@ class Trajectory:
     step's dense output, see :func:`gradient_flow`; trapezoid rule over the steps for descent).
     lambda is computed by :class:`verify.convergence.RateTracker` (the dense SVD for m <= 48,
     above warm-started inverse iteration (m <= 96) or a block Krylov method, with a Kato-Temple
-    certificate of relative error <= (m + 3) eps, plus the Rayleigh quotient's rounding).
+    certificate of relative error <= (m + 3) eps, plus the Rayleigh quotient's rounding; values
+    the Krylov method certifies only conditionally, counted in ``info["rate_tracker"]``, to
+    <= 2 (m + 3) eps).
     ``A`` and ``B`` are the
     final parameters. ``info["status"]`` says how the run ended ("finished", "event", "budget" for
     a flow stopped by its evaluation budget, "completed" or "diverged" for descent) and
