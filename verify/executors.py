@@ -299,7 +299,15 @@ def run_parallel(plan, reports: list[ClaimReport], seed: int, backend, *, advanc
             future = cf.Future()
             future.set_result(task.function(*task.args, task.configs))
             return future
-        return backend.executor.submit(task.function, *task.args, task.configs)
+        try:
+            return backend.executor.submit(task.function, *task.args, task.configs)
+        except cf.BrokenExecutor as err:
+            # a worker died since the last wait and the pool refuses new work: this task joins
+            # the suspects like the ones in flight (seen once in a fresh clone's test run: the
+            # error ended the whole run)
+            future = cf.Future()
+            future.set_exception(err)
+            return future
 
     def arrived(task: _Task, results: list) -> None:
         task.results = results
