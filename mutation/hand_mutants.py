@@ -55,7 +55,7 @@ MUTANTS = {
     "recursive solve update sign": ("verify/losses.py", "out = _GEMM(-1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)", "out = _GEMM(1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)"),
     "recursive solve R12 transposed": ("verify/losses.py", "out = _GEMM(-1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)", "out = _GEMM(-1.0, X[:, :h], R[h:, :h].T, beta=1.0, c=X[:, h:], overwrite_c=1)"),
     "tracker eigenvalues ascending taken as top": ("verify/convergence.py", "theta, C = w[: -k - 1: -1], C[:, : -k - 1: -1]", "theta, C = w[:k], C[:, :k]"),
-    "tracker Kato-Temple gap theta + a": ("verify/convergence.py", "        gap = theta - a\n", "        gap = theta + a\n"),
+    "tracker Kato-Temple gap theta + a": ("verify/convergence.py", "+ self._residual_floor, (theta - a) / theta)", "+ self._residual_floor, (theta + a) / theta)"),
     "tracker Weyl step on sigma_2 halved": ("verify/convergence.py", "root = math.sqrt(self._mu2_up) + e\n", "root = math.sqrt(self._mu2_up) + 0.5 * e\n"),
     "tracker cold-start a from mu_1": ("verify/convergence.py", "self._mu2_up = float(w[-2]) + margin", "self._mu2_up = float(w[-1]) + margin"),
     "tracker conditional value kept after a failed refresh": ("verify/convergence.py", "                self.stats[\"dense_rechecks\"] += 1\n                return self._cold_start(U)\n", "                self.stats[\"dense_rechecks\"] += 1\n"),

@@ -215,18 +215,18 @@ def test_descent_divergence_is_reported_not_a_scipy_error(seed, m, m_y, n, gamma
 def test_descent_finiteness_test_is_exact():
     """Descent tests finiteness by one sum first: a NaN or inf entry must still be caught, and
     finite entries whose sum overflows must not count as divergence."""
-    from verify.dynamics import _all_finite
+    from verify._validation import all_finite
 
     # (the descent loop calls it under np.errstate(over="ignore", invalid="ignore"))
     X = np.full((4, 4), 1e308)  # finite; the sum overflows to inf
-    assert _all_finite(X)
+    assert all_finite(X)
     for bad in (np.nan, np.inf, -np.inf):
         Y = np.zeros((4, 4))
         Y[2, 1] = bad
-        assert not _all_finite(Y)
+        assert not all_finite(Y)
     Z = np.zeros((3, 3))
     Z[0, 0], Z[1, 1] = np.inf, -np.inf  # the sum is NaN, not inf
-    assert not _all_finite(Z)
+    assert not all_finite(Z)
 
 
 # ---- found beyond the issue's list ---------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas, lapack
 
-from ._validation import check_gamma, check_positive, check_square_weight
+from ._validation import all_finite, check_gamma, check_positive, check_square_weight
 from .model import column_softmax
 
 
@@ -77,6 +77,13 @@ def _kato_temple(rho_rel: float, gap_rel: float) -> float:
     theta), the bound on (mu_1 - theta) / theta; relative so that no square under- or overflows
     at any scale of U."""
     return rho_rel * rho_rel / gap_rel
+
+
+def _abs_norm_product(U: np.ndarray) -> float:
+    """||U||_1 ||U||_inf >= || |U|^T |U| ||_2, the size of a Gram product's rounding (gamma_m
+    times it) and of the entries' magnitude in a formed U^T U."""
+    absU = np.abs(U)
+    return float(absU.sum(axis=0).max() * absU.sum(axis=1).max())
 
 
 def _householder_q(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +201,7 @@ class RateTracker:
         """lambda = 1 / ||U||_2^2 for the implicit matrix U = I - gamma sigma(A) (m x m)."""
         self.stats["calls"] += 1
         U = np.asarray(U, dtype=np.float64)  # (integer or float32 input: the same float64 arithmetic)
-        if not (np.isfinite(U.sum()) or np.isfinite(U).all()):  # (one sum first: see dynamics._all_finite)
+        if not all_finite(U):
             raise ValueError("U must be finite (no NaN or inf entries)")
         if self.dense:
             self.last_bound = 0.0
@@ -257,7 +264,7 @@ class RateTracker:
         self._past = [top[:, ::-1]]
         # the eigenvalues of the computed Gram matrix: its rounding, gamma_m || |U|^T |U| ||_2 <=
         # gamma_m ||U||_1 ||U||_inf, and the eigensolver's backward error (model: m eps mu_1)
-        gram_rounding = (self.m + 1) * EPS * float(np.abs(U).sum(axis=0).max() * np.abs(U).sum(axis=1).max())
+        gram_rounding = (self.m + 1) * EPS * _abs_norm_product(U)
         margin = gram_rounding + (self.m + 3) * EPS * max(float(w[-1]), sigma2)
         self._mu2_up = float(w[-2]) + margin if self.m > 1 else 0.0  # (m = 1: mu_1 is the only eigenvalue)
         self._gap_estimate = float(w[-1] - w[-2]) if self.m > 1 else 0.0
@@ -314,11 +321,7 @@ class RateTracker:
         # the (KT) shift costs a residual; Weyl's is enough when it already sits within 1% of the
         # certified gap above theta (each step then shrinks the rest by <= 1/100)
         if theta > a and shift - theta > 0.01 * (theta - a):
-            r = U.T @ y
-            r -= theta * x
-            r /= theta
-            rel = _kato_temple(math.sqrt(r @ r) + self._residual_floor, (theta - a) / theta)
-            shift = min(shift, theta * (1.0 + rel))
+            shift = min(shift, theta * (1.0 + self._kato_temple_of(U, x, y, theta, a)))
         # (1 + 1e-10): s I - fl(U^T U) stays positive definite although the Gram product's
         # rounding, <= (m + 1) eps ||U||_1 ||U||_inf ~ 1e-13 mu_1 at m <= 96, may lift mu_1
         shift *= 1.0 + 1e-10
@@ -338,13 +341,9 @@ class RateTracker:
         (None, theta)."""
         y = U @ x
         theta = float(y @ y)
-        gap = theta - a
-        if not gap > 0:
+        if not theta > a:
             return None, theta
-        r = U.T @ y
-        r -= theta * x
-        r /= theta  # relative: no square under- or overflows
-        rel = _kato_temple(math.sqrt(r @ r) + self._residual_floor, gap / theta)
+        rel = self._kato_temple_of(U, x, y, theta, a)
         if not rel <= self.rtol:
             return None, theta
         bound = rel * theta
@@ -353,6 +352,14 @@ class RateTracker:
         self._remember(U, x, theta, bound)
         self.last_bound = bound / theta
         return 1.0 / theta, theta
+
+    def _kato_temple_of(self, U: np.ndarray, x: np.ndarray, y: np.ndarray, theta: float, a: float) -> float:
+        """(KT) / theta for the unit vector x, y = U x, theta = ||y||^2 > a: the residual
+        U^T y - theta x relative to theta (no square under- or overflows), plus its rounding floor."""
+        r = U.T @ y
+        r -= theta * x
+        r /= theta
+        return _kato_temple(math.sqrt(r @ r) + self._residual_floor, (theta - a) / theta)
 
     def _refresh_gap_bound(self, U: np.ndarray, M: np.ndarray, theta: float, x: np.ndarray, s: float) -> bool:
         """A new certified a >= mu_2 if the Cholesky factorisation of s I - (M - theta x x^T)
@@ -364,10 +371,10 @@ class RateTracker:
         if info != 0:
             return False
         self.stats["gap_refreshes"] += 1
-        n1, ninf = float(np.abs(U).sum(axis=0).max()), float(np.abs(U).sum(axis=1).max())
+        norms = _abs_norm_product(U)
         # the factorisation's backward error, the Gram product's and the rounding of forming H
-        margin = (self.m + 2) * EPS * float(np.sum(R * R)) + (self.m + 1) * EPS * n1 * ninf \
-            + 4 * EPS * (s + theta + n1 * ninf)
+        margin = (self.m + 2) * EPS * float(np.sum(R * R)) + (self.m + 1) * EPS * norms \
+            + 4 * EPS * (s + theta + norms)
         a = s + margin
         self._mu2_up = a if self._mu2_up is None else min(self._mu2_up, a)
         return True

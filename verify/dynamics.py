@@ -17,7 +17,7 @@ from scipy import integrate
 from scipy.optimize import brentq
 
 from ._blas import small_matrix_threads
-from ._validation import MEMORY_LIMIT, as_matrix, check_flag, check_gamma, check_model, check_positive, check_times
+from ._validation import MEMORY_LIMIT, all_finite, as_matrix, check_flag, check_gamma, check_model, check_positive, check_times
 from .convergence import RateTracker
 from .gradients import DEQObjective, DEQState, softmax_vjp
 from .losses import ShallowProblem
@@ -424,14 +424,6 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
                                 "rate_tracker": dict(step_integral.tracker.stats)})
 
 
-def _all_finite(X: np.ndarray) -> bool:
-    """Whether every entry of X is finite: a finite sum says so in one reduction (a NaN or inf
-    entry makes the sum NaN or inf); only a non-finite sum, which overflow can also cause, takes
-    the elementwise test. (Called under the descent loop's np.errstate, which silences the sum's
-    overflow warning.)"""
-    return bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
-
-
 def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
                      record_every: int = 1, on_divergence: str = "raise", record_excess: bool = True) -> Trajectory:
     """Gradient descent A <- A - lr dL/dA, B <- B - lr dL/dB for ``steps`` steps.
@@ -469,11 +461,11 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
             A_new = A - lr * st.dA
             B_new = B - lr * st.dB
             # checked before anything factorises A_new: SciPy's own finiteness check would fire first
-            diverged = not (_all_finite(A_new) and _all_finite(B_new))
+            diverged = not (all_finite(A_new) and all_finite(B_new))
             if not diverged:
                 recording = k % record_every == 0 or k == steps
                 st_new = objective.evaluate(A_new, B_new, with_excess=recording and recorder.excess_known)
-                diverged = not (np.isfinite(st_new.loss) and _all_finite(st_new.dA) and _all_finite(st_new.dB))
+                diverged = not (np.isfinite(st_new.loss) and all_finite(st_new.dA) and all_finite(st_new.dB))
             if diverged:
                 if on_divergence == "raise":
                     raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr} "
