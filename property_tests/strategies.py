@@ -3,7 +3,7 @@
 Arrays are drawn from a numpy Generator seeded by Hypothesis (one integer), which keeps every
 example reproducible from its printed seed and shrinks sizes and scales, not individual floats.
 
-Width regimes (THEORY.md section 5): "m<m_y" (width below the output dimension), "m<n" (below the
+Width regimes (docs/theory.md, section 5): "m<m_y" (width below the output dimension), "m<n" (below the
 number of samples), "m>n" (more width than samples: minimisers not unique), "m=1".
 """
 

@@ -7,7 +7,8 @@ from hypothesis import given, strategies as st
 import verify
 from verify.batched import (batched_gradient_descent, batched_gradient_flow, batched_loss_and_grad,
                             batched_rate_constant)
-from verify.claims import CLAIMS_BY_ID, check_conservation, check_conservation_batch
+from verify.claims import CLAIMS_BY_ID
+from verify.claims.gradients import check_conservation, check_conservation_batch
 from verify.campaign import claim_configurations
 from strategies import make_case, shapes
 

@@ -1,4 +1,4 @@
-"""Hostile and careless input to the Python API (issue 10): refused with a ValueError that names
+"""Hostile and careless input to the Python API: refused with a ValueError that names
 the argument and the rule, budgeted instead of hanging or exhausting memory, never silently
 coerced into a wrong number."""
 
@@ -229,7 +229,7 @@ def test_descent_finiteness_test_is_exact():
     assert not all_finite(Z)
 
 
-# ---- found beyond the issue's list ---------------------------------------------------------------
+# ---- further hostile inputs ---------------------------------------------------------------
 @pytest.mark.parametrize("call", [
     lambda: verify.fixed_point_iterates(A, Phi, gamma=0.5, layers=10**9),
     lambda: verify.unrolled_loss_and_grad(A, B, Phi, Y, gamma=0.5, layers=10**9),

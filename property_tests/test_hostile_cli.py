@@ -1,4 +1,4 @@
-"""Hostile and careless use of the campaign's command line (issue 10): bad arguments exit 2 with
+"""Hostile and careless use of the campaign's command line: bad arguments exit 2 with
 one line naming the argument and the rule, before any work is done; a report is never lost."""
 
 import json

@@ -1,4 +1,4 @@
-"""Hostile IDX files and figure-script arguments (issue 10): refused before any work, with a
+"""Hostile IDX files and figure-script arguments: refused before any work, with a
 ValueError (or exit status 2) naming the file and the rule; nothing decompressed or allocated
 beyond what the header allows."""
 

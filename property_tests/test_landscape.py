@@ -1,4 +1,4 @@
-"""Non-convexity and stationary points (THEORY.md sections 2 and 3)."""
+"""Non-convexity and stationary points (docs/theory.md, sections 2 and 3)."""
 
 import numpy as np
 from hypothesis import given

@@ -1,4 +1,4 @@
-"""Well-posedness, the fixed point and expressivity (THEORY.md section 2)."""
+"""Well-posedness, the fixed point and expressivity (docs/theory.md, section 2)."""
 
 import numpy as np
 import pytest

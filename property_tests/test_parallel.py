@@ -1,4 +1,4 @@
-"""The campaign in parallel (issue 12): local worker processes and a real Dask cluster started in
+"""The campaign in parallel: local worker processes and a real Dask cluster started in
 the test. Same seed, same report (timings aside) whatever the backend, the number of workers and
 the order in which results arrive; a worker that dies is reported, never lost; Ctrl-C cancels
 the outstanding work and keeps the partial report; configurations stream (memory does not grow

@@ -105,8 +105,8 @@ def test_integrated_at_scale(config):
 def test_uniform_rate_config_keys_match_the_sampler():
     """The property above builds UNIFORM-RATE's configurations by hand: they must be the sampler's."""
     rng = np.random.default_rng(0)
-    assert set(scale._uniform_scale_sampler(rng, 0)) == {"seed", "m", "gamma", "a_scale"}
-    assert set(scale._uniform_scale_sampler(rng, 1)) == {"m", "gamma", "concentrated"}
+    assert set(scale.uniform_scale_sampler(rng, 0)) == {"seed", "m", "gamma", "a_scale"}
+    assert set(scale.uniform_scale_sampler(rng, 1)) == {"m", "gamma", "concentrated"}
 
 
 def test_digits_in_full_hold():

@@ -1,4 +1,4 @@
-"""Theorem 1 (this suite's formalisation, THEORY.md sections 4-5): metric K, energy identity,
+"""Theorem 1 (this suite's formalisation, docs/theory.md, sections 4-5): metric K, energy identity,
 state-wise inequality, integrated bound along trajectories, uniform rate bound."""
 
 import numpy as np
@@ -126,7 +126,7 @@ def test_uniform_bound_is_nearly_tight():
 def test_naive_bound_counterexample():
     ce = verify.naive_bound_counterexample(m=30, gamma=0.9)
     assert ce["violated"]
-    assert ce["rate_constant"] == pytest.approx(0.0408, abs=5e-4)  # THEORY.md: ~0.041 < 0.277
+    assert ce["rate_constant"] == pytest.approx(0.0408, abs=5e-4)  # docs/theory.md: ~0.041 < 0.277
     assert ce["naive_bound"] == pytest.approx(1 / 1.9 ** 2)
     assert ce["rate_constant"] >= ce["uniform_bound"]
 

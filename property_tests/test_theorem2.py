@@ -1,4 +1,4 @@
-"""Theorem 2 (this suite's formalisation, THEORY.md section 6): trust-region Newton correspondence."""
+"""Theorem 2 (this suite's formalisation, docs/theory.md, section 6): trust-region Newton correspondence."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Derivations for the function-space dynamics and Theorem 1 (THEORY.md sections 4 and 5).
+"""Derivations for the function-space dynamics and Theorem 1 (docs/theory.md, sections 4 and 5).
 
 - The metric K: differentiate W = B U^{-1} with respect to every parameter theta = (A, B) to get
   the Jacobian J = d vec(W) / d theta. Along gradient flow of any L = L0(W),
@@ -67,7 +67,7 @@ def derive_metric(m: int, m_y: int) -> DerivedMetric:
 
 
 def closed_form_metric_terms(metric: DerivedMetric, point: dict) -> tuple[sp.Matrix, sp.Matrix]:
-    """THEORY.md section 4 at a point: (U^{-T} U^{-1}) (x) I and
+    """docs/theory.md, section 4 at a point: (U^{-T} U^{-1}) (x) I and
     gamma^2 sum_j (U^{-T} e_j e_j^T U^{-1}) (x) (W J_j^2 W^T)."""
     m, m_y = metric.m, metric.m_y
     gamma = point[metric.gamma]

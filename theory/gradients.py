@@ -1,4 +1,4 @@
-"""Derivations of the softmax Jacobian, dL/dB, dL/dA and the conservation law (THEORY.md section 3).
+"""Derivations of the softmax Jacobian, dL/dB, dL/dA and the conservation law (docs/theory.md, section 3).
 
 Each result is obtained by differentiating the symbolic model of :mod:`theory.symbolic_model`;
 the closed forms appear only in the ``closed_form_*`` functions, which the derivations are
@@ -115,7 +115,7 @@ def derive_gradients(m: int, m_y: int, n: int, loss: str = "square") -> DerivedG
 
 
 def closed_form_gradients(model: SymbolicDEQ, point: dict) -> tuple[sp.Matrix, sp.Matrix]:
-    """THEORY.md section 3 evaluated at a point (exact rationals; sympy Floats for cross-entropy):
+    """docs/theory.md, section 3 evaluated at a point (exact rationals; sympy Floats for cross-entropy):
 
     dL/dB = G Phi^T U^{-T},  Gamma = gamma W^T dL/dB,  dL/dA = S o (Gamma - 1 1^T (S o Gamma)).
     """

@@ -1,4 +1,4 @@
-"""Derivations for Theorem 2 (THEORY.md section 6).
+"""Derivations for Theorem 2 (docs/theory.md, section 6).
 
 - The KKT system of min g^T v + 1/2 v^T H v s.t. v^T G v <= delta^2 is written down and solved
   for v as a function of the multiplier mu; at mu = 1 with G = K^{-1}/dt - H the solution is

@@ -1,6 +1,6 @@
 """deq-verify: derive and measure the claims about deep equilibrium linear models.
 
-f(x) = B (I - gamma sigma(A))^{-1} phi(x), sigma the column softmax. See THEORY.md for the
+f(x) = B (I - gamma sigma(A))^{-1} phi(x), sigma the column softmax. See docs/theory.md for the
 notation (samples are columns) and the README for the claims this suite verifies.
 """
 

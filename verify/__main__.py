@@ -20,7 +20,7 @@ from rich.table import Table
 
 from .campaign import (ClaimReport, catalogue, digest, format_digest, format_ratio, format_slack, iter_configurations,
                        markdown_table, report_dict, run_claim, select_claims, write_atomically)
-from .claims import condition, outcome as make_outcome
+from .results import condition, outcome as make_outcome
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
 from .executors import make_backend, run_parallel
@@ -30,7 +30,7 @@ COUNT_LIMIT = 1_000_000
 #: largest --workers (local processes)
 WORKERS_LIMIT = 1024
 
-PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (THEORY.md); only the paper's abstract "
+PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (docs/theory.md); only the paper's abstract "
                    "is available to the project.")
 
 

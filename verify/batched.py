@@ -1,7 +1,7 @@
 """Batched evaluation over a stack of k independent configurations of one shape.
 
 Arrays carry a leading batch axis: A (k, m, m), B (k, m_y, m), Phi (k, m, n), Y (k, m_y, n),
-gamma (k,). The linear algebra is the same as in :mod:`verify.gradients` (THEORY.md section 3):
+gamma (k,). The linear algebra is the same as in :mod:`verify.gradients` (docs/theory.md, section 3):
 
     W = B U^{-1},  dL/dB = grad L0(W) U^{-T},  Gamma = gamma W^T dL/dB,  dL/dA = S o (Gamma - 1 1^T (S o Gamma))
 

@@ -1,8 +1,9 @@
 """The verification campaign: every claim on many seeded random configurations.
 
-Configurations are drawn claim by claim from ``numpy.random.SeedSequence(seed).spawn``, so the
-same seed gives the same configurations and the same report (timings aside), whatever subset
-``--only`` selects.
+Each claim's configurations are drawn from its own stream, seeded by the master seed, the tier
+and the claim's id (:func:`verify.claims.spec.configuration_stream`): the same seed gives the same
+configurations and the same report (timings aside), whatever subset ``--only`` selects and
+whatever claims are added.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .claims import CLAIMS, CLAIMS_BY_ID, EQUALITY, INEQUALITY, Claim, Outcome
+from .claims import CLAIMS_BY_ID, SCALE_CLAIMS_BY_ID, Claim, configuration_stream
+from .results import EQUALITY, INEQUALITY, Outcome
 
 
 @dataclass
@@ -98,9 +100,7 @@ def _jsonable(config: dict) -> dict:
 def iter_configurations(claim: Claim, seed: int, count: int) -> Iterator[dict]:
     """The claim's ``count`` configurations for this master seed, drawn one at a time (a huge
     count costs nothing until it is run, and Ctrl-C stops it at once)."""
-    index = [c.id for c in CLAIMS].index(claim.id)
-    child = np.random.SeedSequence(seed).spawn(len(CLAIMS))[index]
-    rng = np.random.default_rng(child)
+    rng = configuration_stream(claim, seed)
     for index in range(count):
         yield _jsonable(claim.sample(rng, index))
 
@@ -166,12 +166,9 @@ def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advanc
 
 
 def catalogue(scale: bool = False) -> dict[str, Claim]:
-    """The claims of a tier by id: the default tier (verify.claims) or the scale tier (verify.scale,
-    ``--scale``). The two share ids (ENERGY, ...) but not checks."""
-    if not scale:
-        return CLAIMS_BY_ID
-    from .scale import SCALE_CLAIMS_BY_ID  # the scale tier imports the claims; loaded only when asked for
-    return SCALE_CLAIMS_BY_ID
+    """The claims of a tier by id: the default tier or the scale tier (``--scale``), both tiers of
+    the same claims (:mod:`verify.claims`)."""
+    return SCALE_CLAIMS_BY_ID if scale else CLAIMS_BY_ID
 
 
 def select_claims(only: list[str] | None, scale: bool = False) -> list[Claim]:

@@ -3,9 +3,10 @@
 The campaign judges the core with :mod:`verify.claims` against :mod:`verify.reference`; the
 checkers here are library helpers that tests and figures share: the bounds of Theorem 1 along a
 recorded trajectory (with an a-priori ODE-error slack) and the trust-region correspondence at one
-state. Each is tested on an input known to be wrong (property_tests/test_checks.py). Note that
+state. Each is tested on an input known to be wrong (property_tests/test_theorem1.py and
+test_theorem2.py). Note that
 :func:`check_correspondence` cannot detect a wrong K: for ANY SPD K the subproblem built with
-G = K^{-1}/dt - H is solved by -dt K g (THEORY.md section 6); the campaign's TRUST-REGION claim
+G = K^{-1}/dt - H is solved by -dt K g (docs/theory.md, section 6); the campaign's TRUST-REGION claim
 builds G from an independent K instead.
 """
 

@@ -1,4 +1,4 @@
-"""Rate constants and the suite's Theorem 1 (THEORY.md sections 4 and 5).
+"""Rate constants and the suite's Theorem 1 (docs/theory.md, sections 4 and 5).
 
     lambda(A) = lambda_min(U^{-T} U^{-1}) = 1 / ||I - gamma sigma(A)||_2^2
               >= 1 / (1 + gamma ||sigma(A)||_2)^2 >= 1 / (1 + gamma sqrt(m))^2
@@ -494,7 +494,7 @@ def concentrated_weight(m: int, *, logit_gap: float = 50.0, row: int = 0) -> np.
 
 def naive_bound_counterexample(m: int = 30, gamma: float = 0.9) -> dict:
     """Evidence that lambda(A) >= 1 / (1 + gamma)^2 fails: returns both values for the
-    concentrated A (THEORY.md section 4: m = 30, gamma = 0.9 gives lambda ~ 0.041 < 0.277)."""
+    concentrated A (docs/theory.md, section 4: m = 30, gamma = 0.9 gives lambda ~ 0.041 < 0.277)."""
     A = concentrated_weight(m)
     lam = rate_constant(A, gamma=gamma)
     return {

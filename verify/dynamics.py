@@ -1,4 +1,4 @@
-"""Gradient dynamics of (A, B) and their image in function space (THEORY.md section 4).
+"""Gradient dynamics of (A, B) and their image in function space (docs/theory.md, section 4).
 
 Gradient flow dA/dt = -dL/dA, dB/dt = -dL/dB moves the shallow weight W = B U^{-1} by
 

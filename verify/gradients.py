@@ -1,4 +1,4 @@
-"""Exact gradients of L(A, B) = L0(B U^{-1}) by implicit differentiation (THEORY.md section 3).
+"""Exact gradients of L(A, B) = L0(B U^{-1}) by implicit differentiation (docs/theory.md, section 3).
 
     dL/dB       = grad L0(W) U^{-T}
     Gamma       = dL/dS = gamma W^T (dL/dB)
@@ -125,7 +125,7 @@ def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "squ
     """Back-propagation through the weight-tied H-layer model z^(l) = gamma S z^(l-1) + Phi.
 
     z^(0) = 0 and f_H(x) = B z^(H). Returns (L_H, dA_H, dB_H); as H -> infinity these tend to the
-    implicit (L, dA, dB) with an error of order H gamma^H (THEORY.md section 3).
+    implicit (L, dA, dB) with an error of order H gamma^H (docs/theory.md, section 3).
     """
     A, B, gamma = check_model(A, B, gamma)
     Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])

@@ -1,6 +1,6 @@
 """The HYPOTHESES claim: the public API refuses what lies outside the theorems' hypotheses.
 
-Theorems 1 and 2 (THEORY.md) hold for gamma in (0, 1), a square A, shapes that fit, finite data
+Theorems 1 and 2 (docs/theory.md) hold for gamma in (0, 1), a square A, shapes that fit, finite data
 and, for the cross-entropy, one-hot targets; the dynamics need lr > 0, steps >= 1, T > 0. A
 verdict computed from an input outside them would be about nothing, so every public entry point
 must refuse it with a ValueError whose message names the offending argument (as a whole word:

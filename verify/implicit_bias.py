@@ -1,4 +1,4 @@
-"""The implicit-bias experiment (THEORY.md section 7) and its data sets.
+"""The implicit-bias experiment (docs/theory.md, section 7) and its data sets.
 
 Three models with the same function class W phi(x), trained by gradient descent from the same
 end-to-end start W_0:

@@ -1,4 +1,4 @@
-"""Facts about the loss landscape of L(A, B) (THEORY.md section 2 and 3).
+"""Facts about the loss landscape of L(A, B) (docs/theory.md, section 2 and 3).
 
 - Expressivity: for fixed A, B -> W = B U^{-1} is onto (B = W U), so inf L = inf L0 = L*.
 - Non-convexity: L is not convex for m >= 2 (for m = 1, sigma(A) = 1 and L is convex in B).

@@ -1,6 +1,6 @@
 """Losses of the shallow model L0(W) = sum_i l(W phi(x_i), y_i) and their optimum L*.
 
-THEORY.md section 1 and 3:
+docs/theory.md, section 1 and 3:
 
     square         l(q, y) = 1/2 ||q - y||^2             G = W Phi - Y
     cross-entropy  l(q, y) = -sum_k y_k log softmax(q)_k   G = softmax(W Phi) - Y

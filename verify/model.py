@@ -1,4 +1,4 @@
-"""The deep equilibrium linear model (THEORY.md section 1 and 2).
+"""The deep equilibrium linear model (docs/theory.md, section 1 and 2).
 
     S = sigma(A),  sigma(A)_ij = exp(A_ij) / sum_k exp(A_kj)     (softmax of each column)
     U = I - gamma S

@@ -13,7 +13,7 @@ derivative is accurate to about (condition of the evaluation) x eps, not sqrt(ep
 function below is therefore written for complex input: maxima are taken of real parts (a real
 shift leaves a softmax unchanged), squares are z * z, never |z|^2.
 
-Notation as in THEORY.md: S = sigma(A) (column softmax), U = I - gamma S, W = B U^{-1},
+Notation as in docs/theory.md: S = sigma(A) (column softmax), U = I - gamma S, W = B U^{-1},
 Q = W Phi, L = sum_i l(q_i, y_i); vec is column-major.
 """
 

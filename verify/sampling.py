@@ -3,7 +3,7 @@
 Every array comes from ``numpy.random.default_rng(seed)``, so a configuration is reproduced from
 (seed, m, m_y, n, gamma, loss, options) alone.
 
-Width regimes (THEORY.md section 5): "m<m_y" (width below the output dimension), "m<n" (below
+Width regimes (docs/theory.md, section 5): "m<m_y" (width below the output dimension), "m<n" (below
 the number of samples), "m>n" (more width than samples: minimisers not unique) and "m=1", where
 sigma(A) = 1, dL/dA = 0 and K = lambda I (a degenerate width: the bounds of Theorem 1 are
 equalities there). The three proper regimes draw m >= 2.

@@ -33,14 +33,13 @@ import scipy.sparse.linalg as spla
 
 from . import reference as ref
 from . import rounding
-from .claims import (DERIVED, INEQUALITY, PAPER, STIFF_RATIO, Claim, Measurement, _order_of_convergence, at_least, condition,
-                     equal, outcome, tightness_by_regime)
+from .judging import STIFF_RATIO, order_of_convergence
 from .convergence import rate_constant, uniform_rate_bound
 from .dynamics import gradient_descent, gradient_flow, preconditioner_matvec, vec
 from .gradients import DEQObjective, implicit_gradients
 from .losses import ShallowProblem
-from .model import ImplicitLayer
-from .sampling import Case, PROPER_REGIMES
+from .results import INEQUALITY, Measurement, at_least, condition, equal, outcome
+from .sampling import PROPER_REGIMES, Case
 
 EPS = np.finfo(np.float64).eps
 
@@ -131,7 +130,7 @@ def scale_case(config: dict) -> Case:
     return Case(A, B, Phi, Y, float(config["gamma"]), loss, config["seed"], {"dataset": dataset})
 
 
-def _scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regimes=PROPER_REGIMES, real_every=4,
+def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regimes=PROPER_REGIMES, real_every=4,
                    real_losses=("square", "cross_entropy"), max_work: float = SCALE_WORK, max_width: int = MAX_WIDTH,
                    real_pca: int | None = None, **options):
     """Synthetic configurations over the regimes, and at every ``real_every``-th index the digits
@@ -302,7 +301,7 @@ def check_uniform_rate_scale(config):
     return outcome(meas, f"m={m}: lambda / bound = {lam / bound:.4f}", ratio_to_bound=lam / bound, m=m)
 
 
-def _uniform_scale_sampler(rng, index):
+def uniform_scale_sampler(rng, index):
     m = _log_int(rng, 2, MAX_WIDTH)
     if index % 2:
         return {"m": m, "gamma": float(rng.uniform(0.5, 0.99)), "concentrated": True}
@@ -396,7 +395,7 @@ def check_gd_step_scale(config):
                                   record_excess=False)
             return _norm(gd.W[-1] - flow.W[-1])
 
-        order = _order_of_convergence(error_at, 10, max_doublings=4,
+        order = order_of_convergence(error_at, 10, max_doublings=4,
                                       floor=rounding.ODE_GLOBAL_ERROR_FACTOR * 1e-12 * max(1.0, _norm(flow.W[-1])))
         meas.append(condition("first order in lr (observed orders settle at 1)", order["passed"]))
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}")
@@ -414,7 +413,7 @@ def check_trust_region_scale(config):
     symmetric J^T H J with the reference J, dt half its inverse (G_dt > 0 by congruence), and the stationarity
     g + K^{-1} v / dt = 0 at v = -dt K g solved by conjugate gradients with the reference K."""
     c = scale_case(config)
-    if c.loss == "cross_entropy":  # unsaturated start (see verify.claims._unsaturated)
+    if c.loss == "cross_entropy":  # unsaturated start (see verify.claims._shared.unsaturated)
         q = float(np.abs(ref.end_to_end_weight(c.A, c.B, c.gamma) @ c.Phi).max()) / 2.0
         if q > 1.0:
             c = Case(c.A, c.B / q, c.Phi, c.Y, c.gamma, c.loss, c.seed, c.options)
@@ -476,29 +475,6 @@ def check_trust_region_scale(config):
                    1e-12 * _norm(v / dt) / lam_K / max(_norm(g), 1e-300) + meas[1].tolerance / max(_norm(g), 1e-300)
                    / lam_K)]
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}: lambda_max(KH) = {top:.4g}")
-
-
-# ---- the tier -------------------------------------------------------------------------------------
-SCALE_CLAIMS: list[Claim] = [
-    Claim("ENERGY", "at scale: the gradient (complex step along random directions), K = J J^T matrix-free, "
-          "dL/dt = -g^T K g and g^T K g >= lambda(A) ||g||^2", DERIVED, "not applicable",
-          _scale_sampler(), check_energy_scale, 120, 480),
-    Claim("STATE-WISE", "at scale: ||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) (square loss)", DERIVED,
-          "not applicable", _scale_sampler(losses=("square",), real_losses=("square",)), check_state_wise_scale, 120, 480),
-    Claim("UNIFORM-RATE", "at widths 2-1024: lambda(A) >= 1/(1 + gamma sqrt m)^2; lambda/bound -> 1 at the concentrated "
-          "softmax", PAPER, "not applicable", _uniform_scale_sampler, check_uniform_rate_scale, 180, 720),
-    Claim("INTEGRATED", "at scale: gradient flow reaches 1e-6 (L_0 - L*) within the uniform-bound time, with the "
-          "integrated bound at every record (square loss)", PAPER, "not applicable",
-          _scale_sampler(losses=("square",), real_losses=("square",), gamma=(0.05, 0.8), max_width=128, real_pca=32),
-          check_integrated_scale, 60, 240, digest=tightness_by_regime),
-    Claim("GD-STEP", "at scale: one descent step is theta - lr grad with the gradient judged by the complex step; "
-          "first order in lr up to width 128", DERIVED, "not applicable", _scale_sampler(), check_gd_step_scale, 90, 360),
-    Claim("TRUST-REGION", "at scale: matrix-free KKT certificate of the Euler step -dt K g in the shallow "
-          "trust-region subproblem (K certified, H by complex step, lambda_max(K H) by ARPACK, stationarity by CG)",
-          PAPER, "not applicable", _scale_sampler(max_width=256), check_trust_region_scale, 90, 360),
-]
-
-SCALE_CLAIMS_BY_ID = {c.id: c for c in SCALE_CLAIMS}
 
 
 def set_idx_files(images: str | None, labels: str | None) -> None:

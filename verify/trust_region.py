@@ -1,5 +1,5 @@
 """Theorem 2: gradient flow of the implicit layer as a trust-region Newton method on the shallow
-model (THEORY.md section 6; this suite's formalisation).
+model (docs/theory.md, section 6; this suite's formalisation).
 
 For a step dt > 0 with G_dt = K^{-1}/dt - H positive definite (dt < 1/lambda_max(K^{1/2} H K^{1/2})),
 the Euler step v* = -dt K g of the flow in function space solves

@@ -1,8 +1,8 @@
-"""Run one derivation of :mod:`theory` for the SYMBOLIC claim of the campaign.
+"""The SYMBOLIC claim: every derivation of :mod:`theory` is run; exact ones must simplify to exactly
+zero, lambdified ones must agree with the numerical core to rounding.
 
-Exact derivations report an ``exact`` measurement: the residual simplifies to exactly zero.
-Lambdified derivations (the derived metric K and the KKT solution evaluated in floating point)
-report an ``equality`` against the numerical core, with a rounding tolerance.
+theory/ imports nothing from verify/: the derivations are pure SymPy, and this module is where
+they meet the core.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .catalogue import DERIVATIONS
+from theory.catalogue import DERIVATIONS
 
-EPS = np.finfo(np.float64).eps
+from ..results import DERIVED, EPS, equal, exact, outcome
+from .spec import ClaimSpec, Tier
 
 
 def _is_zero(x) -> bool:
@@ -21,12 +22,11 @@ def _is_zero(x) -> bool:
     return x == 0
 
 
-def run(name: str, seed: int):
-    from verify.claims import equal, exact, outcome
-
-    from . import dynamics as tdyn
-    from . import gradients as tgrad
-    from . import trust_region as ttr
+def run_derivation(name: str, seed: int):
+    """Run one derivation of theory/ and judge it (see the module docstring)."""
+    from theory import dynamics as tdyn
+    from theory import gradients as tgrad
+    from theory import trust_region as ttr
 
     rng = np.random.default_rng(seed)
     if name not in DERIVATIONS:
@@ -36,7 +36,7 @@ def run(name: str, seed: int):
     if name == "conservation (column homogeneity)":
         return outcome([exact(name, _is_zero(tgrad.column_scaling_residual(3)))])
     if name == "metric K = J J^T (exact rational point)":
-        from .symbolic_model import build, random_rational_point
+        from theory.symbolic_model import build, random_rational_point
 
         D = tdyn.derive_metric(2, 2)
         point = random_rational_point(build(2, 2, 1, "square"), rng)
@@ -45,9 +45,8 @@ def run(name: str, seed: int):
         return outcome([exact("J_A J_A^T = gamma^2 sum_j (U^-T e_j e_j^T U^-1) (x) (W J_j^2 W^T)", JA * JA.T == second),
                         exact("J_B J_B^T = (U^-T U^-1) (x) I", JB * JB.T == first)])
     if name == "metric K lambdified = verify.dynamics.preconditioner":
-        from verify.dynamics import preconditioner
-
-        from verify.rounding import metric_tolerance
+        from ..dynamics import preconditioner
+        from ..rounding import metric_tolerance
         meas = []
         for m, m_y in ((2, 2), (2, 1), (1, 3)):
             A = rng.standard_normal((m, m)) * 3
@@ -80,7 +79,7 @@ def run(name: str, seed: int):
     if name == "second-order condition: Lagrangian Hessian at multiplier 1":
         return outcome([exact("hessian_v(Lagrangian)|_{mu=1} dt K - I = 0", _is_zero(ttr.second_order_condition(2)))])
     if name == "KKT solution lambdified = verify.trust_region solver":
-        from verify.trust_region import solve_trust_region
+        from ..trust_region import solve_trust_region
 
         f = ttr.kkt_function(2)
         meas = []
@@ -113,3 +112,24 @@ def run(name: str, seed: int):
         res = ttr.steepest_descent_in_metric(2)
         return outcome([exact("one positive multiplier, v = -r K g / sqrt(g^T K g)", len(res) == 1 and _is_zero(res[0]))])
     raise AssertionError(name)  # pragma: no cover - every name of DERIVATIONS is handled above
+
+
+def check_symbolic(config):
+    """Runs one derivation of theory/ and reports whether its residual is exactly zero (or, for
+    the lambdified derivations, whether they agree with the core to rounding)."""
+    return run_derivation(config["derivation"], config["seed"])
+
+
+def _cycle_sampler():
+    def sample(rng, index):
+        return {"derivation": DERIVATIONS[index % len(DERIVATIONS)], "seed": int(rng.integers(2**32))}
+    return sample
+
+
+SPECS = [
+    ClaimSpec(id="SYMBOLIC", theorem="symbolic", provenance=DERIVED, symbolic="exact",
+              statement="SymPy derivations (theory/) reduce to exactly zero residuals; lambdified ones agree with the "
+                        "core",
+              default=Tier(sample=_cycle_sampler(), check=check_symbolic, quick=len(DERIVATIONS),
+                           thorough=len(DERIVATIONS))),
+]

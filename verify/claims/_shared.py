@@ -1,0 +1,145 @@
+"""Pieces shared by the claims' checks: configurations, reference states, the measurements of
+kappa, lambda and the excess loss against the reference, the order-of-convergence decision, and
+the digests of the report.
+
+How a check judges. The numerical core (the subject) is compared with :mod:`verify.reference`
+(written from the definitions, sharing no code with the core) and with the SymPy derivations of
+:mod:`theory`; each comparison is a :class:`verify.results.Measurement`. Inequalities are
+one-sided by nature; where a bound is attained (m = 1, the constructed tight state, the
+concentrated softmax) the check adds the equality, and every constant a bound is made of
+(kappa, lambda(A), the uniform bound, L*) is compared with an independent computation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import reference as ref
+from .. import rounding
+from ..convergence import rate_constant
+from ..judging import STIFF_RATIO
+from ..losses import ShallowProblem
+from ..results import Measurement, equal
+from ..sampling import PROPER_REGIMES, make_case, random_shape, regime_for_index
+
+# ---- configurations ------------------------------------------------------------------------------
+CASE_KEYS = ("seed", "m", "m_y", "n", "gamma", "loss", "a_scale", "non_separable", "well_conditioned",
+             "phi_scale", "y_scale", "spread")
+
+
+def case_of(config: dict):
+    return make_case(**{k: config[k] for k in CASE_KEYS if k in config})
+
+
+def log_uniform(rng, low_decade: float, high_decade: float) -> float:
+    return float(10.0 ** rng.uniform(low_decade, high_decade))
+
+
+def sampler(losses=("square", "cross_entropy"), gamma=(0.01, 0.99), a_scales=(0.1, 1.0, 3.0), max_dim=8,
+             m1_every: int | None = 10, scales=(-2.0, 2.0), spreads=(None,), regimes=PROPER_REGIMES, **options):
+    """Configurations over the width regimes (m = 1 exactly at every ``m1_every``-th index, so at
+    most 1/m1_every of them), gamma uniform in ``gamma``, Phi and Y scaled by log-uniform factors
+    over ``scales`` decades, Phi's singular values optionally spread over ``spreads`` decades."""
+    def sample(rng: np.random.Generator, index: int) -> dict:
+        regime = regime_for_index(rng, index, m1_every=m1_every, regimes=regimes)
+        m, m_y, n = random_shape(rng, regime, max_dim)
+        loss = str(rng.choice(losses))
+        if loss == "cross_entropy":
+            m_y = max(m_y, 2)
+        config = {"seed": int(rng.integers(2**32)), "regime": regime, "m": m, "m_y": m_y, "n": n,
+                  "gamma": float(rng.uniform(*gamma)), "loss": loss, "a_scale": float(rng.choice(a_scales))}
+        if scales is not None:
+            config["phi_scale"] = log_uniform(rng, *scales)
+            config["y_scale"] = log_uniform(rng, *scales) if loss == "square" else 1.0
+        spread = spreads[int(rng.integers(len(spreads)))]
+        if spread is not None:
+            config["spread"] = float(spread)
+        config.update(options)
+        return config
+    return sample
+
+
+def shape_key(config: dict) -> tuple:
+    return (config["m"], config["m_y"], config["n"], config["loss"], config.get("non_separable", False))
+
+
+# ---- shared pieces of the checks -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ReferenceState:
+    """Reference quantities at (A, B) on data (Phi, Y): W, Q, G, grad L0, the complex-step
+    gradients and the rounding bounds of one implementation."""
+
+    W: np.ndarray
+    G: np.ndarray
+    grad_L0: np.ndarray
+    L: float
+    dA: np.ndarray
+    dB: np.ndarray
+    errors: dict
+
+    @classmethod
+    def at(cls, A, B, Phi, Y, gamma, loss) -> "ReferenceState":
+        W = ref.end_to_end_weight(A, B, gamma)
+        Q = W @ Phi
+        G = ref.output_gradient(Q, Y, loss)
+        dA, dB = ref.gradients(A, B, Phi, Y, gamma, loss)
+        return cls(W, G, G @ Phi.T, float(ref.output_loss(Q, Y, loss)), dA, dB,
+                   rounding.forward_errors(W, Phi, G, gamma))
+
+
+def norm(x) -> float:
+    return float(np.linalg.norm(x))
+
+
+def cond2(A, gamma) -> float:
+    return float(np.linalg.cond(ref.implicit_matrix(A, gamma), 2))
+
+
+def rate_measurement(name: str, A, gamma: float) -> tuple[Measurement, float, float]:
+    """lambda(A) of the core against the reference; returns (measurement, core value, reference)."""
+    lam_core = rate_constant(A, gamma=gamma)
+    lam_ref = ref.rate_constant(A, gamma)
+    tol = rounding.rate_tolerance(lam_ref, A.shape[0], gamma, cond2(A, gamma))
+    return equal(name, abs(lam_core - lam_ref), tol), lam_core, lam_ref
+
+
+def kappa_measurement(problem: ShallowProblem, Phi) -> tuple[Measurement, float, float]:
+    s = np.linalg.svd(Phi, compute_uv=False)
+    kappa_ref = ref.pl_constant(Phi)
+    kappa_core = problem.pl_constant
+    tol = rounding.kappa_tolerance(s, *Phi.shape)
+    return equal("kappa = reference (SVD of Phi)", abs(kappa_core - kappa_ref), tol), kappa_core, kappa_ref
+
+
+def square_excess_ref(W, Phi, Y) -> tuple[float, float]:
+    """(E, ||D||) with D = (W - W*) Phi from the reference minimiser."""
+    D = (W - ref.least_squares(Phi, Y)[1]) @ Phi
+    return 0.5 * float(np.sum(D * D)), norm(D)
+
+
+
+def ode_method(c, slowest_rate: float, H=None) -> str:
+    """DOP853, or LSODA when lambda_max(K^1/2 H K^1/2) / slowest_rate exceeds STIFF_RATIO
+    (K from the reference Jacobian at the start, H the Hessian of L0 there)."""
+    W = ref.end_to_end_weight(c.A, c.B, c.gamma)
+    H = ref.shallow_hessian(W, c.Phi, c.Y, c.loss) if H is None else H
+    fastest = 1.0 / ref.admissible_step_bound(ref.metric(c.A, c.B, c.gamma), H)
+    return "LSODA" if fastest > STIFF_RATIO * slowest_rate else "DOP853"
+
+
+def unsaturated(c):
+    """For the cross-entropy, B scaled so that the start's outputs W Phi are at most 2 in size:
+    at a saturated start the Hessian of L0 nearly vanishes and grows like 1/t along the flow, so
+    no uniform step is admissible for the trust-region iteration and the step bound cannot be
+    resolved (Theorem 2 needs G_dt > 0). Square-loss cases are returned unchanged."""
+    if c.loss != "cross_entropy":
+        return c
+    scale = float(np.abs(ref.end_to_end_weight(c.A, c.B, c.gamma) @ c.Phi).max()) / 2.0
+    return c if scale <= 1.0 else dataclasses.replace(c, B=c.B / scale)
+
+
+#: options of the trajectory claims' samplers (square loss, moderate gamma and sizes)
+TRAJECTORY_OPTIONS = dict(losses=("square",), gamma=(0.05, 0.95), max_dim=5, scales=(-1.0, 1.0))
