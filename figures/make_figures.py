@@ -40,7 +40,7 @@ from verify.gradients import DEQObjective  # noqa: E402
 from verify.implicit_bias import (MODELS, load_digits_split, load_idx_dataset, split_classification,  # noqa: E402
                                   synthetic_overparameterised, train_three_models)
 from verify.sampling import make_case  # noqa: E402
-from verify.checks import check_correspondence  # noqa: E402
+from verify.trust_region import check_correspondence  # noqa: E402
 from verify.trust_region import trust_region_iteration  # noqa: E402
 
 WIDTHS = {"m=2 < m_y=4 < n=8": (2, 4, 8), "m=8 > n=4": (8, 3, 4), "m=1": (1, 3, 6)}

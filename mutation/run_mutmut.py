@@ -1,7 +1,8 @@
 """``make mutation``: mutation testing of the formula modules, judged by the campaign alone.
 
-mutmut (2.x, which accepts any command as the test runner) mutates verify/model.py, losses.py,
-gradients.py, dynamics.py, convergence.py and trust_region.py one change at a time (operators,
+mutmut (2.x, which accepts any command as the test runner) mutates the formula modules
+(FORMULA_MODULES: the core, the batched path, the implicit-bias experiment, the scale tier, the
+certificates and the SymPy derivations) one change at a time (operators,
 numbers, names, keywords, arguments, strings; f-strings are skipped: they are error messages)
 and runs
 
@@ -37,7 +38,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, ".mutation")
 FORMULA_MODULES = ["verify/model.py", "verify/losses.py", "verify/gradients.py", "verify/dynamics.py",
-                   "verify/convergence.py", "verify/trust_region.py"]
+                   "verify/convergence.py", "verify/trust_region.py", "verify/batched.py", "verify/implicit_bias.py",
+                   "verify/scale.py", "verify/certify/ball_model.py", "verify/certify/balls.py",
+                   "verify/certify/proof.py", "verify/certify/statements.py", "theory/gradients.py",
+                   "theory/dynamics.py", "theory/trust_region.py"]
 
 
 def mutmut(*args, capture=True):

@@ -75,7 +75,26 @@ def test_campaign_batch_path_agrees_with_the_loop():
         for meas in single.measurements:  # the conservation measurements, computed both ways
             assert by_name[meas.name].value <= meas.tolerance
         values = [m for m in b.measurements if m.name.startswith("batched")]
-        assert len(values) == 3 and all(m.value <= m.tolerance for m in values)
+        assert len(values) == 4 and all(m.value <= m.tolerance for m in values)  # L, dA, dB, the flow
+
+
+def test_campaign_batch_path_fails_on_a_wrong_batched_flow(monkeypatch):
+    """The batched flow is judged per configuration: a flow whose second configuration ends 1e-4
+    relative off (a state mix-up, a wrong right-hand side) fails that configuration."""
+    from verify import batched
+
+    original = batched.batched_gradient_flow
+
+    def wrong(*args, **kwargs):
+        t, A_t, B_t = original(*args, **kwargs)
+        A_t = A_t.copy()
+        A_t[-1, 1] *= 1 + 1e-4
+        return t, A_t, B_t
+
+    monkeypatch.setattr(batched, "batched_gradient_flow", wrong)
+    base = next(c for c in claim_configurations(CLAIMS_BY_ID["CONSERVATION"], 0, 50) if c["m"] >= 3)
+    outcomes = check_conservation_batch([dict(base, seed=base["seed"] + k) for k in range(3)])
+    assert [o.passed for o in outcomes] == [True, False, True]
 
 
 def test_campaign_batch_path_fails_on_a_wrong_batched_gradient(monkeypatch):

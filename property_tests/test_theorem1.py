@@ -10,7 +10,7 @@ import verify
 from theory.dynamics import (closed_form_metric_terms, comparison_ode, derive_metric, metric_function,
                              softmax_column_sums, square_loss_pl_residual, vec as svec)
 from theory.symbolic_model import build, random_rational_point
-from verify.checks import flow_bound_report, flow_to_target
+from verify.judging import flow_bound_report, flow_to_target
 from verify.convergence import concentrated_weight, softmax_norm_rate_bound, state_wise_ratio
 from verify.dynamics import preconditioner_matvec, vec
 from verify.gradients import DEQObjective

@@ -13,7 +13,7 @@ from theory.trust_region import (congruence_residual, derived_hessian, kkt_solut
 from verify.dynamics import vec
 from verify.gradients import DEQObjective
 from verify.model import ImplicitLayer
-from verify.checks import check_correspondence
+from verify.trust_region import check_correspondence
 from verify.trust_region import (admissible_step_bound, frozen_A_preconditioner,
                                  solve_trust_region, trust_region_iteration, trust_region_metric)
 from strategies import REGIMES, budget, cases, make_case

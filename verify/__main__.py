@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .campaign import (ClaimReport, catalogue, digest, format_digest, format_ratio, format_slack, iter_configurations,
-                       markdown_table, report_dict, run_claim, select_claims, write_atomically)
+from .campaign import (MAIN_TIERS, ClaimReport, digest, format_digest, format_ratio, format_slack,
+                       iter_configurations, markdown_table, report_dict, reproduce_command, run_claim, select_claims,
+                       sharpness_section, write_atomically)
 from .results import condition, outcome as make_outcome
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
@@ -74,6 +75,10 @@ def parse_args(argv):
                         "(about 10 minutes on 2 cores; with --thorough, more configurations)")
     p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
                    help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)")
+    p.add_argument("--tiers", metavar="TIER[,TIER]",
+                   help="the tiers of the default run: default (random configurations), slice (one configuration "
+                        "of each scale claim at m >= 256), certify (the quick certificate plan with its canaries); "
+                        "default: all three")
     p.add_argument("--certify", action="store_true",
                    help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
@@ -98,6 +103,14 @@ def parse_args(argv):
                 p.error(f"--idx {role}: {path!r} is not a readable file (this suite never downloads data)")
     if args.scale and args.certify:
         p.error("--certify does not apply with --scale (certificates are for the default tier's fixed instances)")
+    if args.tiers is not None:
+        tiers = [t.strip() for t in args.tiers.split(",")]
+        bad = [t for t in tiers if t not in MAIN_TIERS]
+        if bad or not tiers or len(set(tiers)) != len(tiers):
+            p.error(f"--tiers: give distinct tiers among {','.join(MAIN_TIERS)}; got {args.tiers!r}")
+        if args.scale or args.certify:
+            p.error("--tiers applies to the default run only (not with --scale or --certify)")
+        args.tiers = tuple(t for t in MAIN_TIERS if t in tiers)
     if args.blas_threads < 1:
         p.error(f"--blas-threads must be >= 1; got {args.blas_threads}")
     if args.seed is not None and args.seed < 0:
@@ -139,7 +152,8 @@ def default_workers(p) -> int:
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
     table = Table(title=title, show_lines=False)
-    for col, kw in [("claim", {}), ("holds", {}), ("tried", {"justify": "right"}), ("passed", {"justify": "right"}),
+    for col, kw in [("claim", {}), ("tier", {}), ("holds", {}), ("tried", {"justify": "right"}),
+                    ("passed", {"justify": "right"}),
                     ("max err/tol", {"justify": "right"}), ("min slack", {"justify": "right"}), ("symbolic", {}),
                     ("provenance", {}), ("time (s)", {"justify": "right"})]:
         table.add_column(col, **kw)
@@ -151,7 +165,7 @@ def summary_table(reports: list[ClaimReport], title: str) -> Table:
         else:
             holds = "[red]NO[/]"
         symbolic = r.symbolic if len(r.symbolic) <= 32 else r.symbolic[:31] + "…"
-        table.add_row(r.id, holds, str(r.tried), str(r.passed), format_ratio(r), format_slack(r), symbolic,
+        table.add_row(r.id, r.tier, holds, str(r.tried), str(r.passed), format_ratio(r), format_slack(r), symbolic,
                       r.provenance, f"{r.seconds:.1f}")
     return table
 
@@ -184,7 +198,7 @@ def _replay(args, claim, console) -> int:
         config = replay_config(args.replay, claim)
     except ValueError as err:
         return usage_error(f"--replay: {err}")
-    report = ClaimReport(claim.id, claim.statement, claim.provenance, claim.symbolic)
+    report = ClaimReport(claim.id, claim.statement, claim.provenance, claim.symbolic, claim.tier)
     try:
         outcome = claim.check(config)
     except KeyboardInterrupt:
@@ -234,15 +248,17 @@ def _main(args) -> int:
     if args.certify:  # a separate report: certified verdicts (verify/certify.py)
         from .certify import run_cli
         return run_cli(console, seed=args.seed, json_path=args.json)
+    tiers = ("scale",) if args.scale else (("default",) if args.replay is not None else args.tiers or MAIN_TIERS)
     if args.list:
-        for c in catalogue(args.scale).values():
-            console.print(f"[bold]{c.id}[/]  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
+        for c in select_claims(None, tiers=tiers):
+            tier = "" if c.tier == "default" else f" [{c.tier}]"
+            console.print(f"[bold]{c.id}[/]{tier}  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
         return 0
     try:
         if args.idx is not None:
             from .scale import set_idx_files
             set_idx_files(*args.idx)
-        claims = select_claims(args.only, args.scale)
+        claims = select_claims(args.only, tiers=tiers)
     except ValueError as err:
         console.print(f"[red]error:[/] {err}")
         return 2
@@ -259,11 +275,14 @@ def _main(args) -> int:
         return _replay(args, claims[0], console)
 
     # configurations are drawn lazily, claim by claim, as they are checked
-    plan = [(claim, args.count or (claim.thorough if args.thorough else claim.quick)) for claim in claims]
-    reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic) for c, _ in plan]
+    # --count sets the number of random configurations of the default and scale tiers; the slice
+    # and the certificate plan have fixed sizes
+    plan = [(claim, (args.count or (claim.thorough if args.thorough else claim.quick))
+             if claim.tier in ("default", "scale") else claim.quick) for claim in claims]
+    reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic, c.tier) for c, _ in plan]
     interrupted = stopped = False
     backend_error = None
-    total = sum(count for _, count in plan)
+    total = sum(count + len(claim.fixed) for claim, count in plan)
     backend = None
     if args.scheduler is not None or args.workers > 1:
         try:  # before the progress bar: a cluster that cannot be reached is a usage error
@@ -296,14 +315,22 @@ def _main(args) -> int:
     console.print(summary_table(reports, title))
     console.print(PROVENANCE_NOTE)
     for r in reports:
-        summary = digest(r, args.scale)
+        summary = digest(r)
         if summary:
-            console.print(f"[bold]{r.id}[/] {format_digest(summary)}", soft_wrap=True)
+            console.print(f"[bold]{r.id}[/]{'' if r.tier in ('default', 'scale') else ' [' + r.tier + ']'} "
+                          f"{format_digest(summary)}", soft_wrap=True)
+    sharp = sharpness_section(reports)
+    if sharp:
+        console.print("[bold]Sharpness[/] (observed / bound at the tightest instances; 1 = the bound is attained):")
+        for row in sharp:
+            found = f", search {row['search_ratio']:.10g}" if row["search_ratio"] is not None else ""
+            note = f" -- {row['note']}" if row["note"] else ""
+            console.print(f"  {row['claim']} {row['instance']}: {row['ratio']:.10g}{found}{note}", soft_wrap=True)
     for r in reports:
         for f in r.failures[:5]:
-            config = json.dumps(f["config"], sort_keys=True)
-            console.print(f"[red]FAILED[/] {r.id}: {f.get('detail', '')}\n  reproduce: python -m verify {'--scale ' if args.scale else ''}--only {r.id} "
-                          f"--replay '{config}'", soft_wrap=True)
+            tier = "" if r.tier in ("default", "scale") else f" [{r.tier}]"
+            console.print(f"[red]FAILED[/] {r.id}{tier}: {f.get('detail', '')}\n  reproduce: "
+                          f"{reproduce_command(r, f['config'])}", soft_wrap=True)
             if "traceback" in f:
                 console.print(f["traceback"], soft_wrap=True)
     console.print(f"wall time {wall_time:.1f} s (the table's times are each claim's compute time, summed over workers)")

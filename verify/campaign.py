@@ -34,6 +34,7 @@ class ClaimReport:
     statement: str
     provenance: str
     symbolic: str
+    tier: str = "default"
     tried: int = 0
     passed: int = 0
     worst_ratio: float | None = None
@@ -98,11 +99,14 @@ def _jsonable(config: dict) -> dict:
 
 
 def iter_configurations(claim: Claim, seed: int, count: int) -> Iterator[dict]:
-    """The claim's ``count`` configurations for this master seed, drawn one at a time (a huge
-    count costs nothing until it is run, and Ctrl-C stops it at once)."""
+    """The claim's ``count`` random configurations for this master seed, drawn one at a time (a
+    huge count costs nothing until it is run, and Ctrl-C stops it at once), then its fixed ones
+    (the tight instances of :mod:`verify.sharpness`, whatever the seed and count)."""
     rng = configuration_stream(claim, seed)
     for index in range(count):
         yield _jsonable(claim.sample(rng, index))
+    for config in claim.fixed:
+        yield dict(config)
 
 
 def claim_configurations(claim: Claim, seed: int, count: int) -> list[dict]:
@@ -165,21 +169,49 @@ def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advanc
         report.seconds += time.perf_counter() - start
 
 
-def catalogue(scale: bool = False) -> dict[str, Claim]:
-    """The claims of a tier by id: the default tier or the scale tier (``--scale``), both tiers of
-    the same claims (:mod:`verify.claims`)."""
-    return SCALE_CLAIMS_BY_ID if scale else CLAIMS_BY_ID
+def catalogue(scale: bool = False, tier: str | None = None) -> dict[str, Claim]:
+    """The claims of a tier by id: the default tier, the scale tier (``--scale``) or the default
+    run's slice of it (``tier="slice"``), all tiers of the same claims (:mod:`verify.claims`)."""
+    tier = tier or ("scale" if scale else "default")
+    if tier == "default":
+        return CLAIMS_BY_ID
+    if tier == "scale":
+        return SCALE_CLAIMS_BY_ID
+    from .claims import SLICE_CLAIMS_BY_ID, certify_claims
+
+    if tier == "slice":
+        return SLICE_CLAIMS_BY_ID
+    if tier == "certify":
+        return certify_claims()
+    raise ValueError(f"unknown tier {tier!r}")
 
 
-def select_claims(only: list[str] | None, scale: bool = False) -> list[Claim]:
-    by_id = catalogue(scale)
-    if not only:
-        return list(by_id.values())
-    unknown = [c for c in only if c not in by_id]
-    if unknown:
-        tier = "the scale tier" if scale else "the default tier"
-        raise ValueError(f"--only: unknown claim(s) {unknown} in {tier}; known: {sorted(by_id)}")
-    return [by_id[c] for c in only]
+#: the tiers the default run (`python -m verify`) checks, in the order of the report
+MAIN_TIERS = ("default", "slice", "certify")
+
+
+def select_claims(only: list[str] | None, scale: bool = False, tiers: tuple[str, ...] | None = None) -> list[Claim]:
+    """The claims to run: every claim of each tier in ``tiers`` (default: the scale tier with
+    ``scale``, else the default tier), or those named by ``--only`` (each must be a claim of at
+    least one of the tiers; a tier without it is skipped)."""
+    tiers = tiers or (("scale",) if scale else ("default",))
+    by_tier = [catalogue(tier=t) for t in tiers]
+    if only:
+        known = {c for by_id in by_tier for c in by_id}
+        unknown = [c for c in only if c not in known]
+        if unknown:
+            names = " and ".join(f"the {t} tier" for t in tiers)
+            raise ValueError(f"--only: unknown claim(s) {unknown} in {names}; known: {sorted(known)}")
+        return [by_id[c] for by_id in by_tier for c in only if c in by_id]
+    return [claim for by_id in by_tier for claim in by_id.values()]
+
+
+def reproduce_command(report: "ClaimReport", config: dict) -> str:
+    """The command line that re-checks one configuration of this report's claim and tier."""
+    import json
+
+    flag = {"default": "", "scale": "--scale ", "slice": "--scale ", "certify": "--certify "}[report.tier]
+    return f"python -m verify {flag}--only {report.id} --replay '{json.dumps(config, sort_keys=True)}'"
 
 
 def json_safe(value):
@@ -198,6 +230,7 @@ def json_safe(value):
 
 def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted: bool, scale: bool = False,
                 wall_time: float | None = None) -> dict:
+    """The JSON report: one entry per (claim, tier) row, each with its records and digest."""
     return json_safe({
         "suite": "deq-verify",
         "seed": seed,
@@ -206,13 +239,43 @@ def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted
         "interrupted": interrupted,
         "all_hold": all(r.holds for r in reports) and not interrupted,
         "wall_time": wall_time,
-        "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r, scale)} for r in reports],
+        "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r)} for r in reports],
+        "sharpness": sharpness_section(reports),
     })
+
+
+def sharpness_section(reports: list[ClaimReport]) -> list[dict]:
+    """The report's sharpness section: per claim, the ratio observed / bound (1 = attained) at
+    each fixed tight instance as re-measured in this run (``info["tight"]``), with the tightest
+    ratio the adversarial search found there (verify/data/sharpness.json) and what is known of
+    attainment; and the tightest ratio among the claim's random configurations of this run."""
+    import json as _json
+
+    from .sharpness import DATA
+
+    stored = _json.loads(DATA.read_text())["instances"] if DATA.exists() else {}
+    rows = []
+    for r in reports:
+        if r.tier != "default":
+            continue
+        random_ratios = [rec["info"]["ratio"] for rec in r.records
+                         if rec.get("info", {}).get("ratio") is not None and not rec["info"].get("tight")]
+        for rec in r.records:
+            name = rec.get("info", {}).get("tight")
+            if name:
+                entry = stored.get(name, {})
+                rows.append({"claim": r.id, "instance": name, "ratio": rec["info"].get("ratio"),
+                             "search_ratio": entry.get("ratio"), "note": entry.get("note", ""),
+                             "holds": rec["passed"]})
+        if random_ratios:
+            rows.append({"claim": r.id, "instance": "random configurations (this run)",
+                         "ratio": float(min(random_ratios)), "search_ratio": None, "note": "", "holds": None})
+    return rows
 
 
 def digest(report: ClaimReport, scale: bool = False) -> dict | None:
     """The claim's own summary of its records (tightness per regime, ...), or None."""
-    claim = catalogue(scale).get(report.id)
+    claim = catalogue(tier=report.tier).get(report.id)
     if claim is None or claim.digest is None or not report.records:
         return None
     return claim.digest([r for r in report.records if r.get("info") is not None])
@@ -267,11 +330,12 @@ def _report_mode(path: str) -> int:
 
 
 def markdown_table(reports: list[ClaimReport]) -> str:
-    lines = ["| claim | holds | tried | passed | max error/tol (<= 1) | min slack (>= 0) | symbolic | provenance | time (s) | statement |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| claim | tier | holds | tried | passed | max error/tol (<= 1) | min slack (>= 0) | symbolic | provenance | "
+             "time (s) | statement |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         statement = r.statement.replace("|", "\\|")  # norms use |, Markdown cells must escape it
         holds = "yes" if r.holds else ("partial" if not r.complete and r.passed == r.tried else "NO")
-        lines.append(f"| {r.id} | {holds} | {r.tried} | {r.passed} | {format_ratio(r)} | "
+        lines.append(f"| {r.id} | {r.tier} | {holds} | {r.tried} | {r.passed} | {format_ratio(r)} | "
                      f"{format_slack(r)} | {r.symbolic} | {r.provenance} | {r.seconds:.1f} | {statement} |")
     return "\n".join(lines) + "\n"

@@ -70,6 +70,12 @@ def _derivations():
     return DERIVATIONS
 
 
+def _tight_names():
+    from .sharpness import DATA
+
+    return tuple(json.loads(DATA.read_text())["instances"]) if DATA.exists() else ()
+
+
 def _entry_points():
     from .hypotheses import ENTRIES
 
@@ -77,7 +83,7 @@ def _entry_points():
 
 
 #: largest m, m_y or n a replayed configuration may ask for (the campaign samples up to 60)
-MAX_DIM = 100_000
+MAX_DIM = 1_000_000
 
 #: Every configuration key the claims use. One line per key; see the module docstring.
 SCHEMA: dict[str, Key] = {
@@ -95,8 +101,11 @@ SCHEMA: dict[str, Key] = {
     "y_scale": Key(float, "(0, 1e100]", "factor on Y (square loss)"),
     "spread": Key(float, "[0, 12]", "decades spanned by the singular values of Phi"),
     "concentrated": Key(bool, None, "UNIFORM-RATE at the concentrated softmax (columns near e_1)"),
+    "structured": Key(bool, None, "UNIFORM-RATE at the concentrated softmax by its 2 x 2 reduction (any width m)"),
+    "tight": Key(str, _tight_names, "a stored tight instance of verify.sharpness (the claim/regime name)"),
     "method": Key(str, ("DOP853", "RK45", "Radau", "BDF", "LSODA"), "ODE method of the flow (INTEGRATED)"),
     "derivation": Key(str, _derivations, "name of a SymPy derivation (SYMBOLIC)"),
+    "init_scale": Key(float, "(0, 100]", "scale of the common start W_0 (IMPLICIT-BIAS)"),
     "entry": Key(str, _entry_points, "public entry point given an input outside the hypotheses (HYPOTHESES)"),
     "violation": Key(int, "[0, 1000]", "which violation of that entry point (HYPOTHESES)"),
 }
@@ -121,6 +130,8 @@ def estimated_bytes(config: dict) -> int:
     separability LP (2 m + 1 nonzeros, 16 bytes each, per pair, n' (m_y - 1) pairs) and 100
     recorded states (m^2 + m_y m each). Python integers: no overflow.
     """
+    if config.get("structured"):  # UNIFORM-RATE's concentrated softmax by a 2 x 2 reduction: O(1) memory
+        return 8 * 30 * 30 * 10
     m, m_y, n = (int(config.get(k, 1)) for k in ("m", "m_y", "n"))
     cross_entropy = config.get("loss") == "cross_entropy"
     n_eff = n * (m_y + 1) if cross_entropy and config.get("non_separable") else n

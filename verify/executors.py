@@ -259,6 +259,7 @@ def _tasks(plan, reports, seed: int, task_size):
     ``task_size(claim)`` configurations."""
     for (claim, count), report in zip(plan, reports):
         configs = iter_configurations(claim, seed, count)
+        count += len(claim.fixed)  # the claim's fixed configurations follow its random ones
         if claim.check_batch is not None:
             function, args = run_batch, (claim.check_batch, claim.batch_key)
         else:

@@ -69,8 +69,10 @@ def gradient_check(A, B, Phi, Y, *, gamma: float, loss: str, dA=None, dB=None) -
     Steps from :func:`parameter_steps` keep the truncation error near eps^(4/5). Each evaluation
     of L is accurate to rounding = m cond_1(U) eps relative (one LU solve), so the reference's
     rounding error is <= 3 rounding |L| / h per entry (weights 8/12, 1/12), i.e. relative
-    3 rounding |L| sqrt(N) / (h ||g||). The tolerance is 1e-7 plus that: only a reference that
-    cannot resolve 1e-7 (a loss far larger than its gradient) widens it.
+    3 rounding |L| sqrt(N) / (h ||g||), with g the finite-difference gradient (the reference: a
+    tolerance scaled by the gradient being judged would let a zero gradient pass). The tolerance
+    is 1e-7 plus that: only a reference that cannot resolve 1e-7 (a loss far larger than its
+    gradient) widens it.
 
     Returns L, dA, dB, fd_A, fd_B, h_A, h_B and the relative errors and tolerances for A and B.
     """
@@ -91,5 +93,5 @@ def gradient_check(A, B, Phi, Y, *, gamma: float, loss: str, dA=None, dB=None) -
         return 1e-7 + 3 * rounding * abs(L) * np.sqrt(grad.size) / (h * max(np.linalg.norm(grad), 1e-300))
 
     return {"L": L, "dA": dA, "dB": dB, "fd_A": fd_A, "fd_B": fd_B, "h_A": h_A, "h_B": h_B,
-            "error_A": relative_error(dA, fd_A), "tolerance_A": tolerance(dA, h_A),
-            "error_B": relative_error(dB, fd_B), "tolerance_B": tolerance(dB, h_B)}
+            "error_A": relative_error(dA, fd_A), "tolerance_A": tolerance(fd_A, h_A),
+            "error_B": relative_error(dB, fd_B), "tolerance_B": tolerance(fd_B, h_B)}

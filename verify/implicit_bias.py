@@ -225,14 +225,16 @@ def mean_loss(problem: ShallowProblem, W: np.ndarray) -> float:
 
 def train_three_models(split: Split, rng: np.random.Generator, *, gamma: float = 0.5, steps: int = 500,
                        lr: float | None = None, record_every: int = 10, init_scale: float = 0.01,
-                       a_scale: float = 1.0) -> dict:
+                       a_scale: float = 1.0, record_states: bool = False) -> dict:
     """Gradient descent on the three models from the same W_0; returns per-model arrays
     ``iterations``, ``train`` and ``test`` (mean loss per sample) and the final W.
 
     The default learning rate 0.2 / lambda_max(Phi Phi^T / n) (per-sample-mean loss) leaves room
     for the DEQ metric (K <= (1 - gamma)^-2 (1 + ...) I) and the deep linear network's
     (I + W_2 W_2^T ...); the same step is used for all three. A model that diverges anyway
-    gets NaN losses from then on (reported, not hidden).
+    gets NaN losses from then on (reported, not hidden). With ``record_states`` the parameters at
+    every record are kept too (``states``: per model a list of (A, B), W or (W_1, W_2)), so each
+    recorded step can be judged on its own (the IMPLICIT-BIAS claim).
     """
     train = ShallowProblem(split.Phi_train, split.Y_train, split.loss)
     test = ShallowProblem(split.Phi_test, split.Y_test, split.loss) if split.loss == "cross_entropy" else None
@@ -253,11 +255,17 @@ def train_three_models(split: Split, rng: np.random.Generator, *, gamma: float =
 
     out = {k: {"iterations": [], "train": [], "test": []} for k in MODELS}
 
+    states = {k: [] for k in MODELS}
+
     def record(k, W_deq, W_lin, W_dln):
         for name, W in (("deq", W_deq), ("linear", W_lin), ("deep_linear", W_dln)):
             out[name]["iterations"].append(k)
             out[name]["train"].append(mean_loss(train, W))
             out[name]["test"].append(test_loss(W))
+        if record_states:
+            states["deq"].append((A.copy(), B.copy()))
+            states["linear"].append(W_lin.copy())
+            states["deep_linear"].append((W1.copy(), W2.copy()))
 
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging model records NaN, not a crash
         for k in range(steps + 1):
@@ -277,4 +285,6 @@ def train_three_models(split: Split, rng: np.random.Generator, *, gamma: float =
         out[name] = {key: np.asarray(v) for key, v in out[name].items()}
     out["final_W"] = {"deq": W_deq, "linear": W_lin, "deep_linear": W2 @ W1}
     out["lr"] = lr
+    if record_states:
+        out["states"] = states
     return out

@@ -205,6 +205,30 @@ def spectral_norm_lower_bound(A, gamma: float) -> float:
     return float(np.sqrt(np.max(np.sum(U * U, axis=1))))
 
 
+def concentrated_rate_constant(m: int, gamma: float, logit_gap: float = 50.0) -> float:
+    """lambda(A) at the concentrated A (A[0, :] = logit_gap, 0 elsewhere) for any width m, without
+    an m x m matrix. Every column of sigma(A) is the same s = (e^g, 1, ..., 1) / (e^g + m - 1), so
+    U = I - gamma s 1^T and U^T U = I - gamma (1 s^T + s 1^T) + gamma^2 ||s||^2 1 1^T is the
+    identity on the complement of span{1, s}. On that span, in the basis (1, s) (1^T s = 1),
+
+        U^T U 1 = (1 - gamma + gamma^2 m ||s||^2) 1 - gamma m s,
+        U^T U s = (gamma^2 - gamma) ||s||^2 1 + (1 - gamma) s,
+
+    so ||U||_2^2 = max(1, the larger eigenvalue of that 2 x 2 matrix) and lambda = 1 / ||U||_2^2."""
+    total = np.exp(logit_gap) + (m - 1)
+    s0, s1 = np.exp(logit_gap) / total, 1.0 / total
+    q = s0 * s0 + (m - 1) * s1 * s1
+    M = np.array([[1 - gamma + gamma * gamma * m * q, (gamma * gamma - gamma) * q], [-gamma * m, 1 - gamma]])
+    return float(1.0 / max(1.0, float(np.max(np.linalg.eigvals(M).real))))
+
+
+def concentrated_row_bound(m: int, gamma: float, logit_gap: float = 50.0) -> float:
+    """||U^T e_1||^2 = (1 - gamma s_0)^2 + (m - 1) gamma^2 s_0^2 at the concentrated A: lambda(A) is
+    at most its inverse (||U||_2 >= ||U^T e_1||), at any width."""
+    s0 = np.exp(logit_gap) / (np.exp(logit_gap) + (m - 1))
+    return float((1 - gamma * s0) ** 2 + (m - 1) * (gamma * s0) ** 2)
+
+
 def gram_spectrum(Phi) -> np.ndarray:
     """Squared singular values of Phi (the eigenvalues of Phi Phi^T that can be nonzero)."""
     return np.linalg.svd(Phi, compute_uv=False) ** 2

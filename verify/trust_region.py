@@ -147,3 +147,44 @@ def trust_region_iteration(problem, A_path: np.ndarray, B_path: np.ndarray, time
         W = W + v.reshape(W.shape, order="F")
         out.append(W)
     return np.array(out)
+
+
+# ---- the correspondence at one state (the figures and the property tests) -------------------------
+@dataclass(frozen=True)
+class CorrespondenceCheck:
+    dt: float
+    step_bound: float
+    euler_step: np.ndarray  # -dt K g
+    solver_step: np.ndarray
+    multiplier: float
+    relative_error: float
+    tolerance: float  # what the solver's tol permits, see check_correspondence
+
+    @property
+    def holds(self) -> bool:
+        return self.relative_error <= self.tolerance and abs(self.multiplier - 1.0) <= self.tolerance
+
+
+def check_correspondence(objective, A: np.ndarray, B: np.ndarray, *,
+                         dt_fraction: float = 0.5, tol: float = 1e-12) -> CorrespondenceCheck:
+    """At state (A, B): the independent trust-region solution against -dt K g.
+
+    dt = dt_fraction * (admissible bound). The solver stops when ||w|| matches delta to a relative
+    tol; the solution then has relative error about tol * cond(H~ + I) (the secular equation's
+    sensitivity), plus rounding of order cond(K^{-1}/dt) eps from forming G.
+    """
+    problem = objective.problem
+    st = objective.evaluate(A, B, with_excess=False)
+    K = preconditioner_from_layer(st.layer, st.W)
+    H = problem.hessian(st.W)
+    g = vec(st.grad_L0)
+    bound = admissible_step_bound(K, H)
+    dt = dt_fraction * (bound if np.isfinite(bound) else 1.0)
+    G = trust_region_metric(K, H, dt)
+    v_star = -dt * (K @ g)
+    delta = float(np.sqrt(v_star @ G @ v_star))
+    sol = solve_trust_region(g, H, G, delta, tol=tol)
+    rel = float(np.linalg.norm(sol.v - v_star) / np.linalg.norm(v_star)) if np.any(v_star) else 0.0
+    cond = np.linalg.cond(K / dt)  # = cond(H + G) = cond(K^{-1}/dt)
+    tolerance = 10 * cond * (tol + 100 * K.shape[0] * EPS)
+    return CorrespondenceCheck(dt, bound, v_star, sol.v, sol.multiplier, rel, tolerance)

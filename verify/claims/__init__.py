@@ -7,6 +7,7 @@
     rates           UNIFORM-RATE, NAIVE-BOUND-FALSE                    (sections 4-5)
     cross_entropy   CE-LINEAR, CE-SEPARABLE                            (section 5)
     theorem2        HESSIAN, TRUST-REGION, TR-ITERATION                (section 6)
+    implicit_bias   IMPLICIT-BIAS                                      (section 7)
     hypotheses      HYPOTHESES
     symbolic        SYMBOLIC
 
@@ -45,7 +46,8 @@ from ..results import (
 from .spec import Claim, ClaimSpec, Tier, configuration_stream
 
 #: the group modules, in the order of the report
-GROUPS = ("well_posed", "gradients", "theorem1", "rates", "cross_entropy", "theorem2", "hypotheses", "symbolic")
+GROUPS = ("well_posed", "gradients", "theorem1", "rates", "cross_entropy", "theorem2", "implicit_bias", "hypotheses",
+          "symbolic")
 
 
 def _collect() -> list[ClaimSpec]:
@@ -66,7 +68,14 @@ CLAIMS: list[Claim] = [s.at("default") for s in SPECS]
 CLAIMS_BY_ID: dict[str, Claim] = {c.id: c for c in CLAIMS}
 SCALE_CLAIMS: list[Claim] = [s.at("scale") for s in SPECS if s.scale is not None]
 SCALE_CLAIMS_BY_ID: dict[str, Claim] = {c.id: c for c in SCALE_CLAIMS}
+SLICE_CLAIMS: list[Claim] = [s.at("slice") for s in SPECS if s.scale is not None and s.scale.slice_sample is not None]
+SLICE_CLAIMS_BY_ID: dict[str, Claim] = {c.id: c for c in SLICE_CLAIMS}
+
+
+def certify_claims() -> dict[str, Claim]:
+    """The claims with certificates, at the certify tier (the plan of :mod:`verify.certify`)."""
+    return {}
 
 __all__ = ["CLAIMS", "CLAIMS_BY_ID", "CONDITION", "Claim", "ClaimSpec", "DERIVED", "EPS", "EQUALITY", "EXACT",
            "GROUPS", "INEQUALITY", "Measurement", "Outcome", "PAPER", "SCALE_CLAIMS", "SCALE_CLAIMS_BY_ID", "SPECS",
-           "SPECS_BY_ID", "Tier", "at_least", "condition", "configuration_stream", "equal", "exact", "outcome"]
+           "SLICE_CLAIMS", "SLICE_CLAIMS_BY_ID", "SPECS_BY_ID", "Tier", "certify_claims", "at_least", "condition", "configuration_stream", "equal", "exact", "outcome"]

@@ -23,15 +23,30 @@ from ..convergence import rate_constant
 from ..judging import STIFF_RATIO
 from ..losses import ShallowProblem
 from ..results import Measurement, equal
-from ..sampling import PROPER_REGIMES, make_case, random_shape, regime_for_index
+from ..sampling import PROPER_REGIMES, Case, make_case, random_shape, regime_for_index
 
 # ---- configurations ------------------------------------------------------------------------------
 CASE_KEYS = ("seed", "m", "m_y", "n", "gamma", "loss", "a_scale", "non_separable", "well_conditioned",
              "phi_scale", "y_scale", "spread")
 
 
-def case_of(config: dict):
+def case_of(config: dict) -> Case:
+    """The arrays of a configuration: drawn from its seed (:func:`verify.sampling.make_case`), or a
+    stored tight instance of :mod:`verify.sharpness` (``{"tight": "<claim>/<regime>"}``)."""
+    if "tight" in config:
+        from ..sharpness import load_tight
+
+        t = load_tight(config["tight"])
+        return Case(t["A"], t["B"], t["Phi"], t["Y"], float(t["gamma"]), "square", 0,
+                    {"a_scale": 1.0, "tight": config["tight"]})
     return make_case(**{k: config[k] for k in CASE_KEYS if k in config})
+
+
+def tight_configs(claim_id: str) -> tuple[dict, ...]:
+    """The stored tight instances of a claim, as fixed configurations (see :mod:`verify.sharpness`)."""
+    from ..sharpness import tight_names
+
+    return tuple({"tight": name} for name in tight_names(claim_id))
 
 
 def log_uniform(rng, low_decade: float, high_decade: float) -> float:

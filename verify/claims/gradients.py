@@ -4,10 +4,14 @@ the absence of spurious stationary points."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import reference as ref
 from .. import rounding
+from ..dynamics import gradient_flow
+from ..finite_differences import gradient_check
 from ..gradients import loss_and_grad, unrolled_loss_and_grad
 from ..losses import ShallowProblem
 from ..model import ImplicitLayer
@@ -23,11 +27,20 @@ def check_gradient(config):
     L, dA, dB = loss_and_grad(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, loss=c.loss)
     r = ReferenceState.at(c.A, c.B, c.Phi, c.Y, c.gamma, c.loss)
     tL, tA, tB = 2 * r.errors["L"], 2 * r.errors["dA"], 2 * r.errors["dB"]
-    return outcome([
-        equal("L = reference L", abs(L - r.L), tL),
-        equal("dL/dA = complex-step derivative", norm(dA - r.dA), tA),
-        equal("dL/dB = complex-step derivative", norm(dB - r.dB), tB),
-    ], f"relative errors dA {norm(dA - r.dA) / max(norm(r.dA), 1e-300):.1e}, "
+    # a second opinion: fourth-order central differences of the reference loss (verify.
+    # finite_differences), to 1e-7 relative (their truncation error is ~eps^(4/5)) plus, absolutely,
+    # their rounding 3 rho |L| sqrt(N) / h (rho = m cond_1(U) eps, one solve per evaluation) and
+    # the core's own rounding: gradients below the rounding of L (a saturated softmax) are compared
+    # to what the differences can resolve, not relatively
+    fd = gradient_check(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, loss=c.loss, dA=dA, dB=dB)
+    rho = c.m * rounding.cond_bound(c.gamma) * EPS
+    meas = [equal("L = reference L", abs(L - r.L), tL),
+            equal("dL/dA = complex-step derivative", norm(dA - r.dA), tA),
+            equal("dL/dB = complex-step derivative", norm(dB - r.dB), tB)]
+    for name, core, diff, h, t_core in (("dL/dA", dA, fd["fd_A"], fd["h_A"], tA), ("dL/dB", dB, fd["fd_B"], fd["h_B"], tB)):
+        meas.append(equal(f"{name} = finite differences of the reference loss", norm(core - diff),
+                          1e-7 * norm(diff) + 3 * rho * abs(fd["L"]) * np.sqrt(core.size) / h + t_core))
+    return outcome(meas, f"relative errors dA {norm(dA - r.dA) / max(norm(r.dA), 1e-300):.1e}, "
        f"dB {norm(dB - r.dB) / max(norm(r.dB), 1e-300):.1e}")
 
 
@@ -78,18 +91,50 @@ def _conservation_measurements(S, Gamma, dA, dA_ref, ref_error) -> list[Measurem
 
 def check_conservation(config):
     """1^T dL/dA = 0 for the core's gradient and for the complex-step derivative of the reference
-    loss. Structural: any VJP through the column softmax conserves column sums, so this check is
-    no evidence for the VALUE of dL/dA (GRAD-FD judges that)."""
-    c = case_of(config)
-    _, dA, dB = loss_and_grad(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, loss=c.loss)
-    r = ReferenceState.at(c.A, c.B, c.Phi, c.Y, c.gamma, c.loss)
-    Gamma = c.gamma * r.W.T @ r.dB
-    return outcome(_conservation_measurements(ref.softmax_columns(c.A), Gamma, dA, r.dA, r.errors["dA"]))
+    loss, and the column sums of A kept along the (batched) gradient flow. Structural: any VJP
+    through the column softmax conserves column sums, so this check is no evidence for the VALUE
+    of dL/dA (GRAD-FD judges that). One configuration: :func:`check_conservation_batch` of one."""
+    return check_conservation_batch([config])[0]
+
+
+def _batched_flow_measurements(cases) -> list[list]:
+    """One batched gradient flow of the stack (verify.batched.batched_gradient_flow, which
+    promises rtol for EACH configuration by asking rtol / sqrt(k) of the whole state) against
+    each configuration's own flow (verify.dynamics.gradient_flow at rtol 1e-12) at T: the
+    difference must stay within both runs' ODE error models; and the column sums of A_T must
+    equal those of A_0 (conserved along the flow) to the same error."""
+    from ..batched import batched_gradient_flow
+
+    rtol, rtol_single = 1e-8, 1e-12
+    # a horizon over which the flow moves: three times the slowest configuration's time scale
+    # 1 / (||Phi||^2 ||U^-1||^2), with ||U^-1|| <= 1 / (1 - gamma)
+    T = 3.0 * min((1 - c.gamma) ** 2 / max(float(np.linalg.norm(c.Phi, 2)) ** 2, 1e-300) for c in cases)
+    t, A_t, B_t = batched_gradient_flow(np.stack([c.A for c in cases]), np.stack([c.B for c in cases]),
+                                        np.stack([c.Phi for c in cases]), np.stack([c.Y for c in cases]),
+                                        np.array([c.gamma for c in cases]), T=T, loss=cases[0].loss, rtol=rtol,
+                                        t_eval=np.array([0.0, T]))
+    out = []
+    for k, c in enumerate(cases):
+        single = gradient_flow(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, T=T, loss=c.loss, rtol=rtol_single,
+                               atol=1e-2 * rtol_single, t_eval=np.array([0.0, T]), record_parameters=True,
+                               record_excess=False)
+        theta = max(float(np.abs(c.A).max()), float(np.abs(c.B).max()), 1.0)
+        size = c.A.size + c.B.size
+        # the batched solve asked rtol / sqrt(k) and atol 1e-2 of that of the stacked state
+        tol = (rounding.ode_state_error(rtol, 1e-2 * rtol, theta, size)
+               + rounding.ode_state_error(rtol_single, 1e-2 * rtol_single, theta, size))
+        diff = norm(A_t[-1, k] - single.A_t[-1]) + norm(B_t[-1, k] - single.B_t[-1])
+        drift = norm(A_t[-1, k].sum(axis=0) - c.A.sum(axis=0))
+        out.append([equal("batched flow = single flow at T, per configuration", diff, tol),
+                    equal("column sums of A kept along the batched flow", drift,
+                          np.sqrt(c.m) * rounding.ode_state_error(rtol, 1e-2 * rtol, theta, size))])
+    return out
 
 
 def check_conservation_batch(configs: list[dict]) -> list[Outcome]:
-    """The same check on a stack of same-shape configurations in one batched evaluation, plus the
-    batched values against the single-configuration path."""
+    """The check on a stack of same-shape configurations: conservation for the single and the
+    batched gradient, the batched values against the single-configuration path, and the batched
+    flow against each configuration's own flow."""
     from ..batched import batched_loss_and_grad
 
     cases = [case_of(c) for c in configs]
@@ -98,16 +143,20 @@ def check_conservation_batch(configs: list[dict]) -> list[Outcome]:
     gammas = np.array([c.gamma for c in cases])
     L_b, dA_b, dB_b = batched_loss_and_grad(A, B, np.stack([c.Phi for c in cases]), np.stack([c.Y for c in cases]),
                                             gammas, cases[0].loss)
+    flows = _batched_flow_measurements(cases)
     outcomes = []
     for k, c in enumerate(cases):
         L, dA, dB = loss_and_grad(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, loss=c.loss)
         r = ReferenceState.at(c.A, c.B, c.Phi, c.Y, c.gamma, c.loss)
         Gamma = c.gamma * r.W.T @ r.dB
-        meas = _conservation_measurements(ref.softmax_columns(c.A), Gamma, dA_b[k], r.dA, r.errors["dA"])
+        S = ref.softmax_columns(c.A)
+        meas = _conservation_measurements(S, Gamma, dA, r.dA, r.errors["dA"])[:1]
+        meas += [dataclasses.replace(m, name=m.name.replace("(core;", "(batched;"))
+                 for m in _conservation_measurements(S, Gamma, dA_b[k], r.dA, r.errors["dA"])]
         meas += [equal("batched L = single L", abs(L_b[k] - L), 2 * r.errors["L"]),
                  equal("batched dL/dA = single dL/dA", norm(dA_b[k] - dA), 2 * r.errors["dA"]),
                  equal("batched dL/dB = single dL/dB", norm(dB_b[k] - dB), 2 * r.errors["dB"])]
-        outcomes.append(outcome(meas))
+        outcomes.append(outcome(meas + flows[k]))
     return outcomes
 
 
@@ -125,7 +174,19 @@ def check_stationary(config):
     # the core's square-loss gradient is (W - W*) Phi Phi^T = W Phi Phi^T - Y P Phi^T
     s = np.linalg.svd(c.Phi, compute_uv=False)
     proj = rounding.projection_rounding(s, c.m, c.n) * norm(c.Y) * s.max()
+    value = problem.value(W_core)
+    if c.loss == "square":
+        # the core's absolute value is L* + 1/2 ||(W - W*) R^T||^2: L* errs like the reference
+        # least-squares residual, the excess by excess_tolerance (W within W's rounding)
+        L_star_ref, W_star_ref = ref.least_squares(c.Phi, c.Y)
+        dr = rounding.residual_rounding(norm(c.Phi), norm(c.Y), norm(W_star_ref), c.m, c.n)
+        D_norm = norm((r.W - W_star_ref) @ c.Phi)
+        value_tol = (2 * e["L"] + 2 * (np.sqrt(2 * L_star_ref) * dr + dr ** 2 / 2)
+                     + rounding.excess_tolerance(D_norm, norm(r.W), norm(c.Y), s.max(), c.m, c.gamma, s, c.n))
+    else:  # the same log-sum-exp terms as the reference, from the core's W
+        value_tol = 2 * e["L"]
     return outcome([
+        equal("L0(W) (ShallowProblem.value, the absolute loss) = reference L", abs(value - r.L), value_tol),
         equal("grad L0(W) = dL/dB U^T (reference derivative)", norm(r.grad_L0 - r.dB @ U.T),
               e["grad_L0"] + (e["dB"] + c.m * EPS * norm(r.dB)) * U_norm),
         equal("core grad L0(W) = reference", norm(problem.gradient(W_core) - r.grad_L0), 2 * e["grad_L0"] + 2 * proj),

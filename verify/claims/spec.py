@@ -5,6 +5,8 @@ derivation lives) and carries a :class:`Tier` for each way the suite checks it:
 
 - ``default``: the campaign (`python -m verify`), seeded random configurations at small sizes;
 - ``scale``: the scale tier (`python -m verify --scale`), widths up to 1024 and n up to 1e5;
+- ``slice``: the default run's slice of the scale tier (one configuration per scale claim at
+  m >= 256, the scale tier's check), so that `python -m verify` judges the scale checks too;
 - ``certify``: instances decided in ball arithmetic (`python -m verify --certify`), a function
   ``seed -> list of plan entries`` (:mod:`verify.certify.plan`).
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from ..results import Outcome
 
-TIERS = ("default", "scale")
+TIERS = ("default", "scale", "slice")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +48,13 @@ class Tier:
     digest: Callable[[list[dict]], dict] | None = None
     #: a check of a replayed configuration beyond the schema (raises ValueError)
     check_replay: Callable[[dict], None] | None = None
+    #: configurations checked in every run after the random ones, whatever the seed and count
+    #: (the tight instances where the claim's bound has least slack; see verify.sharpness)
+    fixed: tuple = ()
+    #: scale tier only: a sampler of the configurations the default run takes from this tier
+    #: (``python -m verify`` checks ``slice_count`` of them, at widths m >= 256)
+    slice_sample: Callable[[np.random.Generator, int], dict] | None = None
+    slice_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Claim:
     check_replay: Callable[[dict], None] | None = None
     tier: str = "default"
     theorem: str = ""
+    fixed: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,12 +96,15 @@ class ClaimSpec:
         """This claim at ``tier`` ("default" or "scale")."""
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
-        t = getattr(self, tier)
-        if t is None:
+        t = getattr(self, "scale" if tier == "slice" else tier)
+        if t is None or (tier == "slice" and t.slice_sample is None):
             raise ValueError(f"claim {self.id} has no {tier} tier")
+        if tier == "slice":  # the scale tier's check on the slice's configurations
+            t = replace(t, sample=t.slice_sample, quick=t.slice_count, thorough=t.slice_count, digest=None, fixed=())
         return Claim(self.id, t.statement or self.statement, self.provenance,
                      self.symbolic if tier == "default" else "not applicable", t.sample, t.check, t.quick,
-                     t.thorough, t.check_batch, t.batch_key, t.digest, t.check_replay, tier, self.theorem)
+                     t.thorough, t.check_batch, t.batch_key, t.digest, t.check_replay, tier, self.theorem,
+                     tuple(t.fixed))
 
 
 def stream_key(claim_id: str, tier: str = "default") -> int:

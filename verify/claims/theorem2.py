@@ -64,7 +64,8 @@ def check_trust_region(config):
     trust-region subproblem in the reference G_dt with multiplier 1 (stationarity, H + G > 0,
     radius) -- an identity for ANY SPD K and symmetric H once G is built from them, so its evidence
     is that K is the DEQ's metric; and the independent More-Sorensen solver returns that step."""
-    from ..trust_region import admissible_step_bound, frozen_A_preconditioner, solve_trust_region, trust_region_metric
+    from ..trust_region import (admissible_step_bound, check_correspondence, frozen_A_preconditioner, solve_trust_region,
+                                trust_region_metric)
 
     c = unsaturated(case_of(config))
     problem = ShallowProblem(c.Phi, c.Y, c.loss)
@@ -123,6 +124,13 @@ def check_trust_region(config):
         meas += [equal(f"state {k}: KKT stationarity g + (H + G) v = 0 at multiplier 1", kkt["stationarity"], stat_tol),
                  condition(f"state {k}: H + G > 0 (the KKT point is the global minimiser)",
                            kkt["lambda_min_H_plus_mu_G"] > 0 and kkt["lambda_min_G"] > 0)]
+        # the negative control of that second-order test: at 1.5x the reference bound G is
+        # indefinite (no trust region), and the reference's KKT report must see it
+        dt_over = 1.5 * bound_ref
+        G_over = np.linalg.solve(K_ref, np.eye(size)) / dt_over - H_ref
+        over = ref.trust_region_kkt(g_ref, H_ref, 0.5 * (G_over + G_over.T), 1.0, -dt_over * (K_ref @ g_ref), 1.0)
+        meas.append(condition(f"state {k}: reference second-order test sees G indefinite at 1.5 x the bound",
+                              over["lambda_min_G"] < 0 < over["lambda_min_H_plus_mu_G"]))
         if np.any(v_star):
             G_core = trust_region_metric(K, H, dt)
             v_ref = -dt * (K_ref @ g_ref)
@@ -142,6 +150,15 @@ def check_trust_region(config):
                      equal(f"state {k}: independent solver step = -dt K g (relative)", gap, solver_tol),
                      equal(f"state {k}: solver multiplier = 1", abs(sol.multiplier - 1), solver_tol),
                      condition(f"state {k}: solver reports the constraint active", sol.boundary)]
+            # the library's one-call check of the correspondence (used by the figures) must agree
+            chk = check_correspondence(objective, A, B, dt_fraction=0.5)
+            meas += [condition(f"state {k}: verify.trust_region.check_correspondence holds", chk.holds),
+                     equal(f"state {k}: its step bound = reference", abs(chk.step_bound / bound_ref - 1), rel_bound),
+                     # with the core's gradient (judged by GRAD-FD), the reference K: relative error
+                     # ||K - K_ref|| / lambda_min(K_ref) = tol_K cond(K) / ||K||, plus rounding
+                     equal(f"state {k}: its Euler step = -dt K g (reference K, relative)",
+                           norm(chk.euler_step + chk.dt * (K_ref @ vec(st.grad_L0))) / norm(chk.euler_step),
+                           2 * cond_K * (tol_K / K_norm + size * EPS))]
             if pencil.min() > 1e-8 * max(pencil.max(), 1.0):
                 # H > 0 in the G metric, so the Newton step -H^{-1} g exists. With a radius 10%
                 # above its G-norm the minimiser is that step (multiplier 0, constraint inactive:
@@ -233,7 +250,7 @@ SPECS = [
                          "trust-region subproblem (K certified, H by complex step, lambda_max(K H) by ARPACK, "
                          "stationarity by CG)",
                          sample=scale.scale_sampler(max_width=256), check=scale.check_trust_region_scale, quick=90,
-                         thorough=360)),
+                         thorough=360, slice_sample=scale.slice_sampler(max_width=256))),
     ClaimSpec(id="TR-ITERATION", theorem="Theorem 2", provenance=DERIVED, symbolic="not applicable",
               statement="the trust-region Newton iteration with metric from the co-evolving DEQ state reproduces "
                         "W_t, first order in dt",

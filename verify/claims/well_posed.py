@@ -3,15 +3,18 @@ forward iteration contracts; B = W U realises every W; L is not convex."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import reference as ref
 from .. import rounding
+from ..convergence import concentrated_weight
 from ..landscape import midpoint_violation
 from ..losses import ShallowProblem, optimal_loss
 from ..model import column_softmax, end_to_end_weight, equilibrium, fixed_point_iterates, predict, weight_for
 from ..results import DERIVED, EPS, PAPER, at_least, equal, outcome
-from ._shared import case_of, norm, sampler, square_excess_ref
+from ._shared import case_of, norm, sampler, square_excess_ref, tight_configs
 from .spec import ClaimSpec, Tier
 
 
@@ -21,6 +24,8 @@ def check_well_posedness(config):
     the forward iteration contracts like gamma^l (an equality for m = 1), and the core's S,
     equilibrium and iterates equal the reference ones."""
     c = case_of(config)
+    if config.get("concentrated"):  # every column of sigma(A) at e_1: the condition bound is attained
+        c = dataclasses.replace(c, A=concentrated_weight(c.m))
     m, gamma = c.m, c.gamma
     S = column_softmax(c.A)
     S_ref = ref.softmax_columns(c.A)
@@ -60,6 +65,12 @@ def check_well_posedness(config):
                    2 * e["W"]),
              equal("outputs W Phi (verify.predict) = reference", norm(predict(c.A, c.B, c.Phi, gamma=gamma) - W_ref @ c.Phi),
                    2 * e["Q"])]
+    cond_ratio = rounding.cond_bound(gamma) / np.linalg.cond(U, 1)
+    if config.get("concentrated") and m > 1:
+        # U = I - gamma s 1^T with s = e_1 up to (m - 1) e^-50: ||U||_1 = 1 + gamma and ||U^-1||_1 =
+        # 1/(1 - gamma) up to that (Sherman-Morrison), so the bound is attained: two-sided
+        meas.append(equal("concentrated A: cond_1(U) = (1+gamma)/(1-gamma) (attained; relative)", abs(cond_ratio - 1),
+                          m * rounding.cond_bound(gamma) * EPS + 4 * m * np.exp(-50.0) * rounding.cond_bound(gamma)))
     if m == 1:
         # sigma(A) = 1: z^(l) - z* = -gamma^l z* exactly
         meas.append(equal("m = 1: ||z^(l) - z*||_1 = gamma^l ||z^(0) - z*||_1",
@@ -67,7 +78,7 @@ def check_well_posedness(config):
     else:
         meas.append(at_least("||z^(l) - z*||_1 <= gamma^l ||z^(0) - z*||_1 (worst column)",
                              float(np.min((gamma ** layers * err0 + floor) / np.maximum(errl, 1e-300))), 1.0))
-    return outcome(meas)
+    return outcome(meas, ratio=float(cond_ratio), tight=config.get("tight"))
 
 
 def check_expressivity(config):
@@ -128,7 +139,10 @@ SPECS = [
                         "(1+gamma)/(1-gamma), and the forward iteration contracts like gamma^l (equality for m = 1) "
                         "to U^{-1} Phi",
               default=Tier(sample=sampler(a_scales=(0.1, 1.0, 3.0, 30.0)), check=check_well_posedness,
-                           quick=40, thorough=400)),
+                           quick=40, thorough=400,
+                           fixed=tight_configs("WELL-POSED") + tuple(
+                               {"seed": 0, "m": m, "m_y": 2, "n": 3, "gamma": g, "loss": "square", "concentrated": True}
+                               for m, g in ((4, 0.5), (30, 0.9), (8, 0.99))))),
     ClaimSpec(id="EXPRESSIVITY", theorem="well-posedness", provenance=PAPER, symbolic="not applicable",
               statement="for every A, B = W U realises any W; so inf L = inf L0 = L* whatever the width",
               default=Tier(sample=sampler(losses=("square",), spreads=(None, 2.0)), check=check_expressivity,
