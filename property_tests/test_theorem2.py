@@ -7,9 +7,7 @@ from hypothesis import given, strategies as st
 from scipy.optimize import NonlinearConstraint, brentq, minimize
 
 import verify
-from theory.trust_region import (congruence_residual, derived_hessian, kkt_solution,
-                                 scalar_step_condition, second_order_condition,
-                                 steepest_descent_in_metric)
+from theory.trust_region import derived_hessian, steepest_descent_in_metric
 from verify.dynamics import vec
 from verify.gradients import DEQObjective
 from verify.model import ImplicitLayer
@@ -22,18 +20,8 @@ EPS = np.finfo(float).eps
 
 
 # ---- symbolic -------------------------------------------------------------------------------
-def test_kkt_solution_at_multiplier_one_is_the_euler_step():
-    residual, v_mu, mu = kkt_solution(2)
-    assert residual == sp.zeros(2, 1)
-    assert second_order_condition(2) == sp.zeros(2, 2)
-
-
-def test_admissible_step_bound_derivation():
-    assert congruence_residual(2) == sp.zeros(2, 2)
-    condition, dt, k, h = scalar_step_condition()
-    assert condition == (dt < 1 / (h * k))
-
-
+# The admissible step theorem, its instances at the derived K and H, and the subproblem on both
+# sides of the threshold: property_tests/test_derivations.py.
 def test_first_order_form_is_steepest_descent_in_metric_K_inverse():
     residuals = steepest_descent_in_metric(2)
     assert len(residuals) == 1 and residuals[0] == sp.zeros(2, 1)

@@ -7,13 +7,14 @@
   J_B J_B^T + J_A J_A^T; the closed forms of the two pieces are compared with it exactly.
 - The energy identity dL/dt = g . d vec(W)/dt = -||dL/dtheta||^2.
 - K >= lambda(A) I follows from J_A J_A^T >= 0 and J_B J_B^T = (U^{-T} U^{-1}) (x) I.
-- The PL inequality of the square loss; the comparison ODE of Theorem 1 solved by dsolve.
+- The comparison ODE of Theorem 1 solved by dsolve. The PL inequality is derived in
+  :mod:`theory.pl_inequality`, the uniform rate bound in :mod:`theory.uniform_bound`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -43,8 +44,13 @@ class DerivedMetric:
     def K(self) -> sp.Matrix:
         return self.J_A * self.J_A.T + self.J_B * self.J_B.T
 
+    def K_at(self, point: dict) -> sp.Matrix:
+        """K = J_A J_A^T + J_B J_B^T with the Jacobians evaluated at ``point`` first (exact, fast)."""
+        J_A, J_B = self.J_A.xreplace(point), self.J_B.xreplace(point)
+        return J_A * J_A.T + J_B * J_B.T
 
-@lru_cache(maxsize=None)
+
+@cache
 def derive_metric(m: int, m_y: int) -> DerivedMetric:
     """Differentiate W = B U^{-1} along the gradient flow of L = L0(W) (g = grad L0(W))."""
     model = build(m, m_y, 1, "square")
@@ -85,24 +91,10 @@ def closed_form_metric_terms(metric: DerivedMetric, point: dict) -> tuple[sp.Mat
     return first, gamma ** 2 * second
 
 
-# ---- Theorem 1: PL constant and the Groenwall step ------------------------------------------
-def square_loss_pl_residual() -> tuple[sp.Expr, sp.Expr]:
-    """For a 2 x 2 Gram matrix C = Q diag(l1, l2) Q^T (Q a rotation) and a row d = W - W*:
-
-    ||d C||^2 - 2 kappa (1/2 d C d^T) is derived, and returned with the claimed
-    sum_i l_i (l_i - kappa) c_i^2 (c = d Q); their difference simplifies to 0, and each term is
-    >= 0 when every l_i is 0 or >= kappa: kappa = smallest nonzero eigenvalue is a PL constant.
-    """
-    t = sp.Symbol("theta", real=True)
-    l1, l2, kappa = sp.symbols("l1 l2 kappa", nonnegative=True)
-    d = sp.Matrix([[sp.Symbol("d1", real=True), sp.Symbol("d2", real=True)]])
-    Q = sp.Matrix([[sp.cos(t), -sp.sin(t)], [sp.sin(t), sp.cos(t)]])
-    C = Q * sp.diag(l1, l2) * Q.T
-    grad = d * C  # grad L0 = (W - W*) Phi Phi^T
-    derived = (grad * grad.T)[0, 0] - 2 * kappa * sp.Rational(1, 2) * (d * C * d.T)[0, 0]
-    c = d * Q
-    claimed = l1 * (l1 - kappa) * c[0] ** 2 + l2 * (l2 - kappa) * c[1] ** 2
-    return sp.simplify(derived - claimed), claimed
+# ---- Theorem 1: the comparison ODE ----------------------------------------------------------
+def claimed_comparison_solution(E0, kappa, lam, t, s) -> sp.Expr:
+    """E(t) = E_0 exp(-2 kappa int_0^t lambda(s) ds) (docs/theory.md, section 5)."""
+    return E0 * sp.exp(-2 * kappa * sp.Integral(lam(s), (s, 0, t)))
 
 
 def comparison_ode():
@@ -121,21 +113,8 @@ def comparison_ode():
     kappa, E0 = sp.symbols("kappa E_0", positive=True)
     E, lam = sp.Function("E"), sp.Function("lam")
     general = sp.dsolve(sp.Eq(E(t).diff(t), -2 * kappa * lam(t) * E(t)), E(t)).rhs
-    claimed = E0 * sp.exp(-2 * kappa * sp.Integral(lam(s), (s, 0, t)))
+    claimed = claimed_comparison_solution(E0, kappa, lam, t, s)
     return sp.simplify(sp.diff(general / claimed, t)), sp.simplify(claimed.subs(t, 0).doit() - E0)
-
-
-def softmax_column_sums(m: int) -> sp.Matrix:
-    """Column sums of sigma(A) minus 1, derived from the definition and simplified (zero).
-
-    This is the only symbolic link of the uniform rate bound. The rest is a proof on paper:
-    ||S||_1 = 1 (columns sum to 1, entries positive) and ||S||_inf <= m (entries below 1), so
-    ||S||_2 <= sqrt(||S||_1 ||S||_inf) <= sqrt(m); then ||U||_2 <= 1 + gamma ||S||_2 (triangle
-    inequality) and lambda(A) = 1/||U||_2^2 >= 1/(1 + gamma ||S||_2)^2 >= 1/(1 + gamma sqrt(m))^2.
-    """
-    E = symbol_matrix("e", m, m, positive=True)
-    S = column_softmax_from_exponentials(E)
-    return sp.simplify(sp.Matrix([sum(S[:, j]) - 1 for j in range(m)]))
 
 
 def metric_function(m: int, m_y: int):
@@ -153,5 +132,5 @@ def metric_function(m: int, m_y: int):
     return evaluate
 
 
-__all__ = ["DerivedMetric", "derive_metric", "closed_form_metric_terms", "square_loss_pl_residual",
-           "comparison_ode", "softmax_column_sums", "metric_function", "vec", "adjugate", "leibniz_det"]
+__all__ = ["DerivedMetric", "derive_metric", "closed_form_metric_terms", "comparison_ode", "metric_function", "vec",
+           "adjugate", "leibniz_det"]

@@ -8,7 +8,7 @@ compared with (exactly, in rational arithmetic, or at 50 significant digits for 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -17,14 +17,18 @@ from .symbolic_model import SymbolicDEQ, build, column_softmax_from_exponentials
 
 
 # ---- softmax Jacobian and the conservation law -------------------------------------------
+def closed_form_softmax_jacobian(s: sp.Matrix) -> sp.Matrix:
+    """J = diag(s) - s s^T (docs/theory.md, section 3)."""
+    return sp.diag(*s) - s * s.T
+
+
 def softmax_jacobian_residual(m: int) -> sp.Matrix:
     """d sigma(a)/d a computed by SymPy, minus diag(s) - s s^T, simplified (zero matrix if true)."""
     a = sp.Matrix(sp.symbols(f"a0:{m}", real=True))
     exps = a.applyfunc(sp.exp)
     s = exps / sum(exps)
     derived = s.jacobian(a)
-    closed = sp.diag(*s) - s * s.T
-    return (derived - closed).applyfunc(sp.simplify)
+    return (derived - closed_form_softmax_jacobian(s)).applyfunc(sp.simplify)
 
 
 def column_scaling_residual(m: int) -> sp.Matrix:
@@ -105,7 +109,7 @@ class DerivedGradients:
         return self.dA.xreplace(point), self.dB.xreplace(point)
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_gradients(m: int, m_y: int, n: int, loss: str = "square") -> DerivedGradients:
     """Differentiate the scalar symbolic loss with respect to every entry of A and B."""
     model = build(m, m_y, n, loss)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from itertools import permutations
 
 import numpy as np
@@ -77,7 +77,7 @@ def adjugate(M: sp.Matrix) -> sp.Matrix:
     return sp.Matrix(n, n, lambda i, j: (-1) ** (i + j) * leibniz_det(M.minor_submatrix(j, i)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def build(m: int, m_y: int, n: int, loss: str = "square") -> SymbolicDEQ:
     """The scalar loss L(A, B) = sum_i l(B (I - gamma sigma(A))^{-1} phi_i, y_i), symbolically."""
     if loss not in ("square", "cross_entropy"):
@@ -125,7 +125,8 @@ def random_rational_point(model: SymbolicDEQ, rng: np.random.Generator, *, denom
     return point
 
 
-def numeric_point(model: SymbolicDEQ, A: np.ndarray, B: np.ndarray, Phi: np.ndarray, Y: np.ndarray, gamma: float) -> list:
+def numeric_point(model: SymbolicDEQ, A: np.ndarray, B: np.ndarray, Phi: np.ndarray, Y: np.ndarray,
+                  gamma: float) -> list:
     """Arguments, in ``model.all_symbols`` order, for lambdified functions at float data."""
     return [gamma] + list(np.exp(A).ravel()) + list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())
 
