@@ -21,6 +21,9 @@ threadpool_limits(limits=1)
 # Ctrl-C raised by a check): they run the serial path unless they ask for --workers or --scheduler
 # (property_tests/test_parallel.py). DEQ_VERIFY_WORKERS=2 pytest ... runs them in parallel instead.
 os.environ.setdefault("DEQ_VERIFY_WORKERS", "1")
+# ... and the default tier only (the slice of the scale tier and the certificate plan, which the
+# default `python -m verify` adds, are run by their own tests: test_campaign_coverage.py)
+os.environ.setdefault("DEQ_VERIFY_TIERS", "default")
 
 settings.register_profile(
     "ci", max_examples=20, derandomize=True, deadline=None, print_blob=True,

@@ -50,7 +50,7 @@ def test_width_one_is_at_most_a_tenth_of_every_claim():
 def test_gamma_reaches_099_and_data_scales_span_decades():
     for claim_id in ("WELL-POSED", "GRAD-FD", "STATE-WISE", "ENERGY", "TRUST-REGION", "UNROLLED", "NONCONVEX"):
         configs = claim_configurations(CLAIMS_BY_ID[claim_id], 0, 300)
-        assert max(c["gamma"] for c in configs) > 0.97, claim_id
+        assert max(c["gamma"] for c in configs if "gamma" in c) > 0.97, claim_id
         scales = [c["phi_scale"] for c in configs if "phi_scale" in c]
         # TRUST-REGION keeps its cross-entropy starts unsaturated: 1.5 decades there
         assert max(scales) / min(scales) > (30 if claim_id == "TRUST-REGION" else 1000), claim_id

@@ -78,7 +78,7 @@ def parse_args(argv):
     p.add_argument("--tiers", metavar="TIER[,TIER]",
                    help="the tiers of the default run: default (random configurations), slice (one configuration "
                         "of each scale claim at m >= 256), certify (the quick certificate plan with its canaries); "
-                        "default: all three")
+                        "default: all three, or $DEQ_VERIFY_TIERS")
     p.add_argument("--certify", action="store_true",
                    help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
     args = p.parse_args(argv)
@@ -104,13 +104,11 @@ def parse_args(argv):
     if args.scale and args.certify:
         p.error("--certify does not apply with --scale (certificates are for the default tier's fixed instances)")
     if args.tiers is not None:
-        tiers = [t.strip() for t in args.tiers.split(",")]
-        bad = [t for t in tiers if t not in MAIN_TIERS]
-        if bad or not tiers or len(set(tiers)) != len(tiers):
-            p.error(f"--tiers: give distinct tiers among {','.join(MAIN_TIERS)}; got {args.tiers!r}")
         if args.scale or args.certify:
             p.error("--tiers applies to the default run only (not with --scale or --certify)")
-        args.tiers = tuple(t for t in MAIN_TIERS if t in tiers)
+        args.tiers = parse_tiers(p, "--tiers", args.tiers)
+    elif os.environ.get("DEQ_VERIFY_TIERS", "").strip() and not (args.scale or args.certify):
+        args.tiers = parse_tiers(p, "DEQ_VERIFY_TIERS", os.environ["DEQ_VERIFY_TIERS"])
     if args.blas_threads < 1:
         p.error(f"--blas-threads must be >= 1; got {args.blas_threads}")
     if args.seed is not None and args.seed < 0:
@@ -138,6 +136,14 @@ def parse_args(argv):
     return args
 
 
+def parse_tiers(p, source: str, text: str) -> tuple[str, ...]:
+    """Distinct tier names among MAIN_TIERS, comma-separated, in the report's order."""
+    tiers = [t.strip() for t in text.split(",")]
+    if not tiers or any(t not in MAIN_TIERS for t in tiers) or len(set(tiers)) != len(tiers):
+        p.error(f"{source}: give distinct tiers among {','.join(MAIN_TIERS)}; got {text!r}")
+    return tuple(t for t in MAIN_TIERS if t in tiers)
+
+
 def default_workers(p) -> int:
     """$DEQ_VERIFY_WORKERS if set (the test suite sets 1: its tests patch claims in this process),
     else the cores this process may use."""
@@ -148,6 +154,17 @@ def default_workers(p) -> int:
     if not value.isdigit() or not 1 <= int(value) <= WORKERS_LIMIT:
         p.error(f"DEQ_VERIFY_WORKERS must be an integer in [1, {WORKERS_LIMIT}]; got {value!r}")
     return int(value)
+
+
+def symbolic_label(symbolic: str) -> str:
+    """The table's short form of a claim's symbolic status (the JSON and --list keep the whole text):
+    "exact" where every symbolic step is a SymPy residual or decided truth value, "exact + proof on
+    paper" where some steps stay on paper, "proof on paper", or "not applicable"."""
+    exact_part = symbolic.startswith("exact") or "dsolve" in symbolic
+    on_paper = "proof on paper" in symbolic
+    if exact_part and on_paper:
+        return "exact + proof on paper"
+    return "exact" if exact_part else ("proof on paper" if on_paper else "not applicable")
 
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
@@ -164,7 +181,7 @@ def summary_table(reports: list[ClaimReport], title: str) -> Table:
             holds = "[yellow]partial[/]"
         else:
             holds = "[red]NO[/]"
-        symbolic = r.symbolic if len(r.symbolic) <= 32 else r.symbolic[:31] + "…"
+        symbolic = symbolic_label(r.symbolic)
         table.add_row(r.id, r.tier, holds, str(r.tried), str(r.passed), format_ratio(r), format_slack(r), symbolic,
                       r.provenance, f"{r.seconds:.1f}")
     return table

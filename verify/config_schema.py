@@ -210,8 +210,12 @@ def validate_config(config: dict, claim_id: str, required: list[str] = (), allow
 
 def replay_config(text: str, claim) -> dict:
     """Parse and validate a ``--replay`` argument for ``claim``; raises ValueError saying what is wrong."""
+    parsed = parse_config(text)
+    fixed = [dict(f) for f in getattr(claim, "fixed", ())]
+    if parsed in fixed:  # one of the claim's fixed configurations (a tight instance), as printed
+        return validate_config(parsed, claim.id, (), list(parsed))
     required, allowed = claim_keys(claim)
-    config = validate_config(parse_config(text), claim.id, required, allowed)
+    config = validate_config(parsed, claim.id, required, allowed)
     if claim.check_replay is not None:
         claim.check_replay(config)
     return config

@@ -188,7 +188,9 @@ def _counterexample_sampler(rng, index):
 
 SPECS = [
     ClaimSpec(id="UNIFORM-RATE", theorem="Theorem 1", provenance=PAPER,
-              symbolic="column sums derived; norm inequalities: proof on paper",
+              symbolic="exact: ||sigma(A)||_1 = 1, ||sigma(A)||_inf <= m and lambda(A) at the concentrated softmax vs "
+                       "the core (theory.uniform_bound); ||S||_2 <= sqrt(||S||_1 ||S||_inf), ||U||_2 <= 1 + gamma ||S||_2: "
+                       "proof on paper",
               statement="lambda(A) >= 1/(1 + gamma ||sigma(A)||_2)^2 >= 1/(1 + gamma sqrt(m))^2 for every A: the "
                         "rate needs no width assumption; lambda/bound -> 1 at the concentrated softmax",
               default=Tier(sample=_uniform_sampler, check=check_uniform_rate, quick=100, thorough=2000,
@@ -199,7 +201,9 @@ SPECS = [
                             "concentrated softmax",
                             sample=scale.uniform_scale_sampler, check=scale.check_uniform_rate_scale, quick=180, thorough=720,
                          slice_sample=scale.slice_sampler(scale.uniform_scale_sampler))),
-    ClaimSpec(id="NAIVE-BOUND-FALSE", theorem="Theorem 1", provenance=DERIVED, symbolic="not applicable",
+    ClaimSpec(id="NAIVE-BOUND-FALSE", theorem="Theorem 1", provenance=DERIVED,
+              symbolic="exact: lambda(A) < 1/(1 + gamma)^2 decided at the concentrated softmax "
+                       "(theory.uniform_bound.concentrated_rate)",
               statement="the bound lambda(A) >= 1/(1+gamma)^2 is FALSE (concentrated softmax columns)",
               default=Tier(sample=_counterexample_sampler, check=check_counterexample, quick=5, thorough=50)),
 ]

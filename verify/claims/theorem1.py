@@ -285,7 +285,8 @@ def _integrated_sampler():
 
 
 SPECS = [
-    ClaimSpec(id="ENERGY", theorem="Theorem 1", provenance=DERIVED, symbolic="exact: theory.dynamics.derive_metric",
+    ClaimSpec(id="ENERGY", theorem="Theorem 1", provenance=DERIVED, symbolic="exact: theory.dynamics.derive_metric (J_A J_A^T and J_B J_B^T closed forms); K >= lambda(A) I: "
+                       "proof on paper",
               statement="vec(dW/dt) = -K g, dL/dt = -g^T K g, K >= lambda(A) I, lambda(A) = lambda_min of the B-part "
                         "of K",
               default=Tier(sample=sampler(max_dim=6, a_scales=(0.1, 1.0, 3.0, 30.0)), check=check_energy_and_metric,
@@ -295,7 +296,8 @@ SPECS = [
                       sample=scale.scale_sampler(), check=scale.check_energy_scale, quick=120, thorough=480,
                          slice_sample=scale.slice_sampler())),
     ClaimSpec(id="STATE-WISE", theorem="Theorem 1", provenance=DERIVED,
-              symbolic="exact: theory.dynamics.square_loss_pl_residual",
+              symbolic="exact: theory.pl_inequality (kappa = smallest nonzero eigenvalue works, kappa + q does not; "
+                       "rational instances vs the core); K >= lambda(A) I and the product of the two bounds: proof on paper",
               statement="||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) at every state (square loss), with "
                         "equality at a constructed state",
               default=Tier(sample=sampler(losses=("square",), spreads=(None, 2.0, 4.0)), check=check_state_wise,

@@ -240,7 +240,9 @@ SPECS = [
                         "derivation",
               default=Tier(sample=sampler(max_dim=4), check=check_hessian, quick=20, thorough=300)),
     ClaimSpec(id="TRUST-REGION", theorem="Theorem 2", provenance=PAPER,
-              symbolic="exact: theory.trust_region.admissible_step",
+              symbolic="exact: admissible step theorem (2 x 2, every symmetric H) and its threshold at the derived K "
+                       "and H vs the core (theory.admissible_step); KKT at multiplier 1: identity for every H; congruence "
+                       "preserves definiteness, Sylvester's criterion: proof on paper",
               statement="the Euler step -dt K g solves the shallow model's trust-region Newton subproblem in metric "
                         "G = K^{-1}/dt - H with multiplier 1; K, H and the H-dependent admissible step are judged "
                         "independently",
