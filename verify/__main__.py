@@ -75,8 +75,13 @@ def parse_args(argv):
     p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
                    help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)")
     p.add_argument("--certify", action="store_true",
-                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
+                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint), with near-tight "
+                        "instances and false canaries; uses --seed, --only, --quick, --json, --markdown, --list, "
+                        "--replay ENTRY, --fail-fast")
     args = p.parse_args(argv)
+    if args.certify:  # its own rules: verify/certify/cli.py
+        from .certify.cli import check_certify_args
+        return check_certify_args(p, args)
     if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
         p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
                 f"got {args.count}")
@@ -231,9 +236,9 @@ def _main(args) -> int:
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: wide enough that the table never wraps
         console = Console(width=170)
-    if args.certify:  # a separate report: certified verdicts (verify/certify.py)
-        from .certify import run_cli
-        return run_cli(console, seed=args.seed, json_path=args.json)
+    if args.certify:  # a separate report: certified verdicts (verify/certify/)
+        from .certify.cli import run_cli
+        return run_cli(console, args)
     if args.list:
         for c in catalogue(args.scale).values():
             console.print(f"[bold]{c.id}[/]  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")

@@ -24,12 +24,14 @@ from .balls import (
 
 # ---- the model in ball arithmetic (docs/theory.md, sections 1 and 3) ----------------------------------
 def column_softmax_ball(A: np.ndarray) -> arb_mat:
-    """S = sigma(A), S_ij = exp(A_ij) / sum_k exp(A_kj) (no shift needed: Arb exponents are
-    unbounded)."""
+    """S = sigma(A), S_ij = exp(A_ij - c_j) / sum_k exp(A_kj - c_j), c_j = max_k A_kj: Arb's
+    exp overflows to [+/- inf] near exp(1e300) (its exponents are bounded in practice), so the
+    shift is needed; A_ij - c_j is formed in Arb (exact or a ball around the exact difference)."""
     m = A.shape[0]
     S = arb_mat(m, m)
     for j in range(m):
-        e = [arb(float(A[i, j])).exp() for i in range(m)]
+        c = arb(float(A[:, j].max()))
+        e = [(arb(float(A[i, j])) - c).exp() for i in range(m)]
         total = ball_sum(e)
         for i in range(m):
             S[i, j] = e[i] / total
