@@ -62,6 +62,12 @@ def norm_sq_enclosure(U: arb_mat) -> arb:
     return lambda_max_enclosure(U.transpose() * U)
 
 
+def rate_enclosure(U: arb_mat) -> tuple[arb, arb]:
+    """(lambda(A), ||U||_2^2) with lambda(A) = 1 / ||U||_2^2 (docs/theory.md, section 1)."""
+    norm_sq = norm_sq_enclosure(U)
+    return arb(1) / norm_sq, norm_sq
+
+
 class BallState:
     """W, the implicit gradients and the excess loss of the square loss at (A, B), from the
     definitions (docs/theory.md, sections 1, 3, 5), in ball arithmetic at the working precision."""
@@ -84,7 +90,7 @@ class BallState:
 
     def rate(self) -> arb:
         """lambda(A) = 1 / ||U||_2^2."""
-        return arb(1) / norm_sq_enclosure(self.U)
+        return rate_enclosure(self.U)[0]
 
     def kappa(self) -> tuple[arb, str]:
         """kappa = the smallest NONZERO eigenvalue of Phi Phi^T.

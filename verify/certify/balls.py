@@ -63,10 +63,6 @@ def scaled_mid_array(M: arb_mat) -> tuple[np.ndarray, int]:
     return mid_array(M * power_of_two(-e)), e
 
 
-def max_rad(M: arb_mat) -> float:
-    return max((float(x.rad()) for x in M.entries()), default=0.0)
-
-
 def ball_sum(xs) -> arb:
     total = arb(0)
     for x in xs:
@@ -81,13 +77,6 @@ def frobenius_sq(M: arb_mat) -> arb:
 def frobenius_inner(M: arb_mat, N: arb_mat) -> arb:
     """Frobenius inner product sum_ij M_ij N_ij."""
     return ball_sum(a * b for a, b in zip(M.entries(), N.entries()))
-
-
-def ball_diagonal(values) -> arb_mat:
-    D = arb_mat(len(values), len(values))
-    for i, v in enumerate(values):
-        D[i, i] = v
-    return D
 
 
 def ball_vec(M: arb_mat) -> arb_mat:

@@ -24,7 +24,6 @@ NOT_APPLICABLE = (("--count", "count", "the plan fixes its entries"),
                   ("--workers", "workers", "certificates run one after the other in this process"),
                   ("--scheduler", "scheduler", "certificates run in this process"),
                   ("--thorough", "thorough", "the full plan is the default; --quick runs the campaign's subset"),
-                  ("--scale", "scale", "certificates are for fixed instances"),
                   ("--idx", "idx", "certificates use no data files"))
 
 
@@ -32,6 +31,8 @@ def check_certify_args(parser, args):
     """The argument rules of --certify (called by verify.__main__.parse_args; errors exit 2 with
     one line on stderr). --seed, --only, --quick, --json, --markdown, --list, --replay (one plan
     entry as printed for a failure), --fail-fast and --blas-threads apply; the rest is refused."""
+    if args.scale:  # the campaign's own wording for this pair
+        parser.error("--certify does not apply with --scale (certificates are for the default tier's fixed instances)")
     for option, attr, why in NOT_APPLICABLE:
         value = getattr(args, attr, None)
         if value not in (None, False):

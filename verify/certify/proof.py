@@ -72,10 +72,6 @@ class Enclosure:
             rel = _float_up(2 * rad / abs(mid))
         return cls(_float_down(x), _float_up(x), x.str(radius=True), float(mid), _float_up(rad), rel)
 
-    @property
-    def width(self) -> float:
-        return self.hi - self.lo
-
     def contains(self, value: float) -> bool:
         return self.lo <= value <= self.hi
 
@@ -201,6 +197,7 @@ def equation(statement: str, residuals: list[arb], terms: list[arb]) -> Item:
                comparisons): a proof that the relative deviation is at most 2^-k;
     undecided  a non-finite ball, terms not bounded away from 0, or k <= 0.
     """
+    # the residual shown in the report (a choice of display, not a decision)
     worst = max(residuals, key=lambda r: float(r.abs_upper().upper()) if r.is_finite() else np.inf)
     if not all(r.is_finite() for r in residuals) or not all(t.is_finite() for t in terms):
         return Item(statement, "equation", UNDECIDED, Enclosure.of(worst), NON_FINITE)

@@ -16,7 +16,7 @@ import numpy as np
 from flint import arb, arb_mat
 
 from .._validation import check_gamma
-from .ball_model import BallState, apply_jacobians, implicit_matrix_ball, norm_sq_enclosure
+from .ball_model import BallState, apply_jacobians, implicit_matrix_ball, rate_enclosure
 from .balls import (
     ball_matrix,
     ball_sum,
@@ -40,6 +40,7 @@ from .proof import (
 from .validation import (
     check_budget,
     check_fraction,
+    check_instance,
     check_precisions,
     check_real,
     check_state,
@@ -61,8 +62,7 @@ def _factor_label(name: str, value: float) -> str:
 
 def rate_enclosures(cert: Certificate, A: np.ndarray, gamma: float) -> tuple[arb, arb]:
     S, U = implicit_matrix_ball(A, gamma)
-    norm_sq = norm_sq_enclosure(U)
-    lam = arb(1) / norm_sq
+    lam, norm_sq = rate_enclosure(U)
     m = A.shape[0]
     # the cheap bound ||U||_2 <= sqrt(||U||_1 ||U||_inf), for comparison
     absU = [[abs(U[i, j]) for j in range(m)] for i in range(m)]
@@ -84,6 +84,7 @@ def certify_naive_bound_false(m: int = 30, gamma: float = 0.9, *, logit_gap: flo
     logit_gap = check_real("logit_gap", logit_gap, positive=False)
     bound_factor = check_real("bound_factor", bound_factor)
     precisions = check_precisions(precisions)
+    instance = check_instance(instance)
     check_budget("NAIVE-BOUND-FALSE", m)
     A = concentrated_instance(m, logit_gap)
 
@@ -112,6 +113,7 @@ def certify_uniform_rate(A, gamma: float, *, bound_factor: float = 1.0, instance
     A, gamma = check_weight(A, gamma)
     bound_factor = check_real("bound_factor", bound_factor)
     precisions = check_precisions(precisions)
+    instance = check_instance(instance)
     m = A.shape[0]
     check_budget("UNIFORM-RATE", m)
 
@@ -141,6 +143,7 @@ def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0,
     A, B, Phi, Y, gamma = check_state(A, B, Phi, Y, gamma)
     bound_factor = check_real("bound_factor", bound_factor)
     precisions = check_precisions(precisions)
+    instance = check_instance(instance)
     check_budget("STATE-WISE", A.shape[0], B.shape[0], Phi.shape[1])
 
     def compute(cert):
@@ -189,6 +192,7 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
     rate_factor = check_real("rate_factor", rate_factor)
     energy_factor = check_real("energy_factor", energy_factor)
     precisions = check_precisions(precisions)
+    instance = check_instance(instance)
     check_budget("ENERGY", A.shape[0], B.shape[0], Phi.shape[1])
 
     def compute(cert):
@@ -278,6 +282,7 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
     step_gap = check_fraction("step_gap", step_gap)
     multiplier = check_real("multiplier", multiplier)
     precisions = check_precisions(precisions)
+    instance = check_instance(instance)
     check_budget("TRUST-REGION", A.shape[0], B.shape[0], Phi.shape[1])
 
     def compute(cert):
@@ -306,7 +311,9 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
         delta_sq = (v.transpose() * G * v)[0, 0]
         radius_kkt = (v_kkt.transpose() * G * v_kkt)[0, 0]
         cert.items.append(inequality("delta = ||v||_G > 0", delta_sq))
-        cert.items.append(equation("||v_KKT||_G^2 = delta^2", [radius_kkt - delta_sq], [delta_sq]))
+        radius = equation("||v_KKT||_G^2 = delta^2", [radius_kkt - delta_sq], [delta_sq])
+        cert.items.append(radius)
+        cert.give_up_early(radius)  # before the three costly lambda_min enclosures
         lam_G = lambda_min_enclosure(G)
         lam_HG = lambda_min_enclosure(HG)
         cert.items.append(positive_definite("G = K^{-1}/dt - H > 0" + _factor_label("dt_factor", dt_factor), lam_G))

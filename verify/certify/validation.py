@@ -86,9 +86,9 @@ def check_precisions(precisions) -> tuple[int, ...]:
     return tuple(int(p) for p in values)
 
 
-def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> float:
-    """Ball multiply-adds of one certificate at one precision (leading terms; a rational
-    multiply-add of the exact Gram matrices counts 10: they are slower than ball ones).
+def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> int:
+    """Ball multiply-adds of one certificate at one precision (leading terms, exact integers; a
+    rational multiply-add of the exact Gram matrices counts 10: they are slower than ball ones).
 
     UNIFORM-RATE, NAIVE-BOUND-FALSE   4 m^3        (U^T U and its lambda_max enclosure)
     STATE-WISE                        12 m^3 + 10 (m^2 n + m_y m n) + 8 min(m, n)^3
@@ -97,15 +97,16 @@ def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> float:
     TRUST-REGION                      STATE-WISE + m^3 m_y^2 + 20 d^3 (K^{-1}, a solve, three
                                       lambda_min enclosures of d x d matrices)
     """
+    m, m_y, n = int(m), int(m_y), int(n)
     if claim in ("UNIFORM-RATE", "NAIVE-BOUND-FALSE"):
-        return 4.0 * m ** 3
-    state = 12.0 * m ** 3 + 10.0 * (m * m * n + m_y * m * n) + 8.0 * min(m, n) ** 3 + 3.0 * m * m * m_y
+        return 4 * m ** 3
+    state = 12 * m ** 3 + 10 * (m * m * n + m_y * m * n) + 8 * min(m, n) ** 3 + 3 * m * m * m_y
     if m > n:
-        state += 10.0 * n * n * m
+        state += 10 * n * n * m
     if claim == "STATE-WISE":
         return state
-    d = float(m * m_y)
-    metric = float(m) ** 3 * m_y ** 2
+    d = m * m_y
+    metric = m ** 3 * m_y ** 2
     if claim == "ENERGY":
         return state + metric + 4 * d ** 3
     if claim == "TRUST-REGION":
@@ -114,10 +115,19 @@ def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> float:
 
 
 def check_budget(claim: str, m: int, m_y: int = 1, n: int = 1) -> None:
-    """Refuse an instance whose :func:`estimated_cost` exceeds COST_LIMIT."""
+    """Refuse an instance whose :func:`estimated_cost` exceeds COST_LIMIT (integer arithmetic:
+    no overflow at any size)."""
     cost = estimated_cost(claim, m, m_y, n)
     if cost > COST_LIMIT:
+        shown = f"{cost:.2g}" if cost < 10 ** 300 else "more than 1e300"
         size = f"m = {m}" if claim in ("UNIFORM-RATE", "NAIVE-BOUND-FALSE") else f"m = {m}, m_y = {m_y}, n = {n}"
-        raise ValueError(f"{claim} at {size} would cost about {cost:.2g} ball operations per precision "
+        raise ValueError(f"{claim} at {size} would cost about {shown} ball operations per precision "
                          f"(limit {COST_LIMIT:.2g}, see verify.certify.validation.estimated_cost); "
                          "certify a smaller instance")
+
+
+def check_instance(instance) -> dict | None:
+    """The optional description of the instance for the report: None or a dict."""
+    if instance is not None and not isinstance(instance, dict):
+        raise ValueError(f"instance must be a dict describing the instance, or None; got {type(instance).__name__}")
+    return instance
