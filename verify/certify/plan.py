@@ -237,9 +237,10 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
     plan += _pair(e824, "rate_factor", "rate_ratio", (1e-3, 1e-9) if full else (1e-3,))
     plan += _pair(e824, "energy_factor", "energy_ratio", (1e-3, 1e-9) if full else (1e-3,))
     plan += _equation_canaries(e824, margins)
-    # at m = 3 the 53-bit residual balls are ~2^-36 wide: this canary straddles 0 there with k >= 34, so a
-    # loosened equation rule or a loop that stops at 53 bits passes it
-    plan += _equation_canaries(_state("ENERGY", "instance", "random", seed, 3, 2, 5), (1e-12,))
+    # at m = 2, 3 the 53-bit residual balls are 2^-39 to 2^-35 wide: these canaries straddle 0 there with
+    # k >= 34, so a loosened equation rule (2^-34) or a loop that stops at 53 bits passes them
+    for shape in ((3, 2, 5), (2, 1, 3)):
+        plan += _equation_canaries(_state("ENERGY", "instance", "random", seed, *shape), (1e-12,))
     if full:
         plan += _equation_canaries(_state("ENERGY", "instance", "random", seed, 32, 10, 200), (1e-12,))
         plan += [_state("ENERGY", "instance", "random", seed, 8, 2, 4, expect=[CONSISTENT, NOT_CERTIFIED], scale=s,
