@@ -615,7 +615,8 @@ def test_near_tight_entries_are_within_a_few_percent_and_canaries_false_against_
         if "ratio_ref" not in config or config["kind"] != "tight":
             continue
         cert = plan.run_entry({k: v for k, v in config.items() if k not in factors})
-        key = {"ENERGY": "-dL/dt / (lambda ||g||^2)" if "energy_factor" in config
+        energy = "energy_factor" in config or "energy_ratio" in config.get("label", "")
+        key = {"ENERGY": "-dL/dt / (lambda ||g||^2)" if energy
                else "lambda_min(K) / lambda(A)"}.get(config["claim"], "ratio")
         ratio = cert.enclosures[key]
         floor = reference_values(config)["floor"]
