@@ -1,10 +1,14 @@
-"""Time and enclosure widths of the certificates (verify/certify.py) per size.
+"""Time and enclosure widths of the certificates (verify/certify/) per size, and of the plan.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/certify_sizes.py [--sizes m,m_y,n ...] [--claims C,...] [--seed S]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/certify_sizes.py --plan quick|full [--seed S]
 
 One run per (claim, size), wall clock, on this machine; measurements, not test assertions.
 UNIFORM-RATE uses m only. Prints one row per certificate: verdict, the precision that decided
-it, the seconds, the widest relative enclosure width, and the headline enclosure.
+it, the smallest k of its equations (consistent to 2^-k), the seconds, the widest relative
+enclosure width, the headline enclosure and the estimated cost (verify.certify.validation).
+With --plan, runs verify.certify.plan.entries(seed, quick=...) entry by entry and prints the time
+to build the plan (reference values) and to run it, each entry's verdict, bits and k.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from verify import certify as C  # noqa: E402
+from verify.certify import plan as P  # noqa: E402
 from verify.sampling import make_case  # noqa: E402
 
 GAMMA = 0.9
@@ -26,15 +32,45 @@ def parse_size(text: str) -> tuple[int, int, int]:
     return m, m_y, n
 
 
+def _k(cert) -> str:
+    return "-" if cert.consistent_bits is None else str(cert.consistent_bits)
+
+
+def run_plan(seed: int, quick: bool) -> int:
+    started = time.perf_counter()
+    entries = P.entries(seed, quick=quick)
+    built = time.perf_counter() - started
+    print(f"{'#':>3} {'claim':<18} {'kind':<9} {'label':<40} {'verdict':<14} {'ok':<3} {'bits':>4} {'k':>4} "
+          f"{'seconds':>8}  history")
+    unexpected = 0
+    for i, config in enumerate(entries, 1):
+        t0 = time.perf_counter()
+        cert = P.run_entry(config)
+        ok = P.judge(config, cert)
+        unexpected += not ok
+        history = " ".join(f"{b}:{s}" + ("" if k is None else f"(k={k})") for b, s, k in cert.history)
+        print(f"{i:>3} {config['claim']:<18} {config['kind']:<9} {config.get('label', '')[:40]:<40} {cert.status:<14} "
+              f"{'yes' if ok else 'NO':<3} {cert.bits:>4} {_k(cert):>4} {time.perf_counter() - t0:>8.2f}  {history}",
+              flush=True)
+    total = time.perf_counter() - started
+    print(f"{'quick' if quick else 'full'} plan, seed {seed}: {len(entries)} entries, {unexpected} unexpected; "
+          f"plan built in {built:.1f} s, total {total:.1f} s")
+    return 1 if unexpected else 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", nargs="+", type=parse_size, default=[(32, 10, 200)], metavar="m,m_y,n")
     p.add_argument("--claims", default="UNIFORM-RATE,STATE-WISE,ENERGY,TRUST-REGION")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plan", choices=("quick", "full"), help="time the plan of --certify instead")
     args = p.parse_args(argv)
+    if args.plan:
+        return run_plan(args.seed, args.plan == "quick")
     claims = [c.strip() for c in args.claims.split(",") if c.strip()]
     functions = {"STATE-WISE": C.certify_state_wise, "ENERGY": C.certify_energy, "TRUST-REGION": C.certify_trust_region}
-    print(f"{'claim':<18} {'m':>4} {'m_y':>4} {'n':>5}  {'verdict':<14} {'bits':>4} {'seconds':>8} {'max rel width':>13}  headline")
+    print(f"{'claim':<18} {'m':>4} {'m_y':>4} {'n':>5}  {'verdict':<14} {'bits':>4} {'k':>4} {'seconds':>8} "
+          f"{'max rel width':>13} {'cost':>8}  headline")
     for m, m_y, n in args.sizes:
         case = make_case(args.seed, m, m_y, n, GAMMA)
         for claim in claims:
@@ -44,11 +80,12 @@ def main(argv=None) -> int:
                 cert = C.certify_uniform_rate(case.A, GAMMA)
             else:
                 cert = functions[claim](case.A, case.B, case.Phi, case.Y, GAMMA)
-            head = C.HEADLINE[claim]
+            head = P.HEADLINE[claim]
             enc = cert.enclosures.get(head)
             shown = f"{head} = {enc.mid:.12g} +/- {enc.rad:.1e}" if enc else "-"
-            print(f"{claim:<18} {m:>4} {m_y:>4} {n:>5}  {cert.status:<14} {cert.bits:>4} {cert.seconds:>8.2f} "
-                  f"{cert.max_rel_width:>13.1e}  {shown}", flush=True)
+            cost = C.estimated_cost(claim, m, m_y, n)
+            print(f"{claim:<18} {m:>4} {m_y:>4} {n:>5}  {cert.status:<14} {cert.bits:>4} {_k(cert):>4} "
+                  f"{cert.seconds:>8.2f} {cert.max_rel_width:>13.1e} {cost:>8.1e}  {shown}", flush=True)
     return 0
 
 

@@ -80,8 +80,13 @@ def parse_args(argv):
                         "of each scale claim at m >= 256), certify (the quick certificate plan with its canaries); "
                         "default: all three, or $DEQ_VERIFY_TIERS")
     p.add_argument("--certify", action="store_true",
-                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint); uses --seed, --json")
+                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint), with near-tight "
+                        "instances and false canaries; uses --seed, --only, --quick, --json, --markdown, --list, "
+                        "--replay ENTRY, --fail-fast")
     args = p.parse_args(argv)
+    if args.certify:  # its own rules: verify/certify/cli.py
+        from .certify.cli import check_certify_args
+        return check_certify_args(p, args)
     if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
         p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
                 f"got {args.count}")
@@ -101,8 +106,6 @@ def parse_args(argv):
         for role, path in zip(("IMAGES", "LABELS"), args.idx):
             if not os.path.isfile(path):
                 p.error(f"--idx {role}: {path!r} is not a readable file (this suite never downloads data)")
-    if args.scale and args.certify:
-        p.error("--certify does not apply with --scale (certificates are for the default tier's fixed instances)")
     if args.tiers is not None:
         if args.scale or args.certify:
             p.error("--tiers applies to the default run only (not with --scale or --certify)")
@@ -262,9 +265,9 @@ def _main(args) -> int:
     console = Console()
     if not console.is_terminal:  # a log file or a pipe: wide enough that the table never wraps
         console = Console(width=170)
-    if args.certify:  # a separate report: certified verdicts (verify/certify.py)
-        from .certify import run_cli
-        return run_cli(console, seed=args.seed, json_path=args.json)
+    if args.certify:  # a separate report: certified verdicts (verify/certify/)
+        from .certify.cli import run_cli
+        return run_cli(console, args)
     tiers = ("scale",) if args.scale else (("default",) if args.replay is not None else args.tiers or MAIN_TIERS)
     if args.list:
         for c in select_claims(None, tiers=tiers):

@@ -210,8 +210,11 @@ def reproduce_command(report: "ClaimReport", config: dict) -> str:
     """The command line that re-checks one configuration of this report's claim and tier."""
     import json
 
-    flag = {"default": "", "scale": "--scale ", "slice": "--scale ", "certify": "--certify "}[report.tier]
-    return f"python -m verify {flag}--only {report.id} --replay '{json.dumps(config, sort_keys=True)}'"
+    text = json.dumps(config, sort_keys=True)
+    if report.tier == "certify":  # a plan entry names its claim
+        return f"python -m verify --certify --replay '{text}'"
+    flag = {"default": "", "scale": "--scale ", "slice": "--scale "}[report.tier]
+    return f"python -m verify {flag}--only {report.id} --replay '{text}'"
 
 
 def json_safe(value):

@@ -24,12 +24,14 @@ from .balls import (
 
 # ---- the model in ball arithmetic (docs/theory.md, sections 1 and 3) ----------------------------------
 def column_softmax_ball(A: np.ndarray) -> arb_mat:
-    """S = sigma(A), S_ij = exp(A_ij) / sum_k exp(A_kj) (no shift needed: Arb exponents are
-    unbounded)."""
+    """S = sigma(A), S_ij = exp(A_ij - c_j) / sum_k exp(A_kj - c_j), c_j = max_k A_kj: Arb's
+    exp overflows to [+/- inf] near exp(1e300) (its exponents are bounded in practice), so the
+    shift is needed; A_ij - c_j is formed in Arb (exact or a ball around the exact difference)."""
     m = A.shape[0]
     S = arb_mat(m, m)
     for j in range(m):
-        e = [arb(float(A[i, j])).exp() for i in range(m)]
+        c = arb(float(A[:, j].max()))
+        e = [(arb(float(A[i, j])) - c).exp() for i in range(m)]
         total = ball_sum(e)
         for i in range(m):
             S[i, j] = e[i] / total
@@ -60,6 +62,12 @@ def norm_sq_enclosure(U: arb_mat) -> arb:
     return lambda_max_enclosure(U.transpose() * U)
 
 
+def rate_enclosure(U: arb_mat) -> tuple[arb, arb]:
+    """(lambda(A), ||U||_2^2) with lambda(A) = 1 / ||U||_2^2 (docs/theory.md, section 1)."""
+    norm_sq = norm_sq_enclosure(U)
+    return arb(1) / norm_sq, norm_sq
+
+
 class BallState:
     """W, the implicit gradients and the excess loss of the square loss at (A, B), from the
     definitions (docs/theory.md, sections 1, 3, 5), in ball arithmetic at the working precision."""
@@ -82,7 +90,7 @@ class BallState:
 
     def rate(self) -> arb:
         """lambda(A) = 1 / ||U||_2^2."""
-        return arb(1) / norm_sq_enclosure(self.U)
+        return rate_enclosure(self.U)[0]
 
     def kappa(self) -> tuple[arb, str]:
         """kappa = the smallest NONZERO eigenvalue of Phi Phi^T.

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.linalg as sla
 from flint import arb, arb_mat, ctx, fmpq, fmpq_mat
 
-from .proof import Undecided
+from .proof import NON_FINITE, Undecided
 
 
 # ---- exact inputs and ball-matrix helpers -------------------------------------------------------
@@ -31,11 +31,36 @@ def ball_identity(n: int) -> arb_mat:
 
 
 def mid_array(M: arb_mat) -> np.ndarray:
+    """The midpoints as float64 (entries beyond float64's range become +-inf or 0: use
+    :func:`scaled_mid_array` where the scale is not known to be moderate)."""
     return np.array([float(x) for x in M.mid().entries()]).reshape(M.nrows(), M.ncols())
 
 
-def max_rad(M: arb_mat) -> float:
-    return max((float(x.rad()) for x in M.entries()), default=0.0)
+def binary_exponent(M: arb_mat) -> int:
+    """e with max_ij |mid M_ij| in [2^(e-1), 2^e) (0 for a zero matrix); Undecided if an entry
+    is not finite."""
+    e = None
+    for x in M.entries():
+        if not x.is_finite():
+            raise Undecided(NON_FINITE)
+        man, exp = x.mid().man_exp()
+        if man != 0:
+            top = int(exp) + int(abs(int(man))).bit_length()
+            e = top if e is None else max(e, top)
+    return 0 if e is None else e
+
+
+def power_of_two(e: int) -> arb:
+    """2^e, exact."""
+    return arb(2) ** e
+
+
+def scaled_mid_array(M: arb_mat) -> tuple[np.ndarray, int]:
+    """(X, e) with mid(M) ~ 2^e X, |X| < 1, X in float64: the float64 helpers (eigh, Cholesky)
+    work on X at every scale of M (an exact power of two in and out; entries below 2^(e-1074)
+    relative to the largest are lost, as float64 would lose them anyway)."""
+    e = binary_exponent(M)
+    return mid_array(M * power_of_two(-e)), e
 
 
 def ball_sum(xs) -> arb:
@@ -52,13 +77,6 @@ def frobenius_sq(M: arb_mat) -> arb:
 def frobenius_inner(M: arb_mat, N: arb_mat) -> arb:
     """Frobenius inner product sum_ij M_ij N_ij."""
     return ball_sum(a * b for a, b in zip(M.entries(), N.entries()))
-
-
-def ball_diagonal(values) -> arb_mat:
-    D = arb_mat(len(values), len(values))
-    for i, v in enumerate(values):
-        D[i, i] = v
-    return D
 
 
 def ball_vec(M: arb_mat) -> arb_mat:
@@ -132,11 +150,21 @@ def lambda_min_enclosure(M: arb_mat) -> arb:
     n = M.nrows()
     if n == 1:
         return M[0, 0]
+    # the float64 eigenbasis is computed for 2^-e M (exact scaling), the result scaled back
+    e = binary_exponent(M)
+    if e != 0:
+        return _lambda_min_unit(M * power_of_two(-e)) * power_of_two(e)
+    return _lambda_min_unit(M)
+
+
+def _lambda_min_unit(M: arb_mat) -> arb:
+    """lambda_min_enclosure for max |mid M_ij| < 1."""
+    n = M.nrows()
     bits = ctx.prec
     Mf = mid_array(M)
     Mf = 0.5 * (Mf + Mf.T)
     if not np.all(np.isfinite(Mf)):
-        raise Undecided("non-finite matrix entries")
+        raise Undecided(NON_FINITE)
     d, V = np.linalg.eigh(Mf)
     v = ball_matrix(V[:, :1])
     q = _rayleigh(M, v)

@@ -73,8 +73,20 @@ SLICE_CLAIMS_BY_ID: dict[str, Claim] = {c.id: c for c in SLICE_CLAIMS}
 
 
 def certify_claims() -> dict[str, Claim]:
-    """The claims with certificates, at the certify tier (the plan of :mod:`verify.certify`)."""
-    return {}
+    """The claims with certificates at the certify tier: the quick certificate plan of
+    :mod:`verify.certify` (true instances, tight ones, canaries false by 1e-12 to 1e-3, exact
+    equalities), each entry judged by its expected verdict (:mod:`verify.certify.tier`)."""
+    from ..certify import CLAIMS as CERTIFIED_CLAIMS
+    from ..certify import tier
+
+    out = {}
+    for claim_id in CERTIFIED_CLAIMS:
+        spec = SPECS_BY_ID[claim_id]
+        count = tier.entry_count(claim_id)
+        out[claim_id] = Claim(claim_id, f"certified in ball arithmetic at fixed instances: {spec.statement}",
+                              spec.provenance, "not applicable", tier.sampler(claim_id), tier.check_entry, count, count,
+                              tier="certify", theorem=spec.theorem)
+    return out
 
 __all__ = ["CLAIMS", "CLAIMS_BY_ID", "CONDITION", "Claim", "ClaimSpec", "DERIVED", "EPS", "EQUALITY", "EXACT",
            "GROUPS", "INEQUALITY", "Measurement", "Outcome", "PAPER", "SCALE_CLAIMS", "SCALE_CLAIMS_BY_ID", "SPECS",
