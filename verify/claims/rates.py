@@ -114,7 +114,7 @@ def check_uniform_rate(config):
     return outcome(meas, f"lambda = {lam:.6g}, lambda / bound = {lam / bound:.4f}; trackers: inverse iteration "
                          f"{inverse['shift_invert']}/{inverse['calls']} calls, Krylov {krylov['expansions']} expansions "
                          f"in {krylov['calls']} calls ({krylov['conditional']} conditional)", ratio_to_bound=lam / bound,
-                   ratio=lam / bound, tight=config.get("tight"))
+                   ratio=lam / (mid if "||S||_2 form" in config.get("tight", "") else bound), tight=config.get("tight"))
 
 
 def _check_structured(m: int, gamma: float):

@@ -78,7 +78,8 @@ def check_well_posedness(config):
     else:
         meas.append(at_least("||z^(l) - z*||_1 <= gamma^l ||z^(0) - z*||_1 (worst column)",
                              float(np.min((gamma ** layers * err0 + floor) / np.maximum(errl, 1e-300))), 1.0))
-    return outcome(meas, ratio=float(cond_ratio), tight=config.get("tight"))
+    tight = config.get("tight") or (f"WELL-POSED/concentrated m={m}, gamma={gamma:g}" if config.get("concentrated") else None)
+    return outcome(meas, ratio=float(cond_ratio), tight=tight)
 
 
 def check_expressivity(config):
