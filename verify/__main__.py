@@ -18,13 +18,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .campaign import (MAIN_TIERS, ClaimReport, digest, format_digest, format_ratio, format_slack,
-                       iter_configurations, markdown_table, report_dict, reproduce_command, run_claim, select_claims,
-                       sharpness_section, write_atomically)
-from .results import condition, outcome as make_outcome
+from .campaign import (
+    MAIN_TIERS,
+    ClaimReport,
+    digest,
+    format_digest,
+    format_ratio,
+    format_slack,
+    iter_configurations,
+    markdown_table,
+    report_dict,
+    reproduce_command,
+    run_claim,
+    select_claims,
+    sharpness_section,
+    write_atomically,
+)
+from .catalogue import symbolic_label
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
 from .executors import make_backend, run_parallel
+from .results import condition
+from .results import outcome as make_outcome
 
 #: largest --count: the report keeps one record (about 0.5 KB) per configuration
 COUNT_LIMIT = 1_000_000
@@ -157,17 +172,6 @@ def default_workers(p) -> int:
     if not value.isdigit() or not 1 <= int(value) <= WORKERS_LIMIT:
         p.error(f"DEQ_VERIFY_WORKERS must be an integer in [1, {WORKERS_LIMIT}]; got {value!r}")
     return int(value)
-
-
-def symbolic_label(symbolic: str) -> str:
-    """The table's short form of a claim's symbolic status (the JSON and --list keep the whole text):
-    "exact" where every symbolic step is a SymPy residual or decided truth value, "exact + proof on
-    paper" where some steps stay on paper, "proof on paper", or "not applicable"."""
-    exact_part = symbolic.startswith("exact") or "dsolve" in symbolic
-    on_paper = "proof on paper" in symbolic
-    if exact_part and on_paper:
-        return "exact + proof on paper"
-    return "exact" if exact_part else ("proof on paper" if on_paper else "not applicable")
 
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
