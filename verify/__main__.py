@@ -239,13 +239,15 @@ def _main(args) -> int:
             console.print(f"[bold]{c.id}[/]  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
         return 0
     try:
-        if args.idx is not None:
-            from .scale import set_idx_files
-            set_idx_files(*args.idx)
         claims = select_claims(args.only, args.scale)
     except ValueError as err:
-        console.print(f"[red]error:[/] {err}")
-        return 2
+        return usage_error(str(err))
+    if args.idx is not None:  # the data checked in full before any work: exit 2 naming the file and the rule
+        from .scale import set_idx_files
+        try:
+            set_idx_files(*args.idx)
+        except (ValueError, OSError) as err:
+            return usage_error(f"--idx: {err}")
     # Every output is checked before the first configuration: a bad path must not cost the run.
     try:
         for option in ("--json", "--markdown"):

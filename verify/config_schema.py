@@ -91,14 +91,20 @@ SCHEMA: dict[str, Key] = {
     "a_scale": Key(float, "[0, 1e300]", "standard deviation of the entries of A"),
     "non_separable": Key(bool, None, "cross-entropy data with every feature under every label"),
     "well_conditioned": Key(bool, None, "Phi with singular values in [0.6, 1.2]"),
-    "phi_scale": Key(float, "(0, 1e100]", "factor on Phi (data scales vary over decades)"),
-    "y_scale": Key(float, "(0, 1e100]", "factor on Y (square loss)"),
+    # the samplers draw phi_scale and y_scale log-uniformly in [1e-2, 1e2]: the checks' tolerances
+    # are derived for that range (at phi_scale = 1e100 STATE-WISE "failed")
+    "phi_scale": Key(float, "[1e-2, 1e2]", "factor on Phi (data scales vary over decades)"),
+    "y_scale": Key(float, "[1e-2, 1e2]", "factor on Y (square loss)"),
     "spread": Key(float, "[0, 12]", "decades spanned by the singular values of Phi"),
     "concentrated": Key(bool, None, "UNIFORM-RATE at the concentrated softmax (columns near e_1)"),
     "method": Key(str, ("DOP853", "RK45", "Radau", "BDF", "LSODA"), "ODE method of the flow (INTEGRATED)"),
     "derivation": Key(str, _derivations, "name of a SymPy derivation (SYMBOLIC)"),
     "entry": Key(str, _entry_points, "public entry point given an input outside the hypotheses (HYPOTHESES)"),
     "violation": Key(int, "[0, 1000]", "which violation of that entry point (HYPOTHESES)"),
+    "dataset": Key(str, ("synthetic", "digits", "idx"), "scale tier: Gaussian features, the 8x8 digits, or IDX files"),
+    "idx_images": Key(str, None, "scale tier: the IDX images file (path as given to --idx)", optional=True),
+    "idx_labels": Key(str, None, "scale tier: the IDX labels file (path as given to --idx)", optional=True),
+    "pca": Key(int, "[1, 1024]", "scale tier: real features on their top pca principal components (INTEGRATED)"),
 }
 
 #: Memory budget of one replayed configuration (see :func:`estimated_bytes`).
@@ -111,7 +117,7 @@ CLAIM_SIZE_LIMITS: dict[str, dict[str, int]] = {
 }
 
 
-def estimated_bytes(config: dict) -> int:
+def estimated_bytes(config: dict, tier: str = "default") -> int:
     """A lower estimate of the memory a claim's check needs for this configuration (bytes).
 
     The dense float64 arrays of one evaluation -- A, S, U, LU(U) (4 m^2), B, W, dL/dB (3 m_y m),
@@ -122,6 +128,10 @@ def estimated_bytes(config: dict) -> int:
     recorded states (m^2 + m_y m each). Python integers: no overflow.
     """
     m, m_y, n = (int(config.get(k, 1)) for k in ("m", "m_y", "n"))
+    if tier == "scale":
+        # matrix-free (verify.scale): A, S, U, LU(U), Phi and the SVD's copies, Y, outputs, G, and
+        # the records of INTEGRATED's flows (capped at 2^29 bytes there)
+        return 8 * (4 * m * m + 3 * m_y * m + 3 * m * n + 3 * m_y * n) + 2 ** 29
     cross_entropy = config.get("loss") == "cross_entropy"
     n_eff = n * (m_y + 1) if cross_entropy and config.get("non_separable") else n
     floats = 4 * m * m + 3 * m_y * m + m * n_eff + 3 * m_y * n_eff + (m * m_y) ** 2 + 100 * (m * m + m_y * m)
@@ -168,7 +178,8 @@ def claim_keys(claim, draws: int = 20) -> tuple[list[str], list[str]]:
     return required, allowed
 
 
-def validate_config(config: dict, claim_id: str, required: list[str] = (), allowed: list[str] = ()) -> dict:
+def validate_config(config: dict, claim_id: str, required: list[str] = (), allowed: list[str] = (),
+                    tier: str = "default") -> dict:
     """Check ``config``: the ``required`` keys present, every key in SCHEMA and (when ``allowed``
     is given) among the claim's keys, every value of the right type and range, the per-claim caps
     and the memory budget. Raises ValueError."""
@@ -190,17 +201,35 @@ def validate_config(config: dict, claim_id: str, required: list[str] = (), allow
         if config.get(name, 0) > cap:
             raise ValueError(f"key '{name}' = {config[name]} exceeds {cap}, the largest {claim_id} can check "
                              "in reasonable time")
-    need = estimated_bytes(config)
+    need = estimated_bytes(config, tier)
     if need > REPLAY_MEMORY_LIMIT:
         raise ValueError(f"m = {config.get('m', 1)}, m_y = {config.get('m_y', 1)}, n = {config.get('n', 1)} "
                          f"would need about {need / 2 ** 30:.3g} GiB (limit {REPLAY_MEMORY_LIMIT / 2 ** 30:.3g} GiB)")
     return config
 
 
+def check_scale_sizes(config: dict) -> None:
+    """The scale tier's ranges (verify.scale): m <= MAX_WIDTH, m_y <= MAX_OUTPUTS, n <= MAX_SAMPLES
+    and, for synthetic data, m^2 n <= SCALE_WORK (the reference SVD's cost); then its real data."""
+    from . import scale
+
+    for key, cap in (("m", scale.MAX_WIDTH), ("m_y", scale.MAX_OUTPUTS), ("n", scale.MAX_SAMPLES)):
+        if config.get(key, 0) > cap:
+            raise ValueError(f"key '{key}' = {config[key]} exceeds {cap}, the scale tier's largest")
+    if config.get("dataset", "synthetic") == "synthetic" and "n" in config:
+        work = config.get("m", 1) ** 2 * config["n"]
+        if work > scale.SCALE_WORK:
+            raise ValueError(f"m^2 n = {work:.3g} exceeds {scale.SCALE_WORK:.3g}, the scale tier's largest (the "
+                             "reference SVD of Phi costs a few times that)")
+    scale.check_scale_replay(config)
+
+
 def replay_config(text: str, claim) -> dict:
     """Parse and validate a ``--replay`` argument for ``claim``; raises ValueError saying what is wrong."""
     required, allowed = claim_keys(claim)
-    config = validate_config(parse_config(text), claim.id, required, allowed)
+    config = validate_config(parse_config(text), claim.id, required, allowed, tier=claim.tier)
+    if claim.tier == "scale":
+        check_scale_sizes(config)
     if claim.check_replay is not None:
         claim.check_replay(config)
     return config

@@ -49,8 +49,11 @@ MAX_WIDTH, MAX_SAMPLES, MAX_OUTPUTS = 1024, 100_000, 10
 #: ARPACK's relative stopping tolerance on Ritz residuals (eigs and eigsh in the trust-region check)
 ARPACK_TOL = 1e-11
 
-#: MNIST-format IDX files to include as real data (set by ``--idx``; empty: none)
-IDX_FILES: list[tuple[str, str]] = []
+#: MNIST-format IDX files to include as real data (set by ``--idx``; empty: none), as
+#: (images, labels, n, m, m_y): the paths as given, the samples used, pixels and classes
+IDX_FILES: list[tuple[str, str, int, int, int]] = []
+#: most IDX samples a scale configuration uses (the first ones of the file)
+IDX_SAMPLES = 10_000
 
 
 # ---- configurations ----------------------------------------------------------------------------
@@ -89,6 +92,36 @@ def _idx(images: str, labels: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     X, y = load_idx_dataset(images, labels)
     X = X.reshape(len(X), -1)[:n]
     return (X.astype(np.float64) / max(float(X.max()), 1.0)).T, y[:n]
+
+
+def check_idx_files(images, labels) -> tuple[int, int, int]:
+    """(n, m, m_y) of an IDX data set the scale tier can use: the files valid IDX with as many
+    labels as images (verify.implicit_bias.load_idx_dataset: magic number, sizes, header size,
+    finite pixels, labels >= 0), images of at least 2 dimensions with 1 to MAX_WIDTH pixels,
+    labels in [0, MAX_OUTPUTS) with at least 2 classes among the first n = min(count, IDX_SAMPLES)
+    samples, which must not all be zero (Phi = 0 has no nonzero singular value: kappa would not
+    exist). Raises ValueError naming the file and the rule."""
+    from .implicit_bias import load_idx_dataset
+
+    X, y = load_idx_dataset(images, labels)
+    if X.ndim < 2:
+        raise ValueError(f"{images}: images must have at least 2 dimensions (count, pixels...); got shape {X.shape}")
+    n = min(len(X), IDX_SAMPLES)
+    m = int(np.prod(X.shape[1:]))
+    if not 1 <= m <= MAX_WIDTH:
+        raise ValueError(f"{images}: {m} pixels per image; the scale tier's widths are 1-{MAX_WIDTH} pixels")
+    y = y[:n]
+    if int(y.max()) >= MAX_OUTPUTS:
+        raise ValueError(f"{labels}: label {int(y.max())} is too large; the scale tier has at most {MAX_OUTPUTS} "
+                         f"classes (labels 0-{MAX_OUTPUTS - 1})")
+    m_y = int(y.max()) + 1
+    if m_y < 2:
+        raise ValueError(f"{labels}: every one of the first {n} labels is {int(y.max())}; the claims need at least "
+                         "2 classes")
+    if not np.any(X[:n]):
+        raise ValueError(f"{images}: every pixel of the first {n} images is 0 (Phi = 0: no nonzero singular value, "
+                         "so kappa does not exist)")
+    return n, m, m_y
 
 
 def principal_components(Phi: np.ndarray, k: int) -> np.ndarray:
@@ -142,12 +175,12 @@ def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regime
             config = {"seed": seed, "dataset": "digits", "loss": str(rng.choice(real_losses)),
                       "gamma": float(rng.uniform(*gamma)), "a_scale": 1.0, "m": real_pca or 64, "m_y": 10, "n": 1797}
             if IDX_FILES and (index // real_every) % 2 == 1:
-                images, labels = IDX_FILES[0]
-                config.update(dataset="idx", idx_images=images, idx_labels=labels, n=int(options.get("idx_n", 10000)))
-                config.pop("m"), config.pop("m_y")
+                images, labels, n, m, m_y = IDX_FILES[0]
+                config.update(dataset="idx", idx_images=images, idx_labels=labels, n=n, m=min(m, real_pca or m),
+                              m_y=m_y)
             if real_pca:
                 config["pca"] = real_pca
-            return {**config, **{k: v for k, v in options.items() if k != "idx_n"}}
+            return {**config, **options}
         regime = str(regimes[int(rng.integers(len(regimes)))])
         while True:
             m, m_y, n = scale_shape(rng, regime)
@@ -158,7 +191,7 @@ def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regime
             m_y = max(m_y, 2)
         return {"seed": seed, "regime": regime, "m": m, "m_y": m_y, "n": n, "gamma": float(rng.uniform(*gamma)),
                 "loss": loss, "a_scale": float(rng.choice([0.1, 1.0, 3.0])), "dataset": "synthetic",
-                "phi_scale": float(10 ** rng.uniform(-1, 1)), **{k: v for k, v in options.items() if k != "idx_n"}}
+                "phi_scale": float(10 ** rng.uniform(-1, 1)), **options}
     return sample
 
 
@@ -478,10 +511,39 @@ def check_trust_region_scale(config):
 
 
 def set_idx_files(images: str | None, labels: str | None) -> None:
-    """Include MNIST-format IDX files as real data in the scale tier (checked to exist)."""
+    """Include MNIST-format IDX files as real data in the scale tier, checked in full first
+    (:func:`check_idx_files`: ValueError naming the file and the rule). The paths are kept as
+    given (a report names no directory the user did not)."""
     IDX_FILES.clear()
     if images and labels:
         for p in (images, labels):
             if not os.path.exists(p):
                 raise FileNotFoundError(f"{p} does not exist (this suite never downloads data)")
-        IDX_FILES.append((os.path.abspath(images), os.path.abspath(labels)))
+        IDX_FILES.append((os.fspath(images), os.fspath(labels), *check_idx_files(images, labels)))
+
+
+def check_scale_replay(config: dict) -> None:
+    """A replayed scale configuration's real data: the digits are 1797 images of 64 pixels in 10
+    classes (m = pca when the features are cut); an IDX data set must pass :func:`check_idx_files`
+    and have the n, m and m_y recorded (the files may have changed since). Raises ValueError."""
+    dataset = config.get("dataset", "synthetic")
+    if dataset == "synthetic":
+        for key in ("idx_images", "idx_labels", "pca"):
+            if key in config:
+                raise ValueError(f"key '{key}' applies to real data only (dataset 'digits' or 'idx')")
+        return
+    if dataset == "digits":
+        n, m, m_y = 1797, 64, 10
+    else:
+        if "idx_images" not in config or "idx_labels" not in config:
+            raise ValueError("dataset 'idx' needs the keys 'idx_images' and 'idx_labels' (the IDX files)")
+        for key in ("idx_images", "idx_labels"):
+            if not os.path.isfile(config[key]):
+                raise ValueError(f"key '{key}': {config[key]!r} is not a readable file (this suite never downloads "
+                                 "data; give the path as printed, from the directory the run started in)")
+        n, m, m_y = check_idx_files(config["idx_images"], config["idx_labels"])
+    m = min(m, config.get("pca", m))
+    for key, value in (("n", n), ("m", m), ("m_y", m_y)):
+        if key in config and config[key] != value:
+            raise ValueError(f"key '{key}' is {config[key]}, but the {dataset} data give {key} = {value}"
+                             + (" (pca cuts m)" if key == "m" and "pca" in config else ""))
