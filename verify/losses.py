@@ -250,6 +250,12 @@ class ShallowProblem:
 
     # ---- the optimum -------------------------------------------------------------------
     @cached_property
+    def feature_singular_values(self) -> np.ndarray:
+        """The singular values of Phi, largest first (square loss: those of the cached factor R,
+        Phi Phi^T = R^T R, O(m^3); cross-entropy: of Phi itself)."""
+        return sla.svdvals(self._R if self.loss == "square" else self.Phi)
+
+    @cached_property
     def pl_constant(self) -> float:
         """kappa = smallest nonzero eigenvalue of Phi Phi^T (square loss).
 
@@ -260,7 +266,7 @@ class ShallowProblem:
         if self.loss != "square":
             raise ValueError("pl_constant is the certified global constant of the square loss; "
                              "for cross-entropy use verify.convergence.local_pl_estimate")
-        s = sla.svdvals(self._R)
+        s = self.feature_singular_values
         tol = s.max() * max(self.m, self.n) * EPS
         if not np.any(s > tol):
             raise ValueError("pl_constant: Phi has rank 0 (every entry is zero), so L0 is constant and "
