@@ -170,6 +170,9 @@ class _Backend:
     def slots(self):
         return self._slots
 
+    def check(self):
+        pass
+
     def recover(self):
         pass
 
@@ -386,7 +389,8 @@ def test_a_cluster_that_goes_away_keeps_the_partial_report(monkeypatch, tmp_path
     report = json.loads(path.read_text())
     assert report["interrupted"] and not report["claims"][0]["complete"]
     assert 0 < report["claims"][0]["tried"] <= 5
-    assert "the parallel run stopped: RuntimeError: cannot schedule new futures" in capsys.readouterr().out
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the parallel run stopped (RuntimeError: cannot schedule new futures" in err[0], err
 
 
 # ---- the command line -------------------------------------------------------------------------
