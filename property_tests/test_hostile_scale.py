@@ -159,3 +159,20 @@ def test_the_sampled_scale_configurations_replay(tmp_path, monkeypatch):
         for index in range(16):
             config = claim.sample(rng, index)
             assert replay_config(json.dumps(config), claim) == config
+
+
+def test_replay_refuses_an_implicit_flow_it_cannot_finish(capsys):
+    """INTEGRATED with Radau at m = 60 printed nothing for 10 minutes: refused up front, naming
+    the rule; within the budget the same configuration is accepted."""
+    from verify.claims import CLAIMS_BY_ID
+    from verify.config_schema import replay_config
+
+    config = {"seed": 5, "regime": "m<n", "m": 60, "m_y": 2, "n": 180, "gamma": 0.5, "loss": "square",
+              "a_scale": 1.0, "phi_scale": 1.0, "y_scale": 1.0, "well_conditioned": False, "spread": 2.0,
+              "method": "Radau"}
+    assert _exit(["--only", "INTEGRATED", "--replay", json.dumps(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "method 'Radau' integrates the flow with a dense finite-difference Jacobian of the " \
+        "m^2 + m_y m = 3720 states" in err[0], err
+    small = {**config, "m": 5, "n": 15}
+    assert replay_config(json.dumps(small), CLAIMS_BY_ID["INTEGRATED"]) == small
