@@ -135,15 +135,19 @@ def test_a_replayed_idx_configuration_is_checked_against_its_files(change, messa
     assert len(err) == 1 and message in err[0], err
 
 
-@pytest.mark.parametrize("key, value", [("phi_scale", 1e100), ("phi_scale", 1e-3), ("y_scale", 1e3)])
-def test_replay_refuses_data_scales_the_checks_are_not_designed_for(key, value, capsys):
-    """phi_scale = 1e100 was inside the schema and STATE-WISE then "failed"; the samplers draw
-    phi_scale and y_scale in [1e-2, 1e2], the range the tolerances are derived for."""
+@pytest.mark.parametrize("key, value, rule", [("phi_scale", 1e100, "[1e-2, 1e2]"), ("phi_scale", 1e-3, "[1e-2, 1e2]"),
+                                             ("y_scale", 1e3, "[1e-2, 1e2]"), ("spread", 12.0, "[0, 4]"),
+                                             ("a_scale", 1e300, "[0, 1000]")])
+def test_replay_refuses_data_scales_the_checks_are_not_designed_for(key, value, rule, capsys):
+    """phi_scale = 1e100 was inside the schema and STATE-WISE then "failed" (found by testers), as
+    it did at spread = 12 (found probing); the schema holds each key to the samplers' range, the
+    one the tolerances are derived for: phi_scale and y_scale in [1e-2, 1e2], spread <= 4,
+    a_scale <= 1000."""
     config = {"seed": 3, "regime": "m<n", "m": 2, "m_y": 1, "n": 5, "gamma": 0.5, "loss": "square", "a_scale": 1.0,
               "phi_scale": 1.0, "y_scale": 1.0, "spread": 2.0, key: value}
     assert _exit(["--only", "STATE-WISE", "--replay", json.dumps(config)]) == 2
     err = capsys.readouterr().err
-    assert f"key '{key}' must lie in [1e-2, 1e2]" in err and len(err.strip().splitlines()) == 1
+    assert f"key '{key}' must lie in {rule}" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_sampled_scale_configurations_replay(tmp_path, monkeypatch):

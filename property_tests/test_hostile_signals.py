@@ -112,3 +112,35 @@ def test_an_unknown_claim_is_one_line_on_stderr(argv, capsys):
     assert captured.out == ""
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("deq-verify: error: --only: unknown claim(s)"), err
+
+
+def test_a_second_sigterm_does_not_cut_the_clean_up_short(tmp_path, monkeypatch):
+    """Found probing: a second SIGTERM while the first one's clean-up ran (workers stopped, report
+    written) escaped as a traceback and lost the report. Further signals now wait until the end."""
+    from verify import claims as claims_module
+    from verify.claims import condition, outcome
+
+    calls = {"n": 0}
+    claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
+
+    def check(config):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            signal.raise_signal(signal.SIGTERM)
+        return outcome([condition("reached", True)])
+    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", claim.__class__(**{**claim.__dict__, "check": check}))
+    write = cli._write_reports
+
+    def write_after_another_signal(*args):
+        signal.raise_signal(signal.SIGTERM)
+        return write(*args)
+    monkeypatch.setattr(cli, "_write_reports", write_after_another_signal)
+    path = tmp_path / "r.json"
+    assert main(["--only", "WELL-POSED", "--count", "50", "--workers", "1", "--json", str(path)]) == 143
+    assert json.loads(path.read_text())["interrupted"]
+
+
+def test_a_lower_case_claim_gets_a_hint(capsys):
+    assert main(["--only", "well-posed", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "claim ids are upper case: well-posed -> WELL-POSED" in err[0], err

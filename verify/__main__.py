@@ -79,7 +79,8 @@ def parse_args(argv):
                         "see the README); the report is the same as on one core")
     p.add_argument("--scale", action="store_true",
                    help="the scale tier: widths 2-1024, n up to 1e5, m_y up to 10 and the full 8x8 digits "
-                        "(measured: 1-3 minutes on 2 cores; with --thorough, 4x the configurations)")
+                        "(measured: 1-3 minutes on 2 idle cores, 8 minutes on 2 cores shared with other jobs; "
+                        "with --thorough, 4x the configurations)")
     p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
                    help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)")
     p.add_argument("--certify", action="store_true",
@@ -258,6 +259,11 @@ class Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum, _frame):
+    # a second signal (an impatient `kill`, a CI runner's repeat) must not cut short the clean-up
+    # the first one starts (workers stopped, report written): further ones wait until main returns
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     raise Terminated(signum)
 
 
@@ -320,7 +326,9 @@ def _main(args) -> int:
     try:
         claims = select_claims(args.only, args.scale)
     except ValueError as err:
-        return usage_error(str(err))
+        known = catalogue(args.scale)
+        hints = [f"{c} -> {c.upper()}" for c in args.only or () if c not in known and c.upper() in known]
+        return usage_error(str(err) + (f" (claim ids are upper case: {', '.join(hints)})" if hints else ""))
     if args.idx is not None:  # the data checked in full before any work: exit 2 naming the file and the rule
         from .scale import set_idx_files
         try:
