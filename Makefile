@@ -17,7 +17,8 @@ $(STAMP): $(PY) pyproject.toml
 verify: $(STAMP)
 	$(PY) -m verify $(ARGS)
 
-# The scale tier: widths 2-1024, n up to 1e5, the full 8x8 digits (about 10 minutes on 2 cores).
+# The scale tier: widths 2-1024, n up to 1e5, the full 8x8 digits (measured: 1-3 minutes on 2 idle
+# cores, 8 minutes on 2 cores shared with other jobs).
 verify-scale: $(STAMP)
 	$(PY) -m verify --scale $(ARGS)
 
