@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench mutation mutants clean
+.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench lint mutation mutants clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
+
+# ruff (pyproject.toml [tool.ruff]): pyflakes, pycodestyle, import order, pyupgrade.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # Mutation testing of the formula modules, judged by the campaign alone (long: hours on one core).
 mutation: $(STAMP)
