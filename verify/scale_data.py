@@ -169,7 +169,7 @@ def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regime
 #: INTEGRATED's widest run: a gradient flow with 2 x 512^2 + 2 x 512 parameters to 6 decades below
 #: its start (the random widths stop at 128, where a flow costs seconds; this one costs minutes:
 #: docs/scale.md). Checked in every scale run, whatever the seed.
-WIDE_INTEGRATED = {"seed": 7, "regime": "over", "m": 512, "m_y": 2, "n": 2048, "gamma": 0.3, "loss": "square",
+WIDE_INTEGRATED = {"seed": 7, "regime": "m<n", "m": 512, "m_y": 2, "n": 2048, "gamma": 0.3, "loss": "square",
                    "a_scale": 1.0, "dataset": "synthetic", "phi_scale": 1.0}
 
 
