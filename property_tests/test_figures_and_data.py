@@ -1,6 +1,7 @@
 """The figure script (small setting), the IDX loader and the implicit-bias experiment."""
 
 import gzip
+import json
 import os
 import struct
 import subprocess
@@ -13,20 +14,124 @@ from verify.implicit_bias import (MODELS, load_digits_split, load_idx, load_idx_
                                   synthetic_overparameterised, train_three_models)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIGURES = ["theorem1_excess_loss", "rate_constant", "theorem2_trust_region", "implicit_bias", "conservation"]
+FIGURES = ["theorem1_excess_loss", "rate_constant", "theorem2_trust_region", "implicit_bias", "conservation",
+           "tightness_vs_width"]
+EPS = np.finfo(float).eps
+#: the flows are integrated at rtol = 1e-10; over their (at most a few thousand) steps the relative
+#: error of log(E_0/E_t) and of int lambda stays below 1e-6, far below what a wrong constant moves
+#: the ratio (a dropped factor 2 halves it, a dropped gamma changes lambda by O(1))
+FLOW_RATIO_TOL = 1e-6
 
 
-def test_figure_script_writes_every_figure(tmp_path):
+def _strict(text):
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """One --small run of the figure script (two worker processes), shared by the tests below."""
+    out = tmp_path_factory.mktemp("figures")
     env = dict(os.environ, MPLBACKEND="Agg")
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "figures", "make_figures.py"), "--out", str(tmp_path),
-                             "--small"], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "figures", "make_figures.py"), "--out", str(out),
+                             "--small", "--workers", "2"], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
+    return out, result.stdout, _strict((out / "numbers.json").read_text())
+
+
+def test_figure_script_writes_every_figure(small_run):
+    out, stdout, _ = small_run
     for name in FIGURES:
         for ext in ("png", "pdf"):
-            path = tmp_path / f"{name}.{ext}"
+            path = out / f"{name}.{ext}"
             assert path.exists() and path.stat().st_size > 1000, path
-    assert (tmp_path / "numbers.json").exists()
-    assert "direction" in result.stdout
+    assert "direction" in stdout
+    assert "total " in stdout and "tightness_vs_width" in stdout  # the duration and the per-figure timing
+
+
+def test_theorem1_figure_finding(small_run):
+    """The observed decay is at least the integrated bound's (ratio >= 1) and attains it at m = 1."""
+    ratios = small_run[2]["tightness (observed/bound exponent)"]
+    assert set(ratios) == {"m=2 < m_y=4 < n=8", "m=8 > n=4", "m=1"}
+    assert all(r >= 1 - FLOW_RATIO_TOL for r in ratios.values()), ratios
+    assert abs(ratios["m=1"] - 1) <= FLOW_RATIO_TOL, ratios
+    assert min(ratios["m=2 < m_y=4 < n=8"], ratios["m=8 > n=4"]) > 1.1  # not attained beyond m = 1
+
+
+def test_rate_figure_shows_the_counterexample(small_run):
+    """lambda at the concentrated softmax (m = 30, gamma = 0.9) lies below the naive bound and above
+    the uniform one, and agrees with the independent reference; the naive bound fails on a range
+    of widths at gamma = 0.9 while the uniform bound holds at every width."""
+    from verify import reference
+    from verify.convergence import concentrated_weight
+
+    numbers = small_run[2]
+    ce = numbers["counterexample"]
+    assert (ce["m"], ce["gamma"]) == (30, 0.9)
+    assert ce["uniform_bound"] <= ce["lambda"] < ce["naive_bound"]
+    assert ce["naive_bound"] == pytest.approx(1 / 1.9 ** 2, rel=4 * EPS)
+    # reference: eigvalsh of X^T X, X = U^-1; relative error about m eps cond(U)^2, cond(U) <= 30 here
+    expected = reference.rate_constant(concentrated_weight(30), 0.9)
+    assert ce["lambda"] == pytest.approx(expected, rel=4 * 30 * 30 ** 2 * EPS)
+    fails = numbers["naive bound at the concentrated softmax"]
+    assert fails["0.9"]["first failing m"] is not None and fails["0.9"]["fails at"] >= 50  # of m = 1..60
+    for g in ("0.5", "0.9"):
+        assert fails[g]["min lambda/uniform bound"] >= 1 - 1e-12
+
+
+def test_theorem2_figure_finding(small_run):
+    numbers = small_run[2]
+    # the solver stops at relative tol 1e-12; its error is about that times cond(K) (<= 30 here), times 10
+    assert numbers["worst solver disagreement"] < 1e-12 * 30 * 10 * 4
+    for loss, order in numbers["order in dt"].items():
+        assert 0.9 <= order <= 1.1, (loss, order)  # Euler: first order; a wrong metric does not converge
+
+
+def test_implicit_bias_numbers_follow_the_per_seed_gaps(small_run):
+    for key, gap in small_run[2]["implicit bias"].items():
+        diff = np.array(gap["test loss deq - linear (per seed)"])
+        assert len(diff) == 2 and np.all(np.isfinite(diff)), key
+        higher = int(np.sum(diff > 0))
+        assert gap["DEQ higher on"] == f"{higher} of 2 seeds"
+        assert gap["direction"] == {0: "DEQ lower", 2: "DEQ higher"}.get(higher, "mixed")
+
+
+def test_conservation_figure_finding(small_run):
+    # rounding only: a few eps |A| per step over 300 steps; a gradient with nonzero column sums
+    # moves them by about lr ||dL/dA|| ~ 1e-3 per step
+    assert small_run[2]["max column-sum drift"] < 300 * 10 * EPS * 50
+
+
+def test_tightness_figure_finding(small_run):
+    """Every width's INTEGRATED check holds, the tightness ratio is >= 1 (1 at m = 1), and
+    min_t lambda(A_t) is at least the uniform bound."""
+    numbers = small_run[2]
+    rows = numbers["tightness vs width"]
+    assert sorted({r["m"] for r in rows}) == [1, 2, 4, 8, 16]
+    assert all(r["holds"] for r in rows), rows
+    assert all(r["tightness"] >= 1 - FLOW_RATIO_TOL and r["lambda_ratio"] >= 1 for r in rows), rows
+    assert [abs(r["tightness"] - 1) <= FLOW_RATIO_TOL for r in rows if r["m"] == 1] == [True]
+    assert all(v >= 1 - 1e-12 for v in numbers["lambda/bound at the concentrated softmax"].values())
+
+
+def test_paired_difference_panel_counts_each_seed(tmp_path):
+    """The implicit-bias drawing computes the per-seed gaps, their count and direction from the runs."""
+    sys.path.insert(0, os.path.join(ROOT, "figures"))
+    import figure_drawing
+
+    it = np.arange(0, 11)
+    def run(seed, deq_end, lin_end):
+        curve = lambda end: np.linspace(1.0, end, len(it))  # noqa: E731
+        return {"name": "toy", "seed": seed, "deq": {"iterations": it, "train": curve(0.1), "test": curve(deq_end)},
+                "linear": {"iterations": it, "train": curve(0.1), "test": curve(lin_end)},
+                "deep_linear": {"iterations": it, "train": curve(0.05), "test": curve(0.5)}}
+    runs = [run(0, 0.51, 0.5), run(1, 0.4999, 0.5), run(2, 0.72, 0.5)]
+    paths, numbers = figure_drawing.implicit_bias(str(tmp_path), {"toy": runs})
+    gap = numbers["implicit bias"]["toy"]
+    assert gap["DEQ higher on"] == "2 of 3 seeds" and gap["direction"] == "mixed"
+    np.testing.assert_allclose(gap["test loss deq - linear (per seed)"], [0.01, -0.0001, 0.22], rtol=1e-12)
+    assert all(os.path.getsize(p) > 1000 for p in paths)
 
 
 def _write_idx(path, array, code=0x08):
