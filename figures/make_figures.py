@@ -79,7 +79,7 @@ def _tightness_configs(small: bool, seed: int, max_width: int, gamma: float = TI
     """One flow per (width, regime): m<m_y with m_y = 10 (m < 10), m<n with n = 4m, m>n with n = m/4
     (at least 2 samples), m = 1 (its own regime: the bound is an equality there); and the 8x8
     digits on their top 32 centred principal components (m = 32, n = 1797, m_y = 10; raw pixels
-    are too stiff for the flow, see verify.scale.principal_components). Square loss, as Theorem 1.
+    are too stiff for the flow, see verify.scale_data.principal_components). Square loss, as Theorem 1.
     The seed of width 2^k is seed + 1000 + k whatever the largest width."""
     widths = [2 ** k for k in range(11) if 2 ** k <= (16 if small else max_width)]
     configs = []
