@@ -89,7 +89,7 @@ def rate_constant(out: str, flows: list[dict], rates: dict):
         line, = ax2.semilogy(ms[shown], lam[shown], label=rf"$\lambda$ at concentrated $A$, $\gamma$={g}")
         c = line.get_color()
         ax2.semilogy(ms[shown], uniform[shown], ":", color=c, label=r"$1/(1+\gamma\sqrt{m})^2$")
-        ax2.axhline(naive, ls="--", color=c, lw=1, label=r"naive $1/(1+\gamma)^2$")
+        ax2.axhline(naive, ls="--", color=c, lw=1, label=r"$1/(1+\gamma)^2$: needs $\|\sigma(A)\|_2 \leq 1$ (false)")
         ax3.semilogy(ms[shown], lam[shown] / naive, color=c, label=rf"$\lambda\,(1+\gamma)^2$, $\gamma$={g}")
         ax3.semilogy(ms[shown], lam[shown] / uniform[shown], ":", color=c,
                      label=rf"$\lambda\,(1+\gamma\sqrt{{m}})^2$, $\gamma$={g}")
@@ -105,7 +105,7 @@ def rate_constant(out: str, flows: list[dict], rates: dict):
     ax2.set_title(r"(b) $\lambda$ at the concentrated softmax, $m \geq 2$" + (f"\n(m = 1: $\\lambda$ = {notes}, "
                                                                                 "off this axis)" if notes else ""),
                   fontsize=10)
-    ax2.legend(fontsize=6)
+    ax2.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # off the curves
     ymin, ymax = ax3.get_ylim()
     ax3.axhspan(ymin, 1.0, color="tab:red", alpha=0.08)
     ax3.axhline(1.0, color="k", lw=1)
@@ -116,7 +116,8 @@ def rate_constant(out: str, flows: list[dict], rates: dict):
              label=rf"counterexample m={ce_m}, $\gamma$={ce_gamma}")
     ax3.set_xlabel("m")
     ax3.set_ylabel(r"$\lambda$ / bound (log scale)")
-    ax3.set_title("(c) uniform bound holds (dotted >= 1);\nthe naive bound fails (solid < 1)", fontsize=10)
+    ax3.set_title("(c) the uniform bound holds (dotted >= 1); dropping\n"
+                  r"the $\sqrt{m}$ ($\|\sigma(A)\|_2 \leq 1$ assumed) fails (solid < 1)", fontsize=10)
     ax3.legend(fontsize=6, loc="upper right")
     numbers = {"counterexample": {"m": ce_m, "gamma": ce_gamma, "lambda": ce["rate_constant"],
                                   "naive_bound": ce["naive_bound"], "uniform_bound": ce["uniform_bound"]},
@@ -162,12 +163,39 @@ def _direction(diff: np.ndarray) -> str:
     return "DEQ lower" if np.all(diff < 0) else ("DEQ higher" if np.all(diff > 0) else "mixed")
 
 
+def _paired_panel(ax, runs: list[dict], other: str) -> np.ndarray:
+    """Per seed, DEQ minus ``other`` test loss along training (same split, W_0, step) on a
+    symmetric-log axis with a zero line; returns the final gaps."""
+    paths = np.array([r["deq"]["test"] - r[other]["test"] for r in runs])
+    diff = paths[:, -1]
+    it = runs[0]["deq"]["iterations"]
+    for run, path in zip(runs, paths):
+        line, = ax.plot(it, path, lw=1.2, label=f"seed {run['seed']}: {path[-1]:+.2g}")
+        ax.plot(it[-1], path[-1], "o", color=line.get_color())
+    ax.axhline(0.0, color="k", lw=1)
+    finite = np.abs(paths[np.isfinite(paths) & (paths != 0)])
+    # linear within the smallest final gap's decade, logarithmic beyond: every seed's sign stays visible
+    floor = np.abs(diff[np.isfinite(diff) & (diff != 0)])
+    linthresh = 10 ** np.floor(np.log10(floor.min())) if floor.size else (finite.min() if finite.size else 1e-12)
+    ax.set_yscale("symlog", linthresh=linthresh)
+    if finite.size:  # room above the largest gap's marker (symlog autoscaling leaves none)
+        ax.set_ylim(-3 * finite.max() if np.any(paths < 0) else -linthresh, 3 * finite.max())
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"test loss: DEQ $-$ {other.replace('_', ' ')}")
+    higher = int(np.sum(diff > 0))
+    ax.set_title(f"paired per seed vs {other.replace('_', ' ')}: DEQ higher on {higher} of {len(diff)} seeds",
+                 fontsize=9)
+    ax.legend(fontsize=6)
+    return diff
+
+
 def implicit_bias(out: str, datasets: dict[str, list[dict]]):
     """Per data set (columns): train and test loss (mean over seeds, min-max band) of the three
-    models; and, since the DEQ and linear curves overlap at that scale, the paired difference
-    DEQ minus linear test loss of each seed along training (same split, same W_0, same step),
-    on a symmetric-log axis with a zero line: above zero the DEQ generalises worse on that seed."""
-    fig, axes = plt.subplots(3, len(datasets), figsize=(5.2 * len(datasets), 10), squeeze=False)
+    models; and, since the curves overlap at that scale, the paired differences DEQ minus linear
+    and DEQ minus deep linear test loss of each seed along training (same split, same W_0, same
+    step): above zero the DEQ generalises worse than that model on that seed."""
+    others = [model for model in MODELS if model != "deq"]
+    fig, axes = plt.subplots(2 + len(others), len(datasets), figsize=(5.2 * len(datasets), 13), squeeze=False)
     gaps = {}
     for col, (key, runs) in enumerate(datasets.items()):
         name = runs[0]["name"]
@@ -182,46 +210,37 @@ def implicit_bias(out: str, datasets: dict[str, list[dict]]):
             ax.set_ylabel(f"{which} loss (mean per sample)")
             ax.set_title(f"{name}: {which}")
         axes[0, col].legend(fontsize=7)
-        ax = axes[2, col]
-        paths = np.array([r["deq"]["test"] - r["linear"]["test"] for r in runs])
-        diff = paths[:, -1]
-        it = runs[0]["deq"]["iterations"]
-        for k, (run, path) in enumerate(zip(runs, paths)):
-            line, = ax.plot(it, path, lw=1.2, label=f"seed {run['seed']}: {path[-1]:+.2g}")
-            ax.plot(it[-1], path[-1], "o", color=line.get_color())
-        ax.axhline(0.0, color="k", lw=1)
-        finite = np.abs(paths[np.isfinite(paths) & (paths != 0)])
-        # linear within the smallest final gap's decade, logarithmic beyond: every seed's sign stays visible
-        floor = np.abs(diff[np.isfinite(diff) & (diff != 0)])
-        linthresh = 10 ** np.floor(np.log10(floor.min())) if floor.size else (finite.min() if finite.size else 1e-12)
-        ax.set_yscale("symlog", linthresh=linthresh)
-        if finite.size:  # room above the largest gap's marker (symlog autoscaling leaves none)
-            ax.set_ylim(-3 * finite.max() if np.any(paths < 0) else -linthresh, 3 * finite.max())
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("test loss: DEQ $-$ linear")
-        higher = int(np.sum(diff > 0))
-        ax.set_title(f"paired per seed: DEQ higher on {higher} of {len(diff)} seeds", fontsize=10)
-        ax.legend(fontsize=6)
         final = {model: np.array([r[model]["test"][-1] for r in runs]) for model in MODELS}
-        gaps[key] = {"test loss deq - linear (per seed)": diff.tolist(), "direction": _direction(diff),
-                     "DEQ higher on": f"{higher} of {len(diff)} seeds",
-                     "final test loss mean": {k: float(v.mean()) for k, v in final.items()}}
+        gaps[key] = {"final test loss mean": {k: float(v.mean()) for k, v in final.items()}}
+        for row, other in enumerate(others, start=2):
+            diff = _paired_panel(axes[row, col], runs, other)
+            higher = int(np.sum(diff > 0))
+            # the DEQ - linear keys keep their names (numbers.json readers); the deep-linear ones are suffixed
+            suffix = "" if other == "linear" else f" vs {other}"
+            gaps[key].update({f"test loss deq - {other} (per seed)": diff.tolist(),
+                              "direction" + suffix: _direction(diff),
+                              "DEQ higher on" + suffix: f"{higher} of {len(diff)} seeds"})
     fig.suptitle("implicit bias: same function class, same start W_0, same step; gradient descent")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))  # the suptitle clear of the top row's titles
     return save(fig, out, "implicit_bias"), {"implicit bias": gaps}
 
 
 # ---- 5. conservation ----------------------------------------------------------------------------
 def conservation(out: str, result: dict):
+    """max_j |1^T A_t e_j - 1^T A_0 e_j| along gradient descent against the rounding of one step
+    (eps max_j ||A_0 e_j||_1) and its accumulation over t steps (t times that): the column sums
+    move by rounding only, never by the gradient's drift (lr ||dL/dA|| per step)."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(result["step"], np.maximum(result["drift"], 1e-18), label=r"$\max_j |1^T A_t e_j - 1^T A_0 e_j|$")
-    ax.axhline(result["eps_level"], color="gray", ls=":", label=r"$\epsilon \cdot \max_j \|A_0 e_j\|_1$")
-    ax.set_xlabel("gradient-descent step")
+    steps, level = result["step"], result["eps_level"]
+    ax.semilogy(steps, np.maximum(result["drift"], 1e-18), label=r"$\max_j |1^T A_t e_j - 1^T A_0 e_j|$")
+    ax.axhline(level, color="gray", ls=":", label=r"one step's rounding $\epsilon \max_j \|A_0 e_j\|_1$")
+    ax.semilogy(steps[1:], steps[1:] * level, color="gray", ls="--", label="t steps of rounding")
+    ax.set_xlabel("gradient-descent step t")
     ax.set_ylabel("column-sum drift")
-    ax.set_title("conservation law: column sums of A are invariant")
+    ax.set_title("conservation: column sums of A move by rounding only", fontsize=10)
     ax.legend(fontsize=7)
     return save(fig, out, "conservation"), {"max column-sum drift": float(result["drift"].max()),
-                                            "rounding level eps max_j ||A_0 e_j||_1": result["eps_level"]}
+                                            "rounding level eps max_j ||A_0 e_j||_1": level}
 
 
 # ---- 6. tightness across widths -----------------------------------------------------------------

@@ -32,11 +32,12 @@ from verify.trust_region import check_correspondence, trust_region_iteration
 
 
 def timed(task, *args):
-    """Run ``task(*args)`` in the worker; returns (result, seconds) so the script can report the
-    compute time of each figure (the sum over its tasks) apart from the wall time."""
-    start = time.perf_counter()
+    """Run ``task(*args)`` in the worker; returns (result, CPU seconds of the worker process) so
+    the script can report each figure's compute time (the sum over its tasks) apart from the wall
+    time, and unaffected by other processes sharing the cores."""
+    start = time.process_time()
     result = task(*args)
-    return result, time.perf_counter() - start
+    return result, time.process_time() - start
 
 
 # ---- figures 1 and 2: Theorem 1 and the rate constant ------------------------------------------

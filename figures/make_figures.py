@@ -5,23 +5,24 @@
 
 1. theorem1_excess_loss     log excess loss vs time, several widths, integrated and uniform bounds
 2. rate_constant            lambda(A_t) along trajectories vs 1/(1+gamma sqrt m)^2; lambda at the
-                            concentrated softmax, and as ratios to the bounds: the naive-bound
-                            counterexample region
+                            concentrated softmax, and as ratios to the bounds: the counterexample
+                            to 1/(1+gamma)^2 (the bound if ||sigma(A)||_2 <= 1 is assumed)
 3. theorem2_trust_region    solver vs -dt K g disagreement; trust-region iteration error vs dt
 4. implicit_bias            DEQ-linear vs linear vs deep linear: train/test loss vs iterations on
                             synthetic m > n data and on the bundled 8x8 digits (and on local
-                            MNIST-format IDX files with --idx); per-seed paired test-loss gaps
-5. conservation             drift of the column sums of A along training
+                            MNIST-format IDX files with --idx); per-seed paired test-loss gaps,
+                            DEQ minus linear and DEQ minus deep linear
+5. conservation             drift of the column sums of A along training, against rounding
 6. tightness_vs_width       Theorem 1's tightness ratio and min_t lambda(A_t) / uniform bound against
-                            the width (1 to --max-width, default 256), per regime, with the 8x8
+                            the width (1 to --max-width, default 128), per regime, with the 8x8
                             digits marked
 
 The computations are independent tasks (figures/figure_tasks.py) run on the campaign's executor
 (verify.executors.make_backend: --workers spawned processes, one BLAS thread each), the longest
 first; a figure is drawn (figures/figure_drawing.py) as soon as its own tasks are done, while the
 workers go on. Figures 1 and 2 share their flows. A progress bar (on stderr) shows which figure
-is computing or being drawn; each figure's compute and drawing seconds and the total duration
-are printed at the end.
+is computing or being drawn; each figure's compute and drawing CPU seconds and the total wall
+duration are printed at the end.
 
 ``--small`` runs a reduced setting (used by the tests). Each figure's measured numbers are
 printed and written to numbers.json (strict JSON), including the direction of the
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]  # figure_tasks, figure_drawing; the project (also in workers)
@@ -55,21 +56,19 @@ from verify.executors import available_cores, make_backend  # noqa: E402
 WIDTHS = {"m=2 < m_y=4 < n=8": (2, 4, 8), "m=8 > n=4": (8, 3, 4), "m=1": (1, 3, 6)}
 #: widths of the tightness-vs-width figure: powers of 2 from 1 to --max-width (--small: 16)
 TIGHTNESS_MAX_WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
-DEFAULT_MAX_WIDTH = 256
+DEFAULT_MAX_WIDTH = 128  # 256 adds about 25 CPU-seconds: beyond `make figures`' minute on 2 cores
 TIGHTNESS_GAMMA = 0.5
 #: samples the implicit-bias experiment draws from IDX files (training, test)
 IDX_TRAIN, IDX_TEST = 1000, 2000
 
 
-@dataclass
-class Job:
+class Job(NamedTuple):
     function: Callable
     args: tuple
     cost: float  # CPU seconds on one core, as measured (roughly): only to start the longest jobs first
 
 
-@dataclass
-class Figure:
+class Figure(NamedTuple):
     name: str
     keys: list  # the jobs it is drawn from
     draw: Callable  # draw(out, results) -> (paths, numbers)
@@ -206,11 +205,11 @@ def run(jobs: dict, figures: list[Figure], out: str, workers: int) -> tuple[dict
                 for f in [f for f in waiting if all(k in results for k in f.keys)]:
                     waiting.remove(f)
                     progress.update(rows[f.name], description=f"{f.name}: drawing")
-                    drawn = time.perf_counter()
+                    drawn = time.process_time()
                     paths, numbers[f.name] = f.draw(out, results)
-                    done = time.perf_counter()
+                    draw_cpu, done = time.process_time() - drawn, time.perf_counter()
                     timing[f.name] = {"figure": f.name, "jobs": len(f.keys),
-                                      "compute s": sum(seconds[k] for k in f.keys), "draw s": done - drawn,
+                                      "compute s": sum(seconds[k] for k in f.keys), "draw s": draw_cpu,
                                       "written at s": done - started}
                     progress.update(rows[f.name], description=f"{f.name}: done", advance=1)
                     progress.console.print(f"wrote {', '.join(os.path.basename(p) for p in paths)} "
@@ -281,12 +280,14 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, "numbers.json"), "w") as fh:
         fh.write(text)
     print(text, end="")
-    print(f"{'figure':<24}{'jobs':>6}{'compute s':>11}{'draw s':>8}{'written at s':>14}")
+    print(f"{'figure':<24}{'jobs':>6}{'compute CPU s':>15}{'draw CPU s':>12}{'written at s':>14}")
     for row in timing:
-        print(f"{row['figure']:<24}{row['jobs']:>6}{row['compute s']:>11.1f}{row['draw s']:>8.1f}"
+        print(f"{row['figure']:<24}{row['jobs']:>6}{row['compute s']:>15.1f}{row['draw s']:>12.1f}"
               f"{row['written at s']:>14.1f}")
     print(f"total {time.perf_counter() - started:.1f} s on {workers} worker process(es) "
-          "(compute s: the figure's jobs summed over workers; figures 1 and 2 share their flows)")
+          f"({sum(r['compute s'] + r['draw s'] for r in timing):.1f} CPU s in the figures' tasks and drawing; "
+          "compute: the figure's tasks summed over workers, figures 1 and 2 share their flows; written at: "
+          "wall seconds since the start)")
     return 0
 
 

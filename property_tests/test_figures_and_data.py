@@ -10,8 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from verify.implicit_bias import (MODELS, load_digits_split, load_idx, load_idx_split,
-                                  synthetic_overparameterised, train_three_models)
+from verify.implicit_bias import (
+    MODELS,
+    load_digits_split,
+    load_idx,
+    load_idx_split,
+    synthetic_overparameterised,
+    train_three_models,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = ["theorem1_excess_loss", "rate_constant", "theorem2_trust_region", "implicit_bias", "conservation",
@@ -90,11 +96,12 @@ def test_theorem2_figure_finding(small_run):
 
 def test_implicit_bias_numbers_follow_the_per_seed_gaps(small_run):
     for key, gap in small_run[2]["implicit bias"].items():
-        diff = np.array(gap["test loss deq - linear (per seed)"])
-        assert len(diff) == 2 and np.all(np.isfinite(diff)), key
-        higher = int(np.sum(diff > 0))
-        assert gap["DEQ higher on"] == f"{higher} of 2 seeds"
-        assert gap["direction"] == {0: "DEQ lower", 2: "DEQ higher"}.get(higher, "mixed")
+        for other, suffix in (("linear", ""), ("deep_linear", " vs deep_linear")):
+            diff = np.array(gap[f"test loss deq - {other} (per seed)"])
+            assert len(diff) == 2 and np.all(np.isfinite(diff)), (key, other)
+            higher = int(np.sum(diff > 0))
+            assert gap["DEQ higher on" + suffix] == f"{higher} of 2 seeds"
+            assert gap["direction" + suffix] == {0: "DEQ lower", 2: "DEQ higher"}.get(higher, "mixed")
 
 
 def test_conservation_figure_finding(small_run):
@@ -131,6 +138,9 @@ def test_paired_difference_panel_counts_each_seed(tmp_path):
     gap = numbers["implicit bias"]["toy"]
     assert gap["DEQ higher on"] == "2 of 3 seeds" and gap["direction"] == "mixed"
     np.testing.assert_allclose(gap["test loss deq - linear (per seed)"], [0.01, -0.0001, 0.22], rtol=1e-12)
+    # the deep linear model ends at 0.5 too: the same gaps, counted under its own keys
+    np.testing.assert_allclose(gap["test loss deq - deep_linear (per seed)"], [0.01, -0.0001, 0.22], rtol=1e-12)
+    assert gap["DEQ higher on vs deep_linear"] == "2 of 3 seeds" and gap["direction vs deep_linear"] == "mixed"
     assert all(os.path.getsize(p) > 1000 for p in paths)
 
 
