@@ -327,10 +327,19 @@ def test_energy_is_consistent_and_encloses_the_float_metric(shape):
     assert {it.status for it in cert.items if it.kind == "equation"} == {C.CONSISTENT}
     m = shape[0]
     K = preconditioner(case.A, case.B, gamma=0.9)
-    # float64 K: products of U^{-1} factors and W, error <= c m cond(U)^2 eps max|K|
-    assert_matrix_encloses(cert.balls["K"], K, 100 * m * cond_bound(0.9) ** 2 * EPS * np.abs(K).max(), "K")
+    g = cert.balls["g"]
+    g = np.array([float(x) for x in g.entries()])
+    Kg = K @ g
+    # float64 K g: products of U^{-1} factors and W, error <= c m cond(U)^2 eps max|K| max|g| (times d terms)
+    assert_matrix_encloses(cert.balls["Kg"], Kg, 100 * K.shape[0] * m * cond_bound(0.9) ** 2 * EPS
+                           * np.abs(K).max() * np.abs(g).max(), "K g")
     lam_K = np.linalg.eigvalsh(K)[0]  # backward stable
     assert_encloses(cert.balls["lam_K"], lam_K, 10 * K.shape[0] * EPS * np.abs(K).max(), "lambda_min(K)")
+    assert "Temple" in statuses_detail(cert)["K >= lambda(A) I  (lambda_min(K) - lambda(A))"]
+
+
+def statuses_detail(cert) -> dict:
+    return {it.statement: it.detail for it in cert.items}
 
 
 @pytest.mark.parametrize("scale", [0.0, 1 / 0.9, 1.001, 1 + 1e-10])
@@ -516,14 +525,14 @@ def test_bad_arguments_are_refused_by_name(index):
 
 
 @pytest.mark.parametrize("claim, call", [
-    ("TRUST-REGION", lambda: C.certify_trust_region(*state((100, 10, 20)), 0.9)),
-    ("ENERGY", lambda: C.certify_energy(*state((100, 10, 20)), 0.9)),
+    ("TRUST-REGION", lambda: C.certify_trust_region(*state((600, 10, 20)), 0.9)),
+    ("ENERGY", lambda: C.certify_energy(*state((600, 10, 20)), 0.9)),
     ("UNIFORM-RATE", lambda: C.certify_uniform_rate(np.zeros((1000, 1000)), 0.9)),
     ("STATE-WISE", lambda: C.certify_state_wise(*state((200, 2, 20000)), 0.9)),
 ])
 def test_instances_over_the_budget_are_refused_before_any_work(claim, call, monkeypatch):
     monkeypatch.setattr(proof, "run_certificate", lambda *a, **k: pytest.fail("work started"))
-    with pytest.raises(ValueError, match=rf"{claim} at m = \d+.* would cost about .* \(limit 1e\+09"):
+    with pytest.raises(ValueError, match=rf"{claim} at m = \d+.* would cost about .* \(limit 3e\+09"):
         call()
     assert C.estimated_cost("TRUST-REGION", 32, 10, 200) < C.COST_LIMIT  # the headline size fits
 
