@@ -59,6 +59,7 @@ def _column(M: arb_mat, j: int) -> arb_mat:
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
+    """x, or Undecided if a float64 helper overflowed (the helpers run under np.errstate(all="ignore"))."""
     if not np.all(np.isfinite(x)):
         raise Undecided("a float64 helper met values beyond float64's range at this scale")
     return x
@@ -141,6 +142,10 @@ class StructuredMetric:
 
     def smallest_pairs(self) -> tuple[float, float, np.ndarray]:
         """(theta_1, theta_2, x_1): the two smallest eigenvalues of K and the first eigenvector (m_y x m)."""
+        with np.errstate(all="ignore"):
+            return self._smallest_pairs()
+
+    def _smallest_pairs(self):
         d = self.m * self.my
         if d <= DENSE_SIZE:
             w, V = np.linalg.eigh(self.float_dense())
@@ -160,6 +165,10 @@ class StructuredMetric:
     def largest_pairs(self) -> tuple[float, float, np.ndarray]:
         """(Lambda_1, Lambda_2, y_1): the two largest eigenvalues of B = Xi^T K Xi (the nonzero ones of
         K^{1/2} H K^{1/2}) and the first eigenvector as an m_y x n matrix."""
+        with np.errstate(all="ignore"):
+            return self._largest_pairs()
+
+    def _largest_pairs(self):
         f = self.floats()
         Phi = f["Phi"]
         n = Phi.shape[1]
@@ -186,6 +195,8 @@ class StructuredMetric:
         if self.m * self.my <= DENSE_Z:
             return self.m
         E, D = floats(shift)
+        if not (np.all(np.isfinite(E)) and np.all(np.isfinite(D))):
+            return None
         for k in SCHUR_DIRECTIONS:
             if k >= self.m:
                 return self.m if self.m * self.my <= 4 * DENSE_Z else None
@@ -197,6 +208,11 @@ class StructuredMetric:
             if w[count] > 2.0 ** -30 * scale:
                 return k
         return None
+
+    def _fallback_directions(self) -> int:
+        """The most directions the Schur bound keeps when no k passed the float64 pre-check."""
+        fewer = [k for k in SCHUR_DIRECTIONS if k < self.m]
+        return max(fewer) if fewer and self.m * self.my > DENSE_Z else self.m
 
     def _metric_Z(self, nu: arb) -> tuple[arb_mat, list[arb_mat]]:
         """Z(nu) of (K4): E = I - nu U^T U, D_j = c N_j."""
@@ -236,13 +252,14 @@ class StructuredMetric:
         """lo <= lambda_min(K) from Z(lo) > 0 (K4): lo found in float64, proved in balls."""
         k = self._directions(theta1 * (1 - 2.0 ** -10), 0, self._metric_Z_float)
         if k is None:
-            k = max(d for d in SCHUR_DIRECTIONS if d < self.m) if self.m * self.my > DENSE_Z else self.m
+            k = self._fallback_directions()
         E0, D0 = self._metric_Z_float(0.0)
         P = self.floats()["U"].T @ self.floats()["U"]
 
         def ok(lo):
-            T = float_schur(E0 - lo * P, D0, k)
-            return T is not None and np.linalg.eigvalsh(T)[0] > 0
+            with np.errstate(all="ignore"):
+                T = float_schur(E0 - lo * P, D0, k)
+            return T is not None and bool(np.all(np.isfinite(T))) and np.linalg.eigvalsh(T)[0] > 0
         a, b = 0.0, theta1
         for _ in range(48):
             mid = 0.5 * (a + b)
@@ -326,11 +343,12 @@ class StructuredMetric:
         """tau >= Lambda from Z'(tau) > 0 (K5): tau found in float64, proved in balls."""
         k = self._directions(Lam1 * (1 + 2.0 ** -10), 0, floats)
         if k is None:
-            k = max(d for d in SCHUR_DIRECTIONS if d < self.m) if self.m * self.my > DENSE_Z else self.m
+            k = self._fallback_directions()
 
         def ok(tau):
-            T = float_schur(*floats(tau), k)
-            return T is not None and np.linalg.eigvalsh(T)[0] > 0
+            with np.errstate(all="ignore"):
+                T = float_schur(*floats(tau), k)
+            return T is not None and bool(np.all(np.isfinite(T))) and np.linalg.eigvalsh(T)[0] > 0
         a, b = Lam1, 4 * Lam1
         if not ok(b):
             raise Undecided("dt_max: no positive definite Z'(tau) found in float64")
