@@ -461,8 +461,9 @@ def test_structured_products_overlap_the_explicit_metric(shape, scale):
                                          ((4, 4, 8), 3)])
 def test_structured_eigenvalue_enclosures_overlap_the_explicit_ones(shape, seed):
     """lambda_min(K) (Temple or the Schur bound) overlaps lambda_min_enclosure of the explicit K, and is
-    narrow (1e-20 relative at 106 bits) where a gap is proved; Lambda = 1/dt_max overlaps lambda_max of the explicit
-    Xi^T K Xi (its nonzero spectrum is that of K^{1/2} H K^{1/2}); the float64 reference lies in both."""
+    narrow (1e-20 relative at 106 bits) where a gap is proved; Lambda = 1/dt_max overlaps lambda_max of the
+    explicit Xi^T K Xi (its nonzero spectrum is that of K^{1/2} H K^{1/2}); lambda_max(K) and lambda_min(G)
+    overlap the explicit enclosures (G from the explicit K^{-1}); the float64 reference lies in both."""
     A, B, Phi, Y = state(shape, seed)
     with ctx.workprec(106):
         st, K = _structured(shape, seed)
@@ -473,9 +474,16 @@ def test_structured_eigenvalue_enclosures_overlap_the_explicit_ones(shape, seed)
         if "Temple" in how:  # quadratic in the float64 eigenvector's error (~1e-14): ~1e-25 relative
             assert lam.rad() <= 1e-20 * abs(lam)
         Xi = C.ball_matrix(np.kron(Phi, np.eye(shape[1])))
-        step = K.step_bound(K.block_bounds())
+        step = K.step_bound()
         Lam_explicit = C.lambda_max_enclosure(Xi.transpose() * Kx * Xi)
         assert step["Lambda"].overlaps(Lam_explicit), (step["Lambda"], Lam_explicit)
+        lam_max, _ = K.lambda_max()
+        assert lam_max.overlaps(C.lambda_max_enclosure(Kx))
+        dt = arb(0.5) / step["Lambda"].mid()
+        found = K.lambda_min_G(arb(dt.mid()))
+        if found is not None:
+            G = Kx.inv() / arb(dt.mid()) - st.hessian()
+            assert found[0].overlaps(C.lambda_min_enclosure(G)), (found[0], C.lambda_min_enclosure(G))
     K_f = verify.reference.metric(A, B, 0.9)
     W = verify.reference.end_to_end_weight(A, B, 0.9)
     H_f = verify.reference.shallow_hessian(W, Phi, Y, "square")

@@ -24,8 +24,9 @@ k >= m is the dense case: T = Z itself (d = m m_y; no V).
 
 What is proved in balls: the entries of V^T E V, of T and the definiteness of T (or Y^T T Y) by
 :func:`lambda_min_enclosure`, h_i > 0, and the Gershgorin margins. What is on paper: (a)-(c) and
-that D_j >= 0. The bound loses Z~_LH (Z~_HH^{-1} - diag(1/h)^{-1}...) Z~_HL, i.e. the PSD part of
-Z~_HH: it is sharp when the coupling into the H directions is small against h.
+that D_j >= 0. The bound drops Z~_LH (diag(1/h) (x) I - Z~_HH^{-1}) Z~_HL >= 0, i.e. the PSD part of
+Z~_HH: it is sharp when the coupling into the H directions is small against h (a few percent of
+lambda at k = 2 on the benchmark states; it only has to separate two eigenvalues).
 
 Temple's inequality (:func:`temple_lower`). For symmetric K with lambda_2(K) >= nu and any x != 0
 with Rayleigh quotient theta < nu: lambda_1(K) >= theta - ||(K - theta) x||^2 / ((nu - theta)||x||^2),

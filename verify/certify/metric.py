@@ -11,25 +11,27 @@ structure, not ball computations):
        K = F M F^T, hence K^{-1} = (U (x) I) M^{-1} (U^T (x) I): K^{-1} vec(X) = vec([M_j^{-1} (X U)_j]_j U^T)
        (m rigorous m_y x m_y solves and products with U; :meth:`StructuredMetric.apply_inverse`).
   (K3) N_j = (W J_j)(W J_j)^T >= 0 (J_j is symmetric), so every term a_j a_j^T (x) N_j is a Kronecker
-       product of PSD matrices, hence PSD, and M_j = I + c N_j >= I (c >= 0).
-  (K4) K - nu I = F Z(nu) F^T with Z(nu) = (I - nu U^T U) (x) I + blockdiag(c N_j) (F^{-1} F^{-T} =
-       U^T U (x) I): K - nu I and Z(nu) have the same inertia (Sylvester; U is invertible, which the
-       rigorous inverse of U proves).
-  (K5) For H = (Phi Phi^T) (x) I = Xi Xi^T, Xi = Phi (x) I, and Psi = U^{-1} Phi Phi^T U^{-T}:
-       tau F^T (K^{-1} - H / tau) F = tau M^{-1} - Psi (x) I =: Z'(tau), and K^{-1} - H / tau is congruent
-       to I - K^{1/2} H K^{1/2} / tau; so the number of eigenvalues of K^{1/2} H K^{1/2} (= the nonzero
-       ones of B = Xi^T K Xi) that are >= tau equals the number of eigenvalues of Z'(tau) that are <= 0.
-       Z'(tau) = (diag(beta) - Psi) (x) I + blockdiag(tau M_j^{-1} - beta_j I) with beta_j = tau / mu_j,
-       mu_j >= lambda_max(M_j) (a proved enclosure), so the blocks are PSD.
+       product of PSD matrices, hence PSD, K >= Q (x) I, and M_j = I + c N_j >= I (c >= 0).
+  (K4) Congruences by F (nonsingular: the rigorous inverse of U proves U invertible; Sylvester keeps
+       the inertia), with P = U^T U, Psi = U^{-1} Phi Phi^T U^{-T}, R = U^{-1} U^{-T} and
+       mu_j >= lambda_max(M_j) (proved enclosures):
+         #{eig K <= nu}           = #{eig <= 0} of Z = (I - nu P) (x) I + blockdiag(c N_j)
+         #{eig K >= nu}           = ... of (nu P - diag(mu)) (x) I + blockdiag(mu_j I - M_j)
+         #{eig K^1/2 H K^1/2 >= t} = ... of (diag(t/mu) - Psi) (x) I + blockdiag(t M_j^{-1} - (t/mu_j) I)
+         #{eig G_s <= nu}         = ... of (diag(1/(s mu)) - Psi - nu R) (x) I
+                                           + blockdiag(M_j^{-1}/s - I/(s mu_j)),   G_s = K^{-1}/s - H,
+       every one E (x) I + blockdiag(PSD), the form of :func:`verify.certify.kronecker.prove_inertia`
+       (K - nu I = F Z F^T; K^{-1} - H/t = F^{-T} (M^{-1} - Psi (x) I / t) F^{-1} is congruent to
+       I - K^{1/2} H K^{1/2}/t; F^T (G_s - nu I) F = M^{-1}/s - Psi (x) I - nu R (x) I).
 
-Z(nu) and Z'(tau) have the form of :func:`verify.certify.kronecker.prove_inertia`. Proved in balls:
-
-  lambda_min(K)     upper: the Rayleigh quotient of an exact float64 vector x (Courant-Fischer);
-                    lower: Temple's bound at x with lambda_2(K) > nu, nu proved by Z(nu) having at most
-                    one eigenvalue <= 0 (K4); if no gap can be proved, the weaker Z(lo) > 0 (lo <= lambda_min).
-  lambda_max(K^{1/2} H K^{1/2}) = 1/dt_max: lower: Rayleigh quotients of B at y and of the pencil
-                    (H, K^{-1}) at x = K Xi y; upper: Temple's bound for -B with the second eigenvalue
-                    < nu proved by (K5); if no gap can be proved, Z'(tau) > 0 (tau >= lambda_max).
+Proved in balls, for each extreme eigenvalue (:meth:`StructuredMetric._extreme`): one end by the
+Rayleigh quotient of an exact float64 vector x (Courant-Fischer), the other by Temple's inequality at
+x, whose gap (the next eigenvalue beyond nu) is proved by the Schur bound on the count above being
+<= 1. Without a provable gap (a multiple eigenvalue: m < m_y, the exact tight state) lambda_min(K) and
+1/dt_max fall back to a shift t with a positive definite Schur bound (count 0), the others to cruder
+bounds (Weyl, Ostrowski) stated where they are used. For 1/dt_max = lambda_max(K^{1/2} H K^{1/2}) the
+vector is x = K w, w = Xi y (Xi = Phi (x) I, y a float64 top eigenvector of Xi^T K Xi): K^{-1} x = w
+exactly, so Temple runs on the pencil (H, K^{-1}) with K and H applied, nothing inverted.
 
 The float64 eigenvectors come from the same operators in float64 (dense up to DENSE_SIZE, else
 Lanczos, scipy's eigsh); they only choose the exact vectors and shifts, never decide.
@@ -44,12 +46,12 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from .balls import ball_identity, ball_matrix, frobenius_inner, frobenius_sq, lambda_max_enclosure, mid_array
 from .kronecker import float_schur, prove_inertia, temple_lower
-from .proof import NON_FINITE, Undecided
+from .proof import Undecided
 
 #: float64 eigenproblems up to this dimension are solved densely, larger ones by Lanczos
-DENSE_SIZE = 800
+DENSE_SIZE = 300
 #: the Schur bound keeps every direction (dense Z, no basis change) up to this m m_y
-DENSE_Z = 200
+DENSE_Z = 64
 #: directions kept by the Schur bound above DENSE_Z, tried in turn (float64 pre-check first)
 SCHUR_DIRECTIONS = (2, 4, 8, 16, 32)
 
@@ -63,6 +65,13 @@ def _finite(x: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise Undecided("a float64 helper met values beyond float64's range at this scale")
     return x
+
+
+def _pairs(w: np.ndarray, V: np.ndarray, largest: bool) -> tuple[float, float, np.ndarray]:
+    """(extreme eigenvalue, the next one (+-inf if none), its eigenvector) from eigh/eigsh output."""
+    order = np.argsort(-w if largest else w)
+    nxt = float(w[order[1]]) if len(w) > 1 else (-np.inf if largest else np.inf)
+    return float(w[order[0]]), nxt, V[:, order[0]]
 
 
 class StructuredMetric:
@@ -87,9 +96,9 @@ class StructuredMetric:
         self.P_phi = st.P
         self._Phi = st._Phi
         self._float = None
-        self._psi_ball = None
+        self._cache = {}
 
-    # ---- K and K^{-1} in balls ------------------------------------------------------------------------
+    # ---- K, K^{-1} and H in balls -----------------------------------------------------------------------
     def apply(self, X: arb_mat) -> arb_mat:
         """unvec(K vec(X)) = X Q^T + c [N_j X a_j]_j U^{-1}  (K1)."""
         C = X * self.Uinv.transpose()  # column j is X a_j
@@ -116,189 +125,252 @@ class StructuredMetric:
         X may have any number of rows. The only place H enters the ball computations."""
         return X * self.P_phi
 
-    # ---- float64 helpers (they choose vectors and shifts; nothing is decided in float64) ------------
+    def _ball(self, name: str) -> arb_mat | list[arb]:
+        """Cached ball matrices of (K4): P, Psi (through apply_hessian), R, mu_j, the M_j^{-1}."""
+        if name not in self._cache:
+            if name == "P":
+                value = self.U.transpose() * self.U
+            elif name == "Psi":
+                value = self.apply_hessian(self.Uinv) * self.Uinv.transpose()
+            elif name == "R":
+                value = self.Uinv * self.Uinv.transpose()
+            elif name == "mu":  # mu_j >= lambda_max(M_j): exact upper ends of proved enclosures
+                value = [arb(lambda_max_enclosure(Mj).upper()) for Mj in self.M]
+            else:
+                value = [Mj.inv() for Mj in self.M]
+            self._cache[name] = value
+        return self._cache[name]
+
+    # ---- the four congruent forms of (K4), in balls and in float64 --------------------------------------
+    def _Z(self, problem: str, t: arb, s: arb | None = None) -> tuple[arb_mat, list[arb_mat]]:
+        m, eye = self.m, ball_identity(self.my)
+        if problem == "K min":
+            return ball_identity(m) - self._ball("P") * t, [Nj * self.c for Nj in self.N]
+        mu = self._ball("mu")
+        if problem == "K max":
+            E = self._ball("P") * t
+            for j in range(m):
+                E[j, j] -= mu[j]
+            return E, [eye * mu[j] - self.M[j] for j in range(m)]
+        tau = t if problem == "KH max" else arb(1) / s
+        E = -self._ball("Psi") if problem == "KH max" else -(self._ball("Psi") + self._ball("R") * t)
+        beta = [tau / x for x in mu]
+        for j in range(m):
+            E[j, j] += beta[j]
+        return E, [Minv * tau - eye * beta[j] for j, Minv in enumerate(self._ball("Minv"))]
+
+    def _Z_float(self, problem: str, t: float, s: float | None = None):
+        f, my = self.floats(), self.my
+        if problem == "K min":
+            return np.eye(self.m) - t * f["P"], f["c"] * f["N"]
+        mu = np.array([float(x) for x in self._ball("mu")])
+        if problem == "K max":
+            return t * f["P"] - np.diag(mu), mu[:, None, None] * np.eye(my) - f["M"]
+        tau = t if problem == "KH max" else 1.0 / s
+        E = np.diag(tau / mu) - f["Psi"] - (0.0 if problem == "KH max" else t * f["R"])
+        return E, tau * f["Minv"] - (tau / mu)[:, None, None] * np.eye(my)
+
+    # ---- float64 helpers (they choose vectors and shifts; nothing is decided in float64) ----------------
     def floats(self) -> dict:
         if self._float is None:
-            f = {"U": mid_array(self.U), "Uinv": mid_array(self.Uinv), "c": float(self.c.mid()),
-                 "N": np.array([mid_array(Nj) for Nj in self.N]), "Phi": np.asarray(self._Phi, dtype=np.float64)}
-            for x in f.values():
-                _finite(np.asarray(x, dtype=np.float64))
-            f["Q"] = f["Uinv"].T @ f["Uinv"]
-            f["M"] = np.eye(self.my) + f["c"] * f["N"]
+            with np.errstate(all="ignore"):
+                f = {"U": mid_array(self.U), "Uinv": mid_array(self.Uinv), "c": float(self.c.mid()),
+                     "N": np.array([mid_array(Nj) for Nj in self.N]), "Phi": np.asarray(self._Phi, dtype=np.float64)}
+                for x in f.values():
+                    _finite(np.asarray(x, dtype=np.float64))
+                f["Q"] = f["Uinv"].T @ f["Uinv"]
+                f["P"] = f["U"].T @ f["U"]
+                f["R"] = f["Uinv"] @ f["Uinv"].T
+                f["PhiPhi"] = f["Phi"] @ f["Phi"].T
+                f["Psi"] = f["Uinv"] @ f["PhiPhi"] @ f["Uinv"].T
+                f["M"] = np.eye(self.my) + f["c"] * f["N"]
+                f["Minv"] = np.linalg.solve(f["M"], np.broadcast_to(np.eye(self.my), f["M"].shape))
+                for x in f.values():
+                    _finite(np.asarray(x, dtype=np.float64))
             self._float = f
         return self._float
 
+    def _vec_op(self, apply_matrix):
+        d = self.m * self.my
+        return LinearOperator((d, d), dtype=np.float64,
+                              matvec=lambda v: apply_matrix(v.reshape(self.m, self.my).T).T.reshape(-1))
+
     def float_apply(self, X: np.ndarray) -> np.ndarray:
         f = self.floats()
-        C = X @ f["Uinv"].T
-        return X @ f["Q"].T + f["c"] * np.einsum("jab,bj->aj", f["N"], C) @ f["Uinv"]
+        return X @ f["Q"].T + f["c"] * np.einsum("jab,bj->aj", f["N"], X @ f["Uinv"].T) @ f["Uinv"]
 
-    def float_dense(self) -> np.ndarray:
-        """K in float64, F M F^T (K2), for the dense helpers."""
+    def float_apply_inverse(self, X: np.ndarray) -> np.ndarray:
         f = self.floats()
-        F = np.kron(f["Uinv"].T, np.eye(self.my))
-        FM = F @ sla.block_diag(*f["M"])
-        return _finite(FM @ F.T)
+        Z = np.linalg.solve(f["M"], (X @ f["U"]).T[:, :, None])[:, :, 0].T  # m_y x m_y LU solves (K2)
+        return Z @ f["U"].T
 
-    def smallest_pairs(self) -> tuple[float, float, np.ndarray]:
-        """(theta_1, theta_2, x_1): the two smallest eigenvalues of K and the first eigenvector (m_y x m)."""
+    def float_dense(self, which: str = "K", step: float = 1.0) -> np.ndarray:
+        """K = F M F^T or G_s = F^{-T} M^{-1} F^{-1}/s - H in float64 (K2), for the dense helpers."""
+        f = self.floats()
+        if which == "K":
+            F = np.kron(f["Uinv"].T, np.eye(self.my))
+            return _finite(F @ sla.block_diag(*f["M"]) @ F.T)
+        Ft = np.kron(f["U"], np.eye(self.my))
+        return _finite(Ft @ sla.block_diag(*f["Minv"]) @ Ft.T / step - np.kron(f["PhiPhi"], np.eye(self.my)))
+
+    def _float_extreme(self, which: str, step: float = 1.0) -> tuple[float, float, np.ndarray]:
+        """(theta, the next eigenvalue, x as m_y x m) at the end of the spectrum named by ``which``:
+        "K min", "K max" or "G min" (G_step)."""
+        d, largest = self.m * self.my, which == "K max"
         with np.errstate(all="ignore"):
-            return self._smallest_pairs()
-
-    def _smallest_pairs(self):
-        d = self.m * self.my
-        if d <= DENSE_SIZE:
-            w, V = np.linalg.eigh(self.float_dense())
-            x = V[:, 0]
-            return float(w[0]), float(w[1]) if d > 1 else np.inf, x.reshape(self.m, self.my).T
-        f = self.floats()
-
-        def inverse(v):  # K^{-1} vec(X) = vec([M_j^{-1} (X U)_j] U^T)  (K2), m_y x m_y LU solves
-            XU = v.reshape(self.m, self.my).T @ f["U"]
-            Z = np.linalg.solve(f["M"], XU.T[:, :, None])[:, :, 0].T
-            return (Z @ f["U"].T).T.reshape(-1)
-        op = LinearOperator((d, d), matvec=inverse, dtype=np.float64)
-        w, V = eigsh(op, k=2, which="LA", tol=0)
-        order = np.argsort(-w)
-        return float(1 / w[order[0]]), float(1 / w[order[1]]), V[:, order[0]].reshape(self.m, self.my).T
+            if d <= DENSE_SIZE:
+                w, V = np.linalg.eigh(self.float_dense(which[0], step))
+                theta, nxt, x = _pairs(w, V, largest)
+            elif which == "K min":  # the top of K^{-1}
+                w, V = eigsh(self._vec_op(self.float_apply_inverse), k=2, which="LA", tol=0)
+                theta, nxt, x = _pairs(1 / w, V, False)
+            elif which == "K max":
+                w, V = eigsh(self._vec_op(self.float_apply), k=2, which="LA", tol=0)
+                theta, nxt, x = _pairs(w, V, True)
+            else:
+                P = self.floats()["PhiPhi"]
+                op = self._vec_op(lambda X: self.float_apply_inverse(X) / step - X @ P)
+                w, V = eigsh(op, k=2, which="SA", tol=0)
+                theta, nxt, x = _pairs(w, V, False)
+        return theta, nxt, _finite(x.reshape(self.m, self.my).T)
 
     def largest_pairs(self) -> tuple[float, float, np.ndarray]:
         """(Lambda_1, Lambda_2, y_1): the two largest eigenvalues of B = Xi^T K Xi (the nonzero ones of
         K^{1/2} H K^{1/2}) and the first eigenvector as an m_y x n matrix."""
         with np.errstate(all="ignore"):
-            return self._largest_pairs()
+            f = self.floats()
+            Phi = f["Phi"]
+            n = Phi.shape[1]
+            size = n * self.my
+            if size <= DENSE_SIZE and self.m * self.my <= DENSE_SIZE:
+                Xi = np.kron(Phi, np.eye(self.my))
+                w, V = np.linalg.eigh(_finite(Xi.T @ self.float_dense() @ Xi))
+            else:
+                def apply_B(v):  # Xi^T K Xi vec(Y) = vec(K(Y Phi^T) Phi)
+                    return (self.float_apply(v.reshape(n, self.my).T @ Phi.T) @ Phi).T.reshape(-1)
+                if size <= DENSE_SIZE:
+                    B = np.column_stack([apply_B(e) for e in np.eye(size)])
+                    w, V = np.linalg.eigh(_finite(0.5 * (B + B.T)))
+                else:
+                    op = LinearOperator((size, size), matvec=apply_B, dtype=np.float64)
+                    w, V = eigsh(op, k=2, which="LA", tol=0)
+            Lam1, Lam2, y = _pairs(w, V, True)
+        return Lam1, Lam2, _finite(y.reshape(n, self.my).T)
 
-    def _largest_pairs(self):
-        f = self.floats()
-        Phi = f["Phi"]
-        n = Phi.shape[1]
-        size = n * self.my
-        if size <= DENSE_SIZE and self.m * self.my <= DENSE_SIZE:
-            Xi = np.kron(Phi, np.eye(self.my))
-            w, V = np.linalg.eigh(_finite(Xi.T @ self.float_dense() @ Xi))
-            return float(w[-1]), float(w[-2]) if size > 1 else -np.inf, V[:, -1].reshape(n, self.my).T
-
-        def apply_B(v):  # Xi^T K Xi vec(Y) = vec(K(Y Phi^T) Phi)
-            return (self.float_apply(v.reshape(n, self.my).T @ Phi.T) @ Phi).T.reshape(-1)
-        if size <= DENSE_SIZE:
-            B = np.column_stack([apply_B(e) for e in np.eye(size)])
-            w, V = np.linalg.eigh(_finite(0.5 * (B + B.T)))
-            return float(w[-1]), float(w[-2]) if size > 1 else -np.inf, V[:, -1].reshape(n, self.my).T
-        w, V = eigsh(LinearOperator((size, size), matvec=apply_B, dtype=np.float64), k=2, which="LA", tol=0)
-        order = np.argsort(-w)
-        return float(w[order[0]]), float(w[order[1]]), V[:, order[0]].reshape(n, self.my).T
-
-    # ---- the inertia bounds (K4), (K5) ---------------------------------------------------------------
-    def _directions(self, shift: float, count: int, floats) -> int | None:
+    # ---- the Schur bound and Temple ---------------------------------------------------------------------
+    def _directions(self, problem: str, t: float, count: int, s: float | None = None) -> int | None:
         """The k of the Schur bound: every direction (dense) for small m m_y, else the fewest SCHUR_DIRECTIONS
         whose float64 T passes with a margin; None if none does."""
         if self.m * self.my <= DENSE_Z:
             return self.m
-        E, D = floats(shift)
-        if not (np.all(np.isfinite(E)) and np.all(np.isfinite(D))):
-            return None
-        for k in SCHUR_DIRECTIONS:
-            if k >= self.m:
-                return self.m if self.m * self.my <= 4 * DENSE_Z else None
-            T = float_schur(E, D, k)
-            if T is None:
-                continue
-            w = np.linalg.eigvalsh(T)
-            scale = np.abs(w).max() or 1.0
-            if w[count] > 2.0 ** -30 * scale:
-                return k
+        with np.errstate(all="ignore"):
+            E, D = self._Z_float(problem, t, s)
+            if not (np.all(np.isfinite(E)) and np.all(np.isfinite(D))):
+                return None
+            for k in SCHUR_DIRECTIONS:
+                if k >= self.m:
+                    return self.m if self.m * self.my <= 4 * DENSE_Z else None
+                T = float_schur(E, D, k)
+                if T is None or not np.all(np.isfinite(T)):
+                    continue
+                w = np.linalg.eigvalsh(T)
+                if w[count] > 2.0 ** -30 * (np.abs(w).max() or 1.0):
+                    return k
         return None
 
-    def _fallback_directions(self) -> int:
-        """The most directions the Schur bound keeps when no k passed the float64 pre-check."""
-        fewer = [k for k in SCHUR_DIRECTIONS if k < self.m]
-        return max(fewer) if fewer and self.m * self.my > DENSE_Z else self.m
+    def _proves(self, problem: str, t: arb, k: int, count: int, s: arb | None = None) -> bool:
+        try:
+            return bool(prove_inertia(*self._Z(problem, t, s), k, count) > 0)
+        except (Undecided, ZeroDivisionError):
+            return False
 
-    def _metric_Z(self, nu: arb) -> tuple[arb_mat, list[arb_mat]]:
-        """Z(nu) of (K4): E = I - nu U^T U, D_j = c N_j."""
-        P = self.U.transpose() * self.U
-        return ball_identity(self.m) - P * nu, [Nj * self.c for Nj in self.N]
+    def _extreme(self, problem: str, theta: float, nxt: float, q: tuple[arb, arb, arb], sigma: arb,
+                 largest: bool, s: arb | None = None) -> tuple[arb, str] | None:
+        """Temple's bound on the other side of the extreme eigenvalue theta (q = (q0, q1, q2) of Temple
+        at shift sigma, for the operator itself), with the gap to the next eigenvalue proved by the
+        Schur bound at nu = theta + (next - theta)/8 (count 1); None if any step is not proved."""
+        if not (np.isfinite(nxt) and (nxt < theta if largest else nxt > theta)):
+            return None
+        nu_f = theta + (nxt - theta) / 8
+        k = self._directions(problem, nu_f, 1, None if s is None else float(s))
+        if k is None or not self._proves(problem, arb(nu_f), k, 1, s):
+            return None
+        q0, q1, q2 = q
+        nu = arb(nu_f)
+        low = temple_lower(q0, -q1, q2, sigma - nu) if largest else temple_lower(q0, q1, q2, nu - sigma)
+        if low is None:
+            return None
+        side = "next" if largest else "second"
+        return (sigma - low if largest else sigma + low), (f"Temple, {side} eigenvalue beyond {nu_f:.6g} by the "
+                                                           f"Schur bound (k = {k})")
 
-    def _metric_Z_float(self, nu: float):
-        f = self.floats()
-        return np.eye(self.m) - nu * f["U"].T @ f["U"], f["c"] * f["N"]
-
-    def lambda_min(self) -> tuple[arb, str]:
-        """An enclosure of lambda_min(K) and how its lower end was proved (module docstring)."""
-        theta1, theta2, xf = self.smallest_pairs()
+    def _rayleigh(self, apply, xf: np.ndarray, sigma: float) -> tuple[arb, tuple[arb, arb, arb]]:
+        """(Rayleigh quotient, Temple's (q0, q1, q2)) of the exact vector xf at shift sigma."""
         x = ball_matrix(xf)
-        sigma = arb(theta1)
-        r = self.apply(x) - x * sigma
-        q0, q1, q2 = frobenius_sq(x), frobenius_inner(x, r), frobenius_sq(r)
-        upper = sigma + q1 / q0
-        if np.isfinite(theta2) and theta2 > theta1:
-            nu_f = theta1 + (theta2 - theta1) / 8
-            k = self._directions(nu_f, 1, self._metric_Z_float)
-            if k is not None:
-                nu = arb(nu_f)
-                try:
-                    proved = prove_inertia(*self._metric_Z(nu), k, 1) > 0
-                except (Undecided, ZeroDivisionError):
-                    proved = False
-                if proved:
-                    low = temple_lower(q0, q1, q2, nu - sigma)
-                    if low is not None:
-                        return (sigma + low).union(upper), (f"Temple at an exact float64 eigenvector, lambda_2(K) > "
-                                                            f"{nu_f:.6g} by the Schur bound (k = {k})")
-        lo = self._positive_shift(theta1)
+        r = apply(x) - x * arb(sigma)
+        q = frobenius_sq(x), frobenius_inner(x, r), frobenius_sq(r)
+        return arb(sigma) + q[1] / q[0], q
+
+    def _bisect_shift(self, problem: str, safe: float, unsafe: float) -> arb | None:
+        """A shift t between safe and unsafe (float64 bisection on the Schur bound), proved in balls to make
+        the count-0 Schur bound positive definite; None if none is proved."""
+        k = self._directions(problem, unsafe + (safe - unsafe) * 2.0 ** -10, 0)
+        if k is None:
+            fewer = [d for d in SCHUR_DIRECTIONS if d < self.m]
+            k = max(fewer) if fewer and self.m * self.my > DENSE_Z else self.m
+
+        def ok(t):
+            with np.errstate(all="ignore"):
+                T = float_schur(*self._Z_float(problem, t), k)
+            return T is not None and bool(np.all(np.isfinite(T))) and np.linalg.eigvalsh(T)[0] > 0
+        if not ok(safe):
+            return None
+        for _ in range(48):
+            mid = 0.5 * (safe + unsafe)
+            safe, unsafe = (mid, unsafe) if ok(mid) else (safe, mid)
+        for back in (2.0 ** -30, 2.0 ** -20, 2.0 ** -10, 2.0 ** -5):
+            t = safe + (safe - unsafe) * back
+            if self._proves(problem, arb(t), k, 0):
+                return arb(t)
+        return None
+
+    # ---- the enclosures ---------------------------------------------------------------------------------
+    def lambda_min(self) -> tuple[arb, str]:
+        """lambda_min(K): a Rayleigh quotient above, Temple (or a shift with Z > 0) below."""
+        theta, nxt, xf = self._float_extreme("K min")
+        upper, q = self._rayleigh(self.apply, xf, theta)
+        found = self._extreme("K min", theta, nxt, q, arb(theta), largest=False)
+        if found is not None:
+            return found[0].union(upper), found[1]
+        lo = self._bisect_shift("K min", 0.0, theta)
+        if lo is None:
+            raise Undecided("lambda_min(K): no positive definite Z(lo) proved")
         return lo.union(upper), "Z(lo) > 0 by the Schur bound (no gap lambda_2 - lambda_1 proved)"
 
-    def _positive_shift(self, theta1: float) -> arb:
-        """lo <= lambda_min(K) from Z(lo) > 0 (K4): lo found in float64, proved in balls."""
-        k = self._directions(theta1 * (1 - 2.0 ** -10), 0, self._metric_Z_float)
-        if k is None:
-            k = self._fallback_directions()
-        E0, D0 = self._metric_Z_float(0.0)
-        P = self.floats()["U"].T @ self.floats()["U"]
+    def lambda_max(self) -> tuple[arb, str]:
+        """lambda_max(K): a Rayleigh quotient below, Temple above, or max_j mu_j lambda_max(Q) (K <=
+        max_j lambda_max(M_j) Q (x) I, from K = F M F^T)."""
+        theta, nxt, xf = self._float_extreme("K max")
+        lower, q = self._rayleigh(self.apply, xf, theta)
+        found = self._extreme("K max", theta, nxt, q, arb(theta), largest=True)
+        if found is not None:
+            return lower.union(found[0]), found[1]
+        crude = max(self._ball("mu"), key=lambda x: float(x.upper())) * lambda_max_enclosure(self.Q)
+        return lower.union(arb(crude.upper())), "max_j lambda_max(M_j) lambda_max(Q)"
 
-        def ok(lo):
-            with np.errstate(all="ignore"):
-                T = float_schur(E0 - lo * P, D0, k)
-            return T is not None and bool(np.all(np.isfinite(T))) and np.linalg.eigvalsh(T)[0] > 0
-        a, b = 0.0, theta1
-        for _ in range(48):
-            mid = 0.5 * (a + b)
-            a, b = (mid, b) if ok(mid) else (a, mid)
-        for shrink in (2.0 ** -30, 2.0 ** -20, 2.0 ** -10, 2.0 ** -5):
-            lo = arb(a * (1 - shrink))
-            try:
-                if prove_inertia(*self._metric_Z(lo), k, 0) > 0:
-                    return lo
-            except (Undecided, ZeroDivisionError):
-                continue
-        raise Undecided("lambda_min(K): no positive definite Z(lo) proved")
+    def lambda_min_G(self, step: arb) -> tuple[arb, str] | None:
+        """lambda_min(G_s), G_s = K^{-1}/s - H, s = step: a Rayleigh quotient above, Temple below; None
+        without a proved gap (the caller then uses Ostrowski's bound)."""
+        theta, nxt, xf = self._float_extreme("G min", float(step))
+        upper, q = self._rayleigh(lambda X: self.apply_inverse(X) / step - self.apply_hessian(X), xf, theta)
+        found = self._extreme("G min", theta, nxt, q, arb(theta), largest=False, s=step)
+        return None if found is None else (found[0].union(upper), found[1])
 
-    def _step_Z(self, tau: arb, mu: list[arb]) -> tuple[arb_mat, list[arb_mat]]:
-        """Z'(tau) of (K5): E = diag(tau / mu_j) - Psi, D_j = tau M_j^{-1} - (tau / mu_j) I."""
-        beta = [tau / x for x in mu]
-        E = -self._psi()
-        for j in range(self.m):
-            E[j, j] += beta[j]
-        D = [self.M[j].inv() * tau - ball_identity(self.my) * beta[j] for j in range(self.m)]
-        return E, D
-
-    def _psi(self) -> arb_mat:
-        """Psi = U^{-1} Phi Phi^T U^{-T}, through :meth:`apply_hessian` (K5)."""
-        if self._psi_ball is None:
-            self._psi_ball = self.apply_hessian(self.Uinv) * self.Uinv.transpose()
-        return self._psi_ball
-
-    def block_bounds(self) -> list[arb]:
-        """mu_j >= lambda_max(M_j), exact upper ends of proved enclosures."""
-        return [arb(lambda_max_enclosure(Mj).upper()) for Mj in self.M]
-
-    def step_bound(self, mu: list[arb]) -> dict:
-        """Enclosure of Lambda = lambda_max(K^{1/2} H K^{1/2}) = 1/dt_max (module docstring) at the witness
-        x = K w, w = Xi y (y a float64 top eigenvector of B = Xi^T K Xi): K^{-1} x = w exactly, so
-        q1 = x^T K^{-1} x = w^T K w and q2 = x^T H x need only K and H; Lambda >= q2/q1 (the pencil
-        (H, K^{-1}); Courant-Fischer). Above: Temple for K^{1/2} H K^{1/2} at z = K^{-1/2} x, whose
-        residual is K^{1/2} r, r = (H - sigma K^{-1}) x = H x - sigma w, ||.||^2 = r^T K r. H enters only
-        through :meth:`apply_hessian` (here and in Psi)."""
+    def step_bound(self) -> dict:
+        """Enclosure of Lambda = lambda_max(K^{1/2} H K^{1/2}) = 1/dt_max at the witness x = K w, w = Xi y:
+        q1 = x^T K^{-1} x = w^T K w, q2 = x^T H x, xx = x^T x; Lambda >= q2/q1 (the pencil (H, K^{-1});
+        Courant-Fischer). Above: Temple for K^{1/2} H K^{1/2} at z = K^{-1/2} x, with ||z||^2 = q1,
+        z^T (. - sigma) z = q2 - sigma q1 and the residual K^{1/2} r, r = H x - sigma w, ||.||^2 = r^T K r."""
         Lam1, Lam2, yf = self.largest_pairs()
         if not np.isfinite(Lam2):
             Lam2 = 0.0  # n m_y = 1: rank H <= 1, the next eigenvalue of K^{1/2} H K^{1/2} is 0
@@ -306,63 +378,18 @@ class StructuredMetric:
         x = self.apply(w)
         Hx = self.apply_hessian(x)
         q1, q2 = frobenius_inner(w, x), frobenius_inner(x, Hx)
-        out = {"estimate": Lam1, "q1": q1, "q2": q2, "xx": frobenius_sq(x)}
         if not q1 > 0:
             raise Undecided("dt_max: the witness w^T K w > 0 is not proved")
-        lower = q2 / q1
+        out = {"estimate": Lam1, "q1": q1, "q2": q2, "xx": frobenius_sq(x)}
         sigma = arb(Lam1)
         r = Hx - w * sigma
-        s1, s2 = frobenius_inner(x, r), frobenius_inner(r, self.apply(r))
-        f = self.floats()
-        mu_f = np.array([float(t) for t in mu])
-        Psi_f = mid_array(self._psi())
-        Minv_f = np.linalg.inv(f["M"])  # m_y x m_y blocks, a float64 helper only
-
-        def floats(tau):
-            return np.diag(tau / mu_f) - Psi_f, tau * Minv_f - (tau / mu_f)[:, None, None] * np.eye(self.my)
-        if Lam2 < Lam1:
-            nu_f = Lam1 - (Lam1 - Lam2) / 8
-            k = self._directions(nu_f, 1, floats)
-            if k is not None:
-                nu = arb(nu_f)
-                try:
-                    proved = prove_inertia(*self._step_Z(nu, mu), k, 1) > 0
-                except (Undecided, ZeroDivisionError):
-                    proved = False
-                if proved:  # Temple for -K^{1/2} H K^{1/2} at z: Lambda - sigma <= -temple(q1, -s1, s2, sigma - nu)
-                    low = temple_lower(q1, -s1, s2, sigma - nu)
-                    if low is not None:
-                        out["Lambda"] = lower.union(sigma - low)
-                        out["how"] = f"Temple, second eigenvalue < {nu_f:.6g} by the Schur bound (k = {k})"
-                        return out
-        out["Lambda"] = lower.union(self._step_upper(Lam1, mu, floats))
-        out["how"] = "Z'(tau) > 0 by the Schur bound (no gap proved)"
+        q = (q1, frobenius_inner(x, r), frobenius_inner(r, self.apply(r)))
+        found = self._extreme("KH max", Lam1, Lam2, q, sigma, largest=True)
+        if found is not None:
+            out["Lambda"], out["how"] = (q2 / q1).union(found[0]), found[1]
+            return out
+        tau = self._bisect_shift("KH max", 4 * Lam1, Lam1)
+        if tau is None:
+            raise Undecided("dt_max: no positive definite Z'(tau) proved")
+        out["Lambda"], out["how"] = (q2 / q1).union(tau), "Z'(tau) > 0 by the Schur bound (no gap proved)"
         return out
-
-    def _step_upper(self, Lam1: float, mu: list[arb], floats) -> arb:
-        """tau >= Lambda from Z'(tau) > 0 (K5): tau found in float64, proved in balls."""
-        k = self._directions(Lam1 * (1 + 2.0 ** -10), 0, floats)
-        if k is None:
-            k = self._fallback_directions()
-
-        def ok(tau):
-            with np.errstate(all="ignore"):
-                T = float_schur(*floats(tau), k)
-            return T is not None and bool(np.all(np.isfinite(T))) and np.linalg.eigvalsh(T)[0] > 0
-        a, b = Lam1, 4 * Lam1
-        if not ok(b):
-            raise Undecided("dt_max: no positive definite Z'(tau) found in float64")
-        for _ in range(48):
-            mid = 0.5 * (a + b)
-            a, b = (a, mid) if ok(mid) else (mid, b)
-        for grow in (2.0 ** -30, 2.0 ** -20, 2.0 ** -10, 2.0 ** -5):
-            tau = arb(b * (1 + grow))
-            try:
-                if prove_inertia(*self._step_Z(tau, mu), k, 0) > 0:
-                    return tau
-            except (Undecided, ZeroDivisionError):
-                continue
-        raise Undecided("dt_max: no positive definite Z'(tau) proved")
-
-
-__all__ = ["StructuredMetric", "NON_FINITE"]

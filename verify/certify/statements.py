@@ -244,7 +244,7 @@ def _lambda_min_G(Lam: arb, step: arb, lam_max_K: arb, lam_min_K, witness: arb) 
     lambda_min(K) (``lam_min_K()`` a lower bound, computed only then); above the Rayleigh quotient
     ``witness`` of the witness x. Both ends have comparable sizes, so the ball keeps the sign of each."""
     gap = arb((arb(1) / step - Lam).lower())
-    lower = gap / lam_max_K if gap >= 0 else gap / lam_min_K()
+    lower = gap / arb(lam_max_K.upper()) if gap >= 0 else gap / lam_min_K()
     return arb(lower.lower()).union(witness)
 
 
@@ -264,9 +264,11 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
     Nothing of size (m m_y)^2 is formed (:mod:`verify.certify.metric`): K v and H v by their Kronecker
     formulas, K^{-1} v by m_y x m_y solves with M_j and products with U. G_s > 0 iff s Lambda < 1,
     Lambda = lambda_max(K^{1/2} H K^{1/2}) (a congruence); Lambda is enclosed (Temple or a Schur bound
-    above, Rayleigh quotients below), and x^T G x < 0 uses the witness x = K Xi y. lambda_min(G) and
-    lambda_min(H + mu G) are enclosed crudely (Weyl, Ostrowski; K <= max_j lambda_max(M_j) Q (x) I):
-    enough for their sign. v_KKT is enclosed around v: (H + mu G)(v_KKT - v) = -residual, so
+    above, a Rayleigh quotient below), and x^T G x < 0 uses the witness x = K Xi y. lambda_min(G) is
+    enclosed by Temple at a float64 eigenvector of G (else from Lambda by Ostrowski: x^T G x =
+    y^T (I/s - K^{1/2} H K^{1/2}) y, y = K^{-1/2} x); lambda_min(H + mu G) by Weyl from lambda_max(K)
+    (Temple, else max_j lambda_max(M_j) lambda_max(Q)); the G_dt > 0 item below dt_max from Lambda.
+    v_KKT is enclosed around v: (H + mu G)(v_KKT - v) = -residual, so
     ||v_KKT - v||_2 <= ||residual||_2 / lambda_min(H + mu G), and ||v_KKT||_G^2 follows with the error
     terms 2 e^T G v and e^T G e bounded by norms. dt is exact (a dyadic number).
     """
@@ -304,13 +306,10 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
         cert.give_up_early(stationarity)
         delta_sq = frobenius_inner(v, Gv)
         cert.items.append(inequality("delta = ||v||_G > 0", delta_sq))
-        # crude bounds: lambda_max(K) <= max_j lambda_max(M_j) lambda_max(Q), lambda_min(H + mu G) by Weyl
-        mu_blocks = K.block_bounds()
-        lam_max_K = reduce(arb.max, mu_blocks) * arb(lambda_max_enclosure(K.Q).upper())
+        lam_max_K, how_K = K.lambda_max()
         lam_max_H = arb(lambda_max_enclosure(st.P).upper())
-        v_sq = frobenius_sq(v)
-        lam_HG = arb(((mu / (dt * lam_max_K)) - (mu - 1).max(arb(0)) * lam_max_H).lower()).union(
-            (frobenius_inner(v, Hv) + mu * delta_sq) / v_sq)
+        # Weyl: H + mu G = mu K^{-1}/dt + (1 - mu) H, lambda_min(mu K^{-1}/dt) = mu/(dt lambda_max(K)), 0 <= H
+        lam_HG = mu / (dt * lam_max_K) + arb(0).union((1 - mu) * lam_max_H)
         if lam_HG > 0:
             # v_KKT = v + e, ||e||_2 <= spread; ||v_KKT||_G^2 = delta^2 + 2 e^T G v + e^T G e, and
             # ||G||_2 <= ||K^{-1}||_2/dt + ||H||_2 <= ||U||_F^2/dt + ||Phi Phi^T||_F (K^{-1} = (U (x) I) M^{-1}
@@ -326,7 +325,7 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
         radius = equation("||v_KKT||_G^2 = delta^2", [radius_kkt - delta_sq], [delta_sq])
         cert.items.append(radius)
         cert.give_up_early(radius)  # before the costly step-bound enclosure
-        step = K.step_bound(mu_blocks)
+        step = K.step_bound()
         Lam, q1, q2, xx = step["Lambda"], step["q1"], step["q2"], step["xx"]
         below, above = (arb((bound * (1 + s * arb(step_gap))).mid()) for s in (-1, 1))
 
@@ -336,18 +335,25 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
                 if not cert.balls["lam"] > 0:
                     raise Undecided("lambda(A) > 0 not proved")
             return cert.balls["lam"]
-        lam_G = _lambda_min_G(Lam, dt, lam_max_K, lam_min_K, (q1 / dt - q2) / xx)
-        lam_below = _lambda_min_G(Lam, below, lam_max_K, lam_min_K, (q1 / below - q2) / xx)
+
+        def ostrowski(s: arb) -> tuple[arb, str]:
+            return (_lambda_min_G(Lam, s, lam_max_K, lam_min_K, (q1 / s - q2) / xx),
+                    "Ostrowski from 1/dt_max (" + step["how"] + ")")
+        lam_G, how_G = K.lambda_min_G(dt) or ostrowski(dt)   # Temple where a gap is proved
+        lam_below, how_below = ostrowski(below)              # the admissible step bound decides it
         quad_above = q1 / above - q2                   # x^T G x at x = K Xi y: x^T K^{-1} x = q1, x^T H x = q2
         cert.items.append(positive_definite("G = K^{-1}/dt - H > 0" + _factor_label("dt_factor", dt_factor), lam_G,
-                                            detail=step["how"]))
-        cert.items.append(positive_definite(f"H + {multiplier!r} G > 0", lam_HG))
-        cert.items.append(positive_definite(f"G_dt > 0 at dt = (1 - {step_gap:.3g}) dt_max", lam_below))
-        cert.items.append(inequality(f"x^T G_dt x < 0 at dt = (1 + {step_gap:.3g}) dt_max", -quad_above))
+                                            detail=how_G))
+        cert.items.append(positive_definite(f"H + {multiplier!r} G > 0", lam_HG, detail=f"lambda_max(K): {how_K}"))
+        cert.items.append(positive_definite(f"G_dt > 0 at dt = (1 - {step_gap:.3g}) dt_max", lam_below,
+                                            detail=how_below))
+        cert.items.append(inequality(f"x^T G_dt x < 0 at dt = (1 + {step_gap:.3g}) dt_max", -quad_above,
+                                     detail=step["how"]))
         cert.enclosures.update({"lambda_min(G)": Enclosure.of(lam_G), "lambda_min(H + mu G)": Enclosure.of(lam_HG),
                                 "delta^2": Enclosure.of(delta_sq), "||v_KKT||_G^2": Enclosure.of(radius_kkt),
                                 "dt": Enclosure.of(dt), "dt_max estimate": Enclosure.of(estimate),
-                                "dt_max = 1/lambda_max(K^1/2 H K^1/2)": Enclosure.of(arb(1) / Lam)})
+                                "dt_max = 1/lambda_max(K^1/2 H K^1/2)": Enclosure.of(arb(1) / Lam),
+                                "lambda_max(K)": Enclosure.of(lam_max_K)})
         cert.instance["dt"] = float(dt)
         cert.balls.update(v=ball_vec(v), v_kkt=None if v_kkt is None else ball_vec(v_kkt),
                           residual=ball_vec(residual), g=ball_vec(g), dt=dt, Lambda=Lam, metric=K)
