@@ -493,6 +493,26 @@ def test_structured_eigenvalue_enclosures_overlap_the_explicit_ones(shape, seed)
     assert_encloses(step["Lambda"], Lam_f, 100 * cond * EPS * Lam_f, "1/dt_max")
 
 
+@pytest.mark.parametrize("shape, seed", [((8, 2, 4), 0), ((5, 3, 8), 1)])
+def test_structured_temple_step_refuses_a_gap_it_cannot_prove(shape, seed, monkeypatch):
+    """Temple's bound needs lambda_2 >= nu; the float64 helpers only suggest nu. Fed a false "next
+    eigenvalue" (nu between lambda_2 and lambda_3) and a poor vector x = v_1 + v_2 / 3, Temple alone
+    would put lambda_min(K) above its true value (x^T (K - lambda_1) x > 0 and nu - lambda_1 > lambda_2 -
+    lambda_1 make the bound exceed lambda_1); the Schur bound must refuse the gap, and the enclosure must
+    still hold lambda_min of the explicit K."""
+    with ctx.workprec(106):
+        st, K = _structured(shape, seed)
+        Kx = st.metric()
+        w, V = np.linalg.eigh(C.balls.mid_array(Kx))
+        assert w[2] - w[1] > 1e-3 * w[2]  # the lie below needs distinct lambda_2 < lambda_3
+        lie = w[0] + 8 * (0.5 * (w[1] + w[2]) - w[0])  # _extreme puts nu at theta + (next - theta) / 8
+        x = (V[:, 0] + V[:, 1] / 3).reshape(shape[0], shape[1]).T
+        monkeypatch.setattr(metric.StructuredMetric, "_float_extreme", lambda self, which, step=1.0: (w[0], lie, x))
+        lam, how = K.lambda_min()
+        assert "Temple" not in how, how
+        assert lam.overlaps(C.lambda_min_enclosure(Kx)), (lam, C.lambda_min_enclosure(Kx))
+
+
 def _random_blocks(rng, m, my, negatives, coupling):
     """E with ``negatives`` eigenvalues -1/2 (the rest in [1, 2]) and PSD blocks of size ``coupling``."""
     V = np.linalg.qr(rng.standard_normal((m, m)))[0]
