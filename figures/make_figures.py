@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import verify  # noqa: E402
+from verify.campaign import json_safe  # noqa: E402
 from verify.convergence import concentrated_weight, naive_rate_bound, uniform_rate_bound  # noqa: E402
 from verify.gradients import DEQObjective  # noqa: E402
 from verify.implicit_bias import (MODELS, load_digits_split, load_idx_dataset, split_classification,  # noqa: E402
@@ -367,10 +368,18 @@ def main(argv=None) -> int:
         written += paths
         numbers.update(nums)
         print("wrote", ", ".join(os.path.basename(x) for x in paths), flush=True)
+    text = numbers_json(numbers)
     with open(os.path.join(args.out, "numbers.json"), "w") as fh:
-        json.dump(numbers, fh, indent=2)
-    print(json.dumps(numbers, indent=2))
+        fh.write(text)
+    print(text, end="")
     return 0
+
+
+def numbers_json(numbers: dict) -> str:
+    """Strict JSON (RFC 8259 has no NaN or Infinity): a non-finite number, such as the tightness
+    of a width whose records all sit below the resolvable floor, is written as the string "nan",
+    "inf" or "-inf", as in the campaign's report (verify.campaign.json_safe)."""
+    return json.dumps(json_safe(numbers), indent=2, allow_nan=False) + "\n"
 
 
 if __name__ == "__main__":

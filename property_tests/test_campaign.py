@@ -91,7 +91,7 @@ def test_ctrl_c_prints_partial_table(monkeypatch, capsys):
 
 def test_unknown_claim_returns_2(capsys):
     assert main(["--only", "NOPE"]) == 2
-    assert "unknown claim" in capsys.readouterr().out
+    assert "unknown claim" in capsys.readouterr().err  # one line on stderr, as every usage error
 
 
 @pytest.mark.parametrize("argv", [["--replay", "{}"], ["--count", "0"], ["--quick", "--thorough"]])

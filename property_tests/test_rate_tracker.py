@@ -425,3 +425,58 @@ def test_gap_refresh_has_hysteresis():
         if k % 50 == 0:
             assert_within_certificate(tracker, U, lam, m)
     assert tracker.stats["shift_invert"] == 299 and tracker.stats["gap_refreshes"] <= 20, tracker.stats
+
+
+# ---- validation (found by outside testers: a complex U gave a silently wrong value, 0.737 for
+# 0.601; ||U|| near 1e+-200, U = 0 and m = 0 crashed; m = -3, m = 2.7, rtol = -1 or NaN were accepted)
+@pytest.mark.parametrize("kwargs, message", [
+    ({"m": 0}, "m must be an integer >= 1; got 0"),
+    ({"m": -3}, "m must be an integer >= 1; got -3"),
+    ({"m": 2.7}, "m must be an integer >= 1; got 2.7"),
+    ({"m": True}, "m must be a number"),
+    ({"m": 4, "rtol": -1.0}, "rtol must be a finite number > 0; got -1"),
+    ({"m": 4, "rtol": float("nan")}, "rtol must be a finite number > 0; got nan"),
+    ({"m": 4, "rtol": 2.0}, r"rtol must lie in \(0, 1\]"),
+    ({"m": 4, "block": 0}, "block must be an integer >= 1"),
+    ({"m": 4, "dense_max": -1}, "dense_max must be an integer >= 0"),
+    ({"m": 4, "seed": -1}, "seed must be an integer >= 0"),
+])
+def test_bad_arguments_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RateTracker(**kwargs)
+
+
+@pytest.mark.parametrize("dense_max", [DENSE_RATE_MAX_WIDTH, 0])
+def test_bad_matrices_are_refused_by_name_and_leave_the_tracker_usable(dense_max):
+    m = 5
+    rng = np.random.default_rng(3)
+    U = implicit(rng.standard_normal((m, m)), 0.8)
+    tracker = RateTracker(m, dense_max=dense_max)
+    tracker(U)
+    complex_U = U + 1j * rng.standard_normal((m, m))
+    bad = [(complex_U, "U must be a real numeric array"), (np.zeros((m, m)), "U must not be zero"),
+           (1e200 * U, r"U has \|\|U\|\|_F = .*e\+200; it must lie in \[1e-150, 1e\+150\]"),
+           (1e-200 * U, r"U has \|\|U\|\|_F = .*e-200; it must lie in"),
+           (np.eye(m - 1), r"U has shape \(4, 4\), but axis 0 must have length 5"),
+           (U > 0, "not boolean")]
+    for value, message in bad:
+        with pytest.raises(ValueError, match=message):
+            tracker(value)
+    assert tracker.stats["calls"] == 1  # nothing was counted, nothing changed
+    V = U + 1e-3
+    assert abs(tracker(V) - svd_rate(V)) <= (tracker.last_bound + rate_tolerance(m)) * svd_rate(V)
+
+
+@pytest.mark.parametrize("scale", [1e-149, 1e149])
+@pytest.mark.parametrize("dense_max", [DENSE_RATE_MAX_WIDTH, 0])
+def test_the_edges_of_the_accepted_scale_are_accurate(scale, dense_max):
+    """||U||_F just inside [1e-150, 1e150]: lambda against the SVD, within the certificate."""
+    m = 40
+    rng = np.random.default_rng(4)
+    B = np.eye(m) + 0.1 * rng.standard_normal((m, m))
+    B /= np.linalg.norm(B)
+    tracker = RateTracker(m, dense_max=dense_max)
+    for k in range(3):
+        U = scale * (B + 1e-4 * k * np.eye(m))
+        lam = tracker(U)
+        assert abs(lam - svd_rate(U)) <= (tracker.last_bound + rate_tolerance(m)) * svd_rate(U)

@@ -1,8 +1,10 @@
 """`python -m verify` / `deq-verify`: run the verification campaign and print the evidence.
 
-Exit status 0 when every selected claim holds on every configuration, 1 otherwise, 130 on Ctrl-C
-(after printing the partial table), 2 on bad arguments (one line on stderr, before any work) or
-when a report could not be written where asked (it is then saved elsewhere and the place named).
+Exit status 0 when every selected claim holds on every configuration, 1 otherwise, 130 on Ctrl-C,
+143 on SIGTERM and 129 on SIGHUP (each after stopping the workers and printing and writing the
+partial report), 2 on bad arguments (one line on stderr, before any work), when a Dask cluster is
+lost during the run (one line naming the address; the partial report is written) or when a
+report could not be written where asked (it is then saved elsewhere and the place named).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
 import time
 import traceback
@@ -18,18 +22,37 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .campaign import (MAIN_TIERS, ClaimReport, digest, format_digest, format_ratio, format_slack,
-                       iter_configurations, markdown_table, report_dict, reproduce_command, run_claim, select_claims,
-                       sharpness_section, write_atomically)
-from .results import condition, outcome as make_outcome
+from .campaign import (
+    MAIN_TIERS,
+    ClaimReport,
+    digest,
+    format_digest,
+    format_ratio,
+    format_slack,
+    iter_configurations,
+    markdown_table,
+    report_dict,
+    reproduce_command,
+    run_claim,
+    select_claims,
+    sharpness_section,
+    write_atomically,
+)
+from .catalogue import symbolic_label
 from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
 from .config_schema import replay_config
 from .executors import make_backend, run_parallel
+from .results import condition
+from .results import outcome as make_outcome
 
 #: largest --count: the report keeps one record (about 0.5 KB) per configuration
 COUNT_LIMIT = 1_000_000
 #: largest --workers (local processes)
 WORKERS_LIMIT = 1024
+#: memory of one local worker process, measured (Linux, Python 3.11, NumPy 2.4, SciPy 1.17, SymPy
+#: 1.14): after importing the project and checking two configurations of every claim, its
+#: proportional set size is 127 MiB (resident 165 MiB, of which 111 MiB private)
+WORKER_FOOTPRINT_BYTES = 128 * 2 ** 20
 
 PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (docs/theory.md); only the paper's abstract "
                    "is available to the project.")
@@ -72,7 +95,8 @@ def parse_args(argv):
                         "see the README); the report is the same as on one core")
     p.add_argument("--scale", action="store_true",
                    help="the scale tier: widths 2-1024, n up to 1e5, m_y up to 10 and the full 8x8 digits "
-                        "(about 10 minutes on 2 cores; with --thorough, more configurations)")
+                        "(measured: 1-3 minutes on 2 idle cores, 8 minutes on 2 cores shared with other jobs; "
+                        "with --thorough, 4x the configurations)")
     p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
                    help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)")
     p.add_argument("--tiers", metavar="TIER[,TIER]",
@@ -136,6 +160,10 @@ def parse_args(argv):
         args.seed = 0
     if args.workers is None and args.scheduler is None:
         args.workers = default_workers(p)
+    if args.workers is not None and args.workers > 1 and args.replay is None and not args.list and not args.certify:
+        warning = workers_warning(args.workers)
+        if warning:
+            print(f"deq-verify: warning: {warning}", file=sys.stderr)
     return args
 
 
@@ -147,6 +175,37 @@ def parse_tiers(p, source: str, text: str) -> tuple[str, ...]:
     return tuple(t for t in MAIN_TIERS if t in tiers)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes (MemAvailable of /proc/meminfo), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def workers_warning(workers: int) -> str | None:
+    """What is wrong with ``workers`` local processes on this machine, in one line, or None: more
+    than the usable cores (they only take turns), or more than the available memory holds at
+    WORKER_FOOTPRINT_BYTES each (the machine would swap, or the kernel kill them)."""
+    from .executors import available_cores
+
+    cores, memory = available_cores(), available_memory()
+    problems = []
+    if workers > cores:
+        problems.append(f"exceeds the {cores} usable cores")
+    if memory is not None and workers * WORKER_FOOTPRINT_BYTES > memory:
+        problems.append(f"needs about {workers * WORKER_FOOTPRINT_BYTES / 2 ** 30:.3g} GiB at "
+                        f"{WORKER_FOOTPRINT_BYTES // 2 ** 20} MiB per worker (measured), more than the "
+                        f"{memory / 2 ** 30:.3g} GiB available")
+    if not problems:
+        return None
+    return f"--workers {workers} {' and '.join(problems)}; the run will be slower, not faster (or be killed)"
+
+
 def default_workers(p) -> int:
     """$DEQ_VERIFY_WORKERS if set (the test suite sets 1: its tests patch claims in this process),
     else the cores this process may use."""
@@ -154,20 +213,10 @@ def default_workers(p) -> int:
     if not value:
         from .executors import available_cores
         return available_cores()
-    if not value.isdigit() or not 1 <= int(value) <= WORKERS_LIMIT:
+    # ASCII digits only: str.isdigit() also accepts '²' (and int() then raises)
+    if not re.fullmatch(r"[0-9]+", value) or not 1 <= int(value) <= WORKERS_LIMIT:
         p.error(f"DEQ_VERIFY_WORKERS must be an integer in [1, {WORKERS_LIMIT}]; got {value!r}")
     return int(value)
-
-
-def symbolic_label(symbolic: str) -> str:
-    """The table's short form of a claim's symbolic status (the JSON and --list keep the whole text):
-    "exact" where every symbolic step is a SymPy residual or decided truth value, "exact + proof on
-    paper" where some steps stay on paper, "proof on paper", or "not applicable"."""
-    exact_part = symbolic.startswith("exact") or "dsolve" in symbolic
-    on_paper = "proof on paper" in symbolic
-    if exact_part and on_paper:
-        return "exact + proof on paper"
-    return "exact" if exact_part else ("proof on paper" if on_paper else "not applicable")
 
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
@@ -221,9 +270,9 @@ def _replay(args, claim, console) -> int:
     report = ClaimReport(claim.id, claim.statement, claim.provenance, claim.symbolic, claim.tier)
     try:
         outcome = claim.check(config)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         console.print(f"{claim.id}: INTERRUPTED")
-        return 130
+        return interrupted_status(err)
     except Exception as err:  # noqa: BLE001 - a crash of the check reproduces a campaign failure
         console.print(traceback.format_exc(limit=3), soft_wrap=True)
         outcome = make_outcome([condition(f"the check runs ({type(err).__name__}: {err})", False)])
@@ -238,12 +287,52 @@ def _replay(args, claim, console) -> int:
     return 1 if not outcome.passed else (0 if written else 2)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, a CI cancel, a batch scheduler, a closed terminal), raised
+    where the run is, so that it ends as on Ctrl-C: workers stopped, partial report written."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame):
+    # a second signal (an impatient `kill`, a CI runner's repeat) must not cut short the clean-up
+    # the first one starts (workers stopped, report written): further ones wait until main returns
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def interrupted_status(err: KeyboardInterrupt) -> int:
+    """128 + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + (err.signum if isinstance(err, Terminated) else signal.SIGINT)
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=args.blas_threads):
-        return _main(args)
+    handled = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    if threading_is_main():
+        previous = {sig: signal.signal(sig, _raise_terminated) for sig in handled}
+    try:
+        with threadpool_limits(limits=args.blas_threads):
+            return _main(args)
+    except Terminated as err:  # outside the run (connecting, writing): nothing partial to report
+        print(f"deq-verify: stopped by {signal.Signals(err.signum).name}", file=sys.stderr)
+        return interrupted_status(err)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _run_in_parallel(args, plan, reports, backend, progress, task):
@@ -275,13 +364,17 @@ def _main(args) -> int:
             console.print(f"[bold]{c.id}[/]{tier}  ({c.provenance}; symbolic: {c.symbolic})\n    {c.statement}")
         return 0
     try:
-        if args.idx is not None:
-            from .scale import set_idx_files
-            set_idx_files(*args.idx)
         claims = select_claims(args.only, tiers=tiers)
     except ValueError as err:
-        console.print(f"[red]error:[/] {err}")
-        return 2
+        known = {c.id for c in select_claims(None, tiers=tiers)}
+        hints = [f"{c} -> {c.upper()}" for c in args.only or () if c not in known and c.upper() in known]
+        return usage_error(str(err) + (f" (claim ids are upper case: {', '.join(hints)})" if hints else ""))
+    if args.idx is not None:  # the data checked in full before any work: exit 2 naming the file and the rule
+        from .scale import set_idx_files
+        try:
+            set_idx_files(*args.idx)
+        except (ValueError, OSError) as err:
+            return usage_error(f"--idx: {err}")
     # Every output is checked before the first configuration: a bad path must not cost the run.
     try:
         for option in ("--json", "--markdown"):
@@ -301,6 +394,7 @@ def _main(args) -> int:
              if claim.tier in ("default", "scale") else claim.quick) for claim in claims]
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic, c.tier) for c, _ in plan]
     interrupted = stopped = False
+    interrupt_status = 130
     backend_error = None
     total = sum(count + len(claim.fixed) for claim, count in plan)
     backend = None
@@ -324,11 +418,14 @@ def _main(args) -> int:
                     if args.fail_fast and report.failures:
                         stopped = True
                         break
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as err:
+            interrupted, interrupt_status = True, interrupted_status(err)
     if backend_error is not None:  # the cluster went away, say: what was checked is reported, as on Ctrl-C
         interrupted = True
-        console.print(f"[red]the parallel run stopped:[/] {type(backend_error).__name__}: {backend_error}", soft_wrap=True)
+        where = f"--scheduler {args.scheduler}: " if args.scheduler is not None else ""
+        usage_error(f"{where}the parallel run stopped ({type(backend_error).__name__}: "
+                    f"{' '.join(str(backend_error).split())}); the partial report follows"
+                    + (f" and is written to {args.json}" if args.json else ""))
     wall_time = time.perf_counter() - started
     title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
         f"{' — stopped at the first failure (--fail-fast)' if stopped else ''}"
@@ -360,7 +457,7 @@ def _main(args) -> int:
     if backend_error is not None:
         return 2
     if interrupted:
-        return 130
+        return interrupt_status
     if not result["all_hold"]:
         return 1
     return 0 if written else 2

@@ -94,12 +94,16 @@ SCHEMA: dict[str, Key] = {
     "n": Key(int, f"[1, {MAX_DIM}]", "number of samples"),
     "gamma": Key(float, "(0, 1)", "contraction factor"),
     "loss": Key(str, LOSSES, "loss function"),
-    "a_scale": Key(float, "[0, 1e300]", "standard deviation of the entries of A"),
+    # the samplers' ranges (a_scale <= 1000, spread <= 4): at spread = 12, inside the old [0, 12],
+    # STATE-WISE "failed" (its tight state is not resolvable at a condition number of 1e12)
+    "a_scale": Key(float, "[0, 1000]", "standard deviation of the entries of A"),
     "non_separable": Key(bool, None, "cross-entropy data with every feature under every label"),
     "well_conditioned": Key(bool, None, "Phi with singular values in [0.6, 1.2]"),
-    "phi_scale": Key(float, "(0, 1e100]", "factor on Phi (data scales vary over decades)"),
-    "y_scale": Key(float, "(0, 1e100]", "factor on Y (square loss)"),
-    "spread": Key(float, "[0, 12]", "decades spanned by the singular values of Phi"),
+    # the samplers draw phi_scale and y_scale log-uniformly in [1e-2, 1e2]: the checks' tolerances
+    # are derived for that range (at phi_scale = 1e100 STATE-WISE "failed")
+    "phi_scale": Key(float, "[1e-2, 1e2]", "factor on Phi (data scales vary over decades)"),
+    "y_scale": Key(float, "[1e-2, 1e2]", "factor on Y (square loss)"),
+    "spread": Key(float, "[0, 4]", "decades spanned by the singular values of Phi"),
     "concentrated": Key(bool, None, "UNIFORM-RATE at the concentrated softmax (columns near e_1)"),
     "structured": Key(bool, None, "UNIFORM-RATE at the concentrated softmax by its 2 x 2 reduction (any width m)"),
     "tight": Key(str, _tight_names, "a stored tight instance of verify.sharpness (the claim/regime name)"),
@@ -108,6 +112,10 @@ SCHEMA: dict[str, Key] = {
     "init_scale": Key(float, "(0, 100]", "scale of the common start W_0 (IMPLICIT-BIAS)"),
     "entry": Key(str, _entry_points, "public entry point given an input outside the hypotheses (HYPOTHESES)"),
     "violation": Key(int, "[0, 1000]", "which violation of that entry point (HYPOTHESES)"),
+    "dataset": Key(str, ("synthetic", "digits", "idx"), "scale tier: Gaussian features, the 8x8 digits, or IDX files"),
+    "idx_images": Key(str, None, "scale tier: the IDX images file (path as given to --idx)", optional=True),
+    "idx_labels": Key(str, None, "scale tier: the IDX labels file (path as given to --idx)", optional=True),
+    "pca": Key(int, "[1, 1024]", "scale tier: real features on their top pca principal components (INTEGRATED)"),
 }
 
 #: Memory budget of one replayed configuration (see :func:`estimated_bytes`).
@@ -120,7 +128,16 @@ CLAIM_SIZE_LIMITS: dict[str, dict[str, int]] = {
 }
 
 
-def estimated_bytes(config: dict) -> int:
+#: the ODE methods that build a dense Jacobian of the m^2 + m_y m states by finite differences
+#: (one gradient evaluation per state, each time the Jacobian is refreshed)
+IMPLICIT_METHODS = ("Radau", "BDF", "LSODA")
+#: most states a replayed flow may integrate with an implicit method. Measured (INTEGRATED, square
+#: loss, 2 loaded cores): Radau at 48 states 99 s, at 120 states 184 s, at 288 states over 300 s,
+#: at m = 60 (3720 states) nothing for 10 minutes; the campaign samples LSODA at <= 50 states
+IMPLICIT_REPLAY_STATES = 60
+
+
+def estimated_bytes(config: dict, tier: str = "default") -> int:
     """A lower estimate of the memory a claim's check needs for this configuration (bytes).
 
     The dense float64 arrays of one evaluation -- A, S, U, LU(U) (4 m^2), B, W, dL/dB (3 m_y m),
@@ -133,6 +150,10 @@ def estimated_bytes(config: dict) -> int:
     if config.get("structured"):  # UNIFORM-RATE's concentrated softmax by a 2 x 2 reduction: O(1) memory
         return 8 * 30 * 30 * 10
     m, m_y, n = (int(config.get(k, 1)) for k in ("m", "m_y", "n"))
+    if tier == "scale":
+        # matrix-free (verify.scale): A, S, U, LU(U), Phi and the SVD's copies, Y, outputs, G, and
+        # the records of INTEGRATED's flows (capped at 2^29 bytes there)
+        return 8 * (4 * m * m + 3 * m_y * m + 3 * m * n + 3 * m_y * n) + 2 ** 29
     cross_entropy = config.get("loss") == "cross_entropy"
     n_eff = n * (m_y + 1) if cross_entropy and config.get("non_separable") else n
     floats = 4 * m * m + 3 * m_y * m + m * n_eff + 3 * m_y * n_eff + (m * m_y) ** 2 + 100 * (m * m + m_y * m)
@@ -179,7 +200,8 @@ def claim_keys(claim, draws: int = 20) -> tuple[list[str], list[str]]:
     return required, allowed
 
 
-def validate_config(config: dict, claim_id: str, required: list[str] = (), allowed: list[str] = ()) -> dict:
+def validate_config(config: dict, claim_id: str, required: list[str] = (), allowed: list[str] = (),
+                    tier: str = "default") -> dict:
     """Check ``config``: the ``required`` keys present, every key in SCHEMA and (when ``allowed``
     is given) among the claim's keys, every value of the right type and range, the per-claim caps
     and the memory budget. Raises ValueError."""
@@ -201,11 +223,34 @@ def validate_config(config: dict, claim_id: str, required: list[str] = (), allow
         if config.get(name, 0) > cap:
             raise ValueError(f"key '{name}' = {config[name]} exceeds {cap}, the largest {claim_id} can check "
                              "in reasonable time")
-    need = estimated_bytes(config)
+    if config.get("method") in IMPLICIT_METHODS:
+        states = config.get("m", 1) ** 2 + config.get("m_y", 1) * config.get("m", 1)
+        if states > IMPLICIT_REPLAY_STATES:
+            raise ValueError(f"method '{config['method']}' integrates the flow with a dense finite-difference Jacobian "
+                             f"of the m^2 + m_y m = {states} states; a replay allows the implicit methods "
+                             f"{list(IMPLICIT_METHODS)} up to {IMPLICIT_REPLAY_STATES} states (Radau took 184 s at 120; "
+                             "the campaign samples at most 50): use 'DOP853' or a smaller m")
+    need = estimated_bytes(config, tier)
     if need > REPLAY_MEMORY_LIMIT:
         raise ValueError(f"m = {config.get('m', 1)}, m_y = {config.get('m_y', 1)}, n = {config.get('n', 1)} "
                          f"would need about {need / 2 ** 30:.3g} GiB (limit {REPLAY_MEMORY_LIMIT / 2 ** 30:.3g} GiB)")
     return config
+
+
+def check_scale_sizes(config: dict) -> None:
+    """The scale tier's ranges (verify.scale): m <= MAX_WIDTH, m_y <= MAX_OUTPUTS, n <= MAX_SAMPLES
+    and, for synthetic data, m^2 n <= SCALE_WORK (the reference SVD's cost); then its real data."""
+    from . import scale
+
+    for key, cap in (("m", scale.MAX_WIDTH), ("m_y", scale.MAX_OUTPUTS), ("n", scale.MAX_SAMPLES)):
+        if config.get(key, 0) > cap:
+            raise ValueError(f"key '{key}' = {config[key]} exceeds {cap}, the scale tier's largest")
+    if config.get("dataset", "synthetic") == "synthetic" and "n" in config:
+        work = config.get("m", 1) ** 2 * config["n"]
+        if work > scale.SCALE_WORK:
+            raise ValueError(f"m^2 n = {work:.3g} exceeds {scale.SCALE_WORK:.3g}, the scale tier's largest (the "
+                             "reference SVD of Phi costs a few times that)")
+    scale.check_scale_replay(config)
 
 
 def replay_config(text: str, claim) -> dict:
@@ -215,7 +260,9 @@ def replay_config(text: str, claim) -> dict:
     if parsed in fixed:  # one of the claim's fixed configurations (a tight instance), as printed
         return validate_config(parsed, claim.id, (), list(parsed))
     required, allowed = claim_keys(claim)
-    config = validate_config(parsed, claim.id, required, allowed)
+    config = validate_config(parsed, claim.id, required, allowed, tier=claim.tier)
+    if claim.tier in ("scale", "slice"):
+        check_scale_sizes(config)
     if claim.check_replay is not None:
         claim.check_replay(config)
     return config

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas, lapack
 
-from ._validation import all_finite, check_gamma, check_positive, check_square_weight
+from ._validation import as_matrix, check_gamma, check_positive, check_square_weight
 from .model import column_softmax
 
 
@@ -100,6 +100,31 @@ def _householder_q(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return Q, d
 
 
+#: the range of ||U||_F the rate tracker accepts: then sigma_max(U)^2 <= ||U||_F^2 <= 1e300 and
+#: lambda = 1 / sigma_max^2 <= m / ||U||_F^2 <= m 1e300 are finite, and >= 1e-300 is normal (as are
+#: the Gram products, <= m ||U||_F^2, of any m below 1e8)
+IMPLICIT_NORM_RANGE = (1e-150, 1e150)
+
+
+def check_implicit_scale(U: np.ndarray) -> None:
+    """Refuse a U whose lambda = 1 / ||U||_2^2 float64 cannot hold: non-finite entries, U = 0
+    (lambda infinite), or ||U||_F outside IMPLICIT_NORM_RANGE. One sum of squares decides the
+    ordinary case; only a sum outside [1e-300, 1e300] (or NaN) takes the scaled norm."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        total = float(np.vdot(U, U))
+    low, high = IMPLICIT_NORM_RANGE
+    if low * low <= total <= high * high:
+        return
+    if not np.all(np.isfinite(U)):
+        raise ValueError("U must be finite (no NaN or inf entries)")
+    largest = float(np.abs(U).max())
+    if largest == 0.0:
+        raise ValueError("U must not be zero: lambda = 1 / ||U||_2^2 would be infinite")
+    norm = largest * math.sqrt(float(np.vdot(U / largest, U / largest)))
+    raise ValueError(f"U has ||U||_F = {norm:.3g}; it must lie in [{low:g}, {high:g}] so that ||U||_2^2 and "
+                     "lambda = 1 / ||U||_2^2 are normal float64 numbers (rescale U: lambda scales as 1 / c^2)")
+
+
 class RateTracker:
     """lambda(A_k) = 1 / sigma_max(U_k)^2 along a sequence of nearby states (a trajectory).
 
@@ -155,8 +180,10 @@ class RateTracker:
     model's (m + p) u only approximately (measured: worst error / tolerance 0.3 in a hostile
     review's fuzzing). Residuals enter the bounds relative to theta, so that their squares
     neither under- nor overflow (measured before: U ~ 1e-80 certified a value 1e-5 off); U must
-    still be such that sigma_max(U)^2 and its reciprocal are normal floats (about
-    1e-150 < ||U|| < 1e150).
+    still be such that sigma_max(U)^2 and its reciprocal are normal floats: a U with ||U||_F
+    outside [1e-150, 1e150] (IMPLICIT_NORM_RANGE), U = 0, a non-finite, complex or boolean U, or
+    one that is not m x m is refused (ValueError naming U and the rule), as are bad constructor
+    arguments (m an integer >= 1, rtol in (0, 1], the counts integers), before any state changes.
     ``last_bound`` is the certified bound / theta for the last value (0.0 on the dense path,
     whose error is the SVD's rounding); ``stats`` counts calls, values certified after inverse
     iteration, Krylov expansions, cold starts, gap-bound refreshes, conditional certificates,
@@ -167,8 +194,17 @@ class RateTracker:
     def __init__(self, m: int, *, rtol: float | None = None, block: int = 2, history: int = 3,
                  max_basis: int = 48, max_expansions: int = 400, dense_max: int = DENSE_RATE_MAX_WIDTH,
                  shift_invert_max: int = SHIFT_INVERT_MAX_WIDTH, seed: int = 0):
-        self.m = int(m)
-        self.shift_invert_max = shift_invert_max
+        self.m = check_positive("m", m, integer=True)
+        for name, value, lower in (("block", block, 1), ("history", history, 1), ("max_basis", max_basis, 1),
+                                   ("max_expansions", max_expansions, 0), ("dense_max", dense_max, 0),
+                                   ("shift_invert_max", shift_invert_max, 0), ("seed", seed, 0)):
+            check_positive(name, value, integer=True, lower=lower)
+        if rtol is not None:
+            # a relative accuracy: above 1 a "certified" value could be off by more than itself
+            check_positive("rtol", rtol)
+            if rtol > 1.0:
+                raise ValueError(f"rtol must lie in (0, 1] (a relative accuracy); got {rtol!r}")
+        self.shift_invert_max = int(shift_invert_max)
         self.rtol = default_rate_rtol(self.m) if rtol is None else float(rtol)
         self.dense = self.m <= dense_max
         self.block = min(block, self.m)
@@ -199,10 +235,12 @@ class RateTracker:
 
     def __call__(self, U: np.ndarray) -> float:
         """lambda = 1 / ||U||_2^2 for the implicit matrix U = I - gamma sigma(A) (m x m)."""
+        # a real m x m array (integer or float32 input: the same float64 arithmetic; a complex U is
+        # refused, not cast: its real part has another norm), of a scale at which ||U||_2^2 and
+        # lambda are normal floats; checked before any state of the tracker changes
+        U = as_matrix("U", U, shape=(self.m, self.m), finite=False)
+        check_implicit_scale(U)
         self.stats["calls"] += 1
-        U = np.asarray(U, dtype=np.float64)  # (integer or float32 input: the same float64 arithmetic)
-        if not all_finite(U):
-            raise ValueError("U must be finite (no NaN or inf entries)")
         if self.dense:
             self.last_bound = 0.0
             return rate_from_implicit_matrix(U)

@@ -16,12 +16,15 @@ import numpy as np
 from scipy import integrate
 from scipy.optimize import brentq
 
+from . import rounding
 from ._blas import small_matrix_threads
-from ._validation import MEMORY_LIMIT, all_finite, as_matrix, check_flag, check_gamma, check_model, check_positive, check_times
+from ._validation import MEMORY_LIMIT, all_finite, as_matrix, check_flag, check_model, check_positive, check_times
 from .convergence import RateTracker
 from .gradients import DEQObjective, DEQState, softmax_vjp
 from .losses import ShallowProblem
 from .model import ImplicitLayer, column_softmax
+
+EPS = np.finfo(np.float64).eps
 
 #: the smallest rtol scipy's Runge-Kutta solvers accept (100 eps); below it they clip silently
 RTOL_FLOOR = 100 * np.finfo(np.float64).eps
@@ -130,7 +133,7 @@ class Trajectory:
     the Krylov method certifies only conditionally, counted in ``info["rate_tracker"]``, to
     <= 2 (m + 3) eps).
     ``A`` and ``B`` are the
-    final parameters. ``info["status"]`` says how the run ended ("finished", "event", "budget" for
+    final parameters. ``info["status"]`` says how the run ended ("finished", "event", "converged", "budget" for
     a flow stopped by its evaluation budget, "completed" or "diverged" for descent) and
     ``message`` says it in words.
     """
@@ -219,6 +222,39 @@ def _implicit_matrix(A: np.ndarray, gamma: float) -> np.ndarray:
     return np.eye(A.shape[0]) - gamma * column_softmax(A)
 
 
+#: steps of the flow between two tests of convergence (each costs about one gradient evaluation;
+#: DOP853 spends 15 per step, so the test adds about 2%)
+CONVERGENCE_CHECK_EVERY = 4
+
+
+def excess_rounding_floor(problem: ShallowProblem, W: np.ndarray, gamma: float) -> float:
+    """The level below which the computed excess L - L* at W = B U^{-1} is rounding noise.
+
+    Square loss (verify.rounding.excess_tolerance for one implementation): E = 1/2 ||D||^2 with
+    D = (W - W*) Phi computed to delta = (rho + m eps) ||W|| ||Phi||_2 + (m + n) eps cond(Phi) ||Y||
+    (rho = verify.rounding.solve_rounding, the solve that forms W), so |E_computed - E| <=
+    ||D|| delta + delta^2 / 2 = sqrt(2 E) delta + delta^2 / 2. E is indistinguishable from 0 when
+    it is at most that bound: E <= ((sqrt(2) + 2) delta / 2)^2 = (3 + 2 sqrt(2)) delta^2 / 2.
+
+    Cross-entropy (attained L*): E = L0(W) - L* cancels. L0 errs by ||G|| e_Q + 4 n m_y eps L0
+    (the outputs Q = W Phi to e_Q = (rho + m eps) ||W|| ||Phi||_F, G = dL0/dQ; n log-sum-exps of
+    m_y terms), and L* by Newton's stopping rule, 64 eps max(1, L*) (verify.losses).
+    """
+    m, n = problem.m, problem.n
+    rho = rounding.solve_rounding(m, gamma)
+    W_norm = float(np.linalg.norm(W))
+    if problem.loss == "square":
+        s = problem.feature_singular_values
+        keep = s > s.max() * max(m, n) * EPS
+        cond = float(s.max() / s[keep].min()) if np.any(keep) else 1.0
+        delta = (rho + m * EPS) * W_norm * float(s.max()) + (m + n) * EPS * cond * float(np.linalg.norm(problem.Y))
+        return (3.0 + 2.0 * np.sqrt(2.0)) / 2.0 * delta * delta
+    L_star = problem.optimal_loss
+    value, G = problem.value(W), problem.output_gradient(W)
+    e_Q = (rho + m * EPS) * W_norm * float(np.linalg.norm(problem.Phi))
+    return float(np.linalg.norm(G)) * e_Q + 4 * n * problem.m_y * EPS * abs(value) + 64 * EPS * max(1.0, L_star)
+
+
 #: order p of each one-step solver (local error O(h^{p+1})); LSODA and BDF vary their order from
 #: step to step, and their dense output carries it
 _SOLVER_ORDER = {integrate.RK23: 3, integrate.RK45: 5, integrate.DOP853: 8, integrate.Radau: 5}
@@ -274,7 +310,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
                   atol: float | None = None, method: str = "DOP853", t_eval=None,
                   num_points: int = 201, target_excess: float | None = None,
                   record_parameters: bool = False, max_nfev: int = DEFAULT_MAX_NFEV,
-                  record_excess: bool = True) -> Trajectory:
+                  record_excess: bool = True, stop_when_converged: bool = True) -> Trajectory:
     """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with a SciPy ODE solver.
 
     The right-hand side is one gradient evaluation (:meth:`DEQObjective.evaluate`), nothing
@@ -295,8 +331,19 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     ``target_excess`` adds a terminal event at L - L* = target_excess.
     ``record_parameters`` also stores A_t and B_t at every record (memory k (m^2 + m_y m)).
     ``record_excess=False`` leaves the excess column NaN and never computes L* (for the
-    cross-entropy that is a separability LP over the n samples and, when it is attained, a Newton
-    solve: tens of seconds at n = 1e4-1e5).
+    cross-entropy that is a Newton solve and, when it yields no separability certificate, a
+    separability LP over the n samples: tens of seconds at n = 1e4-1e5).
+
+    Convergence: with ``stop_when_converged`` (default) the integration stops once the excess
+    L - L* at the end of a step (tested every CONVERGENCE_CHECK_EVERY steps) is at or below its
+    floor: its rounding (:func:`excess_rounding_floor`) plus the level the ODE's error control
+    leaves near a minimiser (rtol and atol through the weight's sensitivity; see ``converged``
+    below). The state is then a minimiser as far as the integration resolves it, and an explicit
+    solver would only spend evaluations at its stability limit (T = 1e12 ran to the budget, 80 s).
+    ``info["status"] == "converged"``, ``message`` says when, and records
+    requested after that time are absent. Not tested when the excess is not known
+    (``record_excess=False``, partially separable cross-entropy data); separable data (L* = 0)
+    never converge (the excess is the loss, above its own rounding).
 
     Budget: the integration stops after ``max_nfev`` right-hand-side evaluations (checked before
     each step, so at most one step more). The trajectory then ends at the time reached, with
@@ -356,6 +403,24 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             return objective.problem.excess(W) - target_excess
 
     recorder = _Recorder(objective, record_parameters, record_excess=check_flag("record_excess", record_excess))
+    watch = check_flag("stop_when_converged", stop_when_converged) and recorder.excess_known
+
+    def converged(y) -> bool:
+        """Whether the excess at the state y is at its floor: its rounding, plus what the ODE's
+        error control leaves. Near the minimiser an explicit solver steps at its stability limit,
+        where the stiff components hover at the local tolerance, ||d theta|| <= sqrt(N) (atol +
+        rtol max|theta|) (RMS error norm <= 1 over the N states), instead of decaying (measured:
+        m = 3, rtol = 1e-10: E fluctuating between 1e-24 and 1e-18 from t = 80 on). W moves by
+        weight_sensitivity times that, and E = 1/2 ||(W - W*) Phi||^2 (square; the cross-entropy's
+        Hessian is smaller, <= ||Phi||_2^2 / 2) by 1/2 ||Phi||_2^2 ||d W||^2."""
+        A, B = unpack(y)
+        W = ImplicitLayer.from_weights(A, gamma=gamma, validate=False).end_to_end_weight(B)
+        problem = objective.problem
+        dW = rounding.weight_sensitivity(m, gamma, float(np.linalg.norm(W))) * np.sqrt(y.size) \
+            * (atol + rtol * float(np.abs(y).max()))
+        ode_floor = 0.5 * float(problem.feature_singular_values[0]) ** 2 * dW * dW
+        return problem.excess(W) <= excess_rounding_floor(problem, W, gamma) + ode_floor
+
     step_integral = _RateIntegral(unpack, gamma, solver_class, RateTracker(m))  # over whole steps
     record_integral = _RateIntegral(unpack, gamma, solver_class, recorder.tracker)  # a step's start to a record
 
@@ -376,6 +441,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             i = 1
         g = reached(0.0, y0) if reached is not None else None
         status, event_time, t_end, y_end, r_end = "finished", None, 0.0, y0, 0.0
+        steps = 0
         while solver.status == "running":
             if solver.nfev >= max_nfev:
                 status = "budget"
@@ -402,6 +468,10 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             i = max(i, j)
             if status == "event":
                 break
+            steps += 1
+            if watch and steps % CONVERGENCE_CHECK_EVERY == 0 and solver.status == "running" and converged(y_new):
+                status = "converged"
+                break
     # A requested time equal to the end is recorded from the final state itself (not interpolated);
     # a run stopped early (event, budget) also records its final state as the last record.
     if i < len(t_eval) and t_eval[i] == t_end:
@@ -416,6 +486,10 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         "budget": (f"stopped at t = {t_end:.6g} < T = {T:.6g}: the budget of max_nfev = {max_nfev} right-hand-side "
                    f"evaluations is spent ({len(t_eval) - i} requested records after t = {t_end:.6g} are absent); "
                    "raise max_nfev or shorten T"),
+        "converged": (f"converged at t = {t_end:.6g} < T = {T:.6g}: the excess L - L* reached its floor (its "
+                      "rounding and the ODE tolerance: the state is a minimiser as far as the integration resolves "
+                      f"it; {len(t_eval) - i} requested records after t = {t_end:.6g} are absent; "
+                      "stop_when_converged=False integrates on)"),
     }
     return recorder.build(A_end.copy(), B_end.copy(), "flow", message=messages[status], event_time=event_time,
                           info={"nfev": int(solver.nfev), "rtol": rtol, "atol": atol, "method": method,

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -41,6 +42,16 @@ WINDOW_PER_SLOT = 32
 MAX_TASK_CONFIGS = 64
 #: seconds to reach a Dask scheduler (and for it to have a worker) before giving up
 SCHEDULER_TIMEOUT = 30.0
+#: seconds without an answer from the scheduler, or without a worker, after which a running
+#: campaign gives up on the cluster (exit 2 with the partial report): the client's own reconnect
+#: loop, a nanny's restart of a worker and the scheduler's heartbeats all take a few seconds
+CLUSTER_LOST_AFTER = 20.0
+#: seconds between two looks at the cluster (each one call to the scheduler, at most
+#: CLUSTER_CALL_TIMEOUT long)
+CLUSTER_CHECK_EVERY = 2.0
+CLUSTER_CALL_TIMEOUT = 5.0
+#: seconds a Dask client may take to close before it is left to the interpreter's exit
+CLOSE_TIMEOUT = 10.0
 
 
 def available_cores() -> int:
@@ -114,6 +125,9 @@ class LocalBackend:
     def slots(self) -> int:
         return self.workers
 
+    def check(self) -> None:
+        """The local pool cannot be lost (a dead worker is found by its futures)."""
+
     def recover(self) -> None:
         """A pool whose worker died takes no more work: replace it."""
         self._terminate()
@@ -156,8 +170,60 @@ class PrepareDaskWorker(_WorkerPlugin):
         prepare_worker(self.blas_threads, ignore_sigint=False)
 
 
+def _within(seconds: float, function, *args):
+    """function(*args) in a daemon thread, waited for at most ``seconds``: (finished, result,
+    exception). A Dask client's own timeouts do not cover everything (measured: a TCP server that
+    never answers held ``Client(address, timeout=30)`` for more than 6 minutes)."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = function(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            box["error"] = err
+    thread = threading.Thread(target=run, name="deq-verify-dask", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive(), box.get("result"), box.get("error")
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Ask ``address`` for its identity over one plain connection, within ``timeout`` (plus 5 s
+    for the thread): ConnectionError, naming the address, unless a Dask scheduler answers. Done
+    before a Client exists, because a Client that failed to start takes 60 s to close at exit
+    (measured: a server sending garbage failed at once, then the exit waited 60 s)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identity():
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    finished, answer, err = _within(timeout + 5.0, lambda: asyncio.run(identity()))
+    if not finished or isinstance(err, (TimeoutError, asyncio.TimeoutError)):
+        raise ConnectionError(f"no Dask scheduler answers at {address} within {timeout:g} s (nothing, or something "
+                              "that does not speak Dask's protocol, listens there)")
+    if err is not None:
+        if not isinstance(err, Exception):
+            raise err
+        raise ConnectionError(f"no Dask scheduler answers at {address} ({type(err).__name__}: {_one_line(err)})") \
+            from err
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise ConnectionError(f"{address} answers, but not as a Dask scheduler (identity: {str(answer)[:80]!r})")
+
+
 class DaskBackend:
-    """The workers of an existing Dask distributed cluster, through ``Client.get_executor()``."""
+    """The workers of an existing Dask distributed cluster, through ``Client.get_executor()``.
+
+    Every call to the cluster is bounded in time: connecting (SCHEDULER_TIMEOUT, plus a hard
+    limit on the client's handshake), the looks at the cluster during the run (:meth:`check`:
+    a scheduler that stops answering, or a cluster without a worker, for CLUSTER_LOST_AFTER
+    seconds ends the run with ConnectionError) and closing (CLOSE_TIMEOUT)."""
 
     name = "dask"
     #: a Dask task costs milliseconds (scheduler round trips): send larger tasks
@@ -167,62 +233,142 @@ class DaskBackend:
         from distributed import Client
 
         self.address = address
+        _probe_scheduler(address, timeout)
+        finished, client, err = _within(timeout + 5.0, lambda: Client(address, timeout=timeout, set_as_default=False))
+        if not finished:
+            raise ConnectionError(f"no Dask scheduler answers at {address} within {timeout + 5.0:g} s (something "
+                                  "accepts connections there but does not complete Dask's handshake)")
+        if err is not None:
+            if not isinstance(err, Exception):
+                raise err
+            raise ConnectionError(f"no Dask scheduler answers at {address} ({type(err).__name__}: "
+                                  f"{_one_line(err)})") from err
+        self.client = client
         try:
-            self.client = Client(address, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as err:
-            raise ConnectionError(f"no Dask scheduler answers at {address} ({err})") from err
-        try:
-            if not self.client.scheduler_info().get("workers"):
+            threads = self._nthreads()
+            if not threads:
                 try:
                     self.client.wait_for_workers(1, timeout=timeout)
                 except TimeoutError as err:
                     raise ConnectionError(f"the Dask scheduler at {address} has no worker after {timeout:g} s "
                                           "(start some with `dask worker ADDRESS`)") from err
+                threads = self._nthreads()
             try:
                 self.client.register_plugin(PrepareDaskWorker(blas_threads), name="deq-verify-prepare-worker")
             except Exception as err:  # noqa: BLE001 - raised on a worker: most likely the project is missing there
-                raise ConnectionError(f"the workers at {address} could not import the project ({type(err).__name__}: "
-                                      f"{err}); install it on every worker machine (pip install -e .)") from err
+                raise ConnectionError(f"the workers at {address} could not import the project "
+                                      f"({type(err).__name__}: {_one_line(err)}); install it on every worker machine "
+                                      "(pip install -e .)") from err
         except BaseException:
-            self.client.close()
+            self._close_client()
             raise
         self.executor = self.client.get_executor(pure=False)  # pure=False: a task run again is a new task
-        self._slots, self._slots_at = 0, 0.0
+        self._slots = max(1, sum((threads or {}).values()))
+        now = time.monotonic()
+        self._checked_at = self._scheduler_seen = self._worker_seen = now
+
+    def _nthreads(self) -> dict | None:
+        """{worker: threads} from the scheduler, or None when it does not answer in time."""
+        try:
+            return dict(self.client.nthreads(callback_timeout=CLUSTER_CALL_TIMEOUT))
+        except Exception:  # noqa: BLE001 - OSError, TimeoutError, CommClosedError, a closed client
+            return None
 
     def slots(self) -> int:
-        """Threads of the cluster's workers (asked again every few seconds: workers come and go)."""
-        if time.monotonic() - self._slots_at > 5.0:
-            self._slots = max(1, sum(self.client.nthreads().values()))
-            self._slots_at = time.monotonic()
+        """Threads of the cluster's workers as last seen by :meth:`check` (workers come and go)."""
         return self._slots
+
+    def check(self) -> None:
+        """Every CLUSTER_CHECK_EVERY seconds, ask the scheduler for its workers; raise
+        ConnectionError, naming the address, once it has not answered (or has had no worker) for
+        CLUSTER_LOST_AFTER seconds. Without this a killed scheduler or the death of the only
+        worker left the campaign waiting for ever (measured: no exit after 150 s)."""
+        now = time.monotonic()
+        if now - self._checked_at < CLUSTER_CHECK_EVERY:
+            return
+        self._checked_at = now
+        status = self.client.status
+        threads = self._nthreads() if status == "running" else None
+        now = time.monotonic()
+        if threads is None:
+            if status in ("closing", "closed") or now - self._scheduler_seen > CLUSTER_LOST_AFTER:
+                raise ConnectionError(f"lost the Dask scheduler at {self.address} (no answer for "
+                                      f"{now - self._scheduler_seen:.0f} s; client {status})")
+            return
+        self._scheduler_seen = now
+        if threads:
+            self._worker_seen = now
+            self._slots = max(1, sum(threads.values()))
+        elif now - self._worker_seen > CLUSTER_LOST_AFTER:
+            raise ConnectionError(f"the Dask cluster at {self.address} has had no worker for "
+                                  f"{now - self._worker_seen:.0f} s (nothing runs the remaining configurations)")
 
     def recover(self) -> None:
         """Nothing to do: the nannies restart dead workers and the scheduler reschedules."""
 
+    def _close_client(self) -> None:
+        _within(CLOSE_TIMEOUT, lambda: self.client.close(timeout=CLOSE_TIMEOUT / 2))
+
     def close(self, cancel: bool = False) -> None:
-        try:
-            self.executor.shutdown(wait=not cancel)  # wait=False cancels the outstanding tasks
-            self.client.close()
-        except Exception:  # noqa: BLE001 - a cluster that went away: nothing left to close
-            pass
+        """Cancel or wait for the outstanding tasks and close the client, within CLOSE_TIMEOUT
+        (a cluster that went away has nothing left to close)."""
+        _quiet_distributed()  # its reconnect loop logs tracebacks while the client closes: the run is over
+        def shutdown():
+            try:
+                self.executor.shutdown(wait=not cancel)  # wait=False cancels the outstanding tasks
+            finally:
+                self.client.close(timeout=CLOSE_TIMEOUT / 2)
+        _within(CLOSE_TIMEOUT, shutdown)
+
+
+def _quiet_distributed() -> None:
+    """Silence distributed's loggers (the command line's report says what happened, in one line)."""
+    import logging
+
+    names = ["distributed"] + [name for name in logging.root.manager.loggerDict if name.startswith("distributed.")]
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def check_scheduler_address(address: str) -> None:
     """Refuse an address a Dask client could not connect to (before anything starts): it must
-    be [tcp:// or tls://]HOST:PORT (or another protocol of distributed's, such as ucx://)."""
+    be PROTOCOL://HOST:PORT with a protocol of distributed's that reaches another process and is
+    set up here: tcp:// (or ws://); tls:// and wss:// only with TLS certificates in the Dask
+    configuration; ucx:// only with UCX installed; inproc:// never (it lives inside one process)."""
     try:
         from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.registry import get_backend
     except ModuleNotFoundError as err:
         raise ValueError("needs the 'distributed' package (pip install distributed, or the project's "
                          "'cluster' extra)") from err
     try:
         scheme, location = parse_address(address.strip())
-        if scheme in ("tcp", "tls"):
+        get_backend(scheme)  # an unknown protocol: ValueError
+        if scheme == "inproc":
+            raise ValueError("inproc:// addresses exist only inside one process; reach a scheduler with "
+                             "tcp://HOST:PORT")
+        if scheme in ("tls", "wss"):
+            from distributed.security import Security
+
+            if Security().get_connection_args("client").get("ssl_context") is None:
+                raise ValueError(f"{scheme}:// needs TLS certificates in the Dask configuration "
+                                 "(distributed.comm.tls.ca-file, .client.cert and .client.key), and none are set")
+        if scheme == "ucx":
+            import importlib.util
+
+            if not any(importlib.util.find_spec(name) for name in ("ucp", "ucxx", "distributed_ucxx")):
+                raise ValueError("ucx:// needs UCX (the distributed-ucxx package), which is not installed")
+        if scheme in ("tcp", "tls", "ws", "wss", "ucx"):
             _, port = parse_host_port(location)
             if not 1 <= port <= 65535:
                 raise ValueError(f"port {port} outside [1, 65535]")
     except ValueError as err:
-        raise ValueError(f"{address!r} is not a scheduler address such as tcp://host:8786 ({err})") from err
+        raise ValueError(f"{address!r} is not a scheduler address this run can use, such as tcp://host:8786 "
+                         f"({err})") from err
 
 
 def make_backend(workers: int | None = None, scheduler=None, blas_threads: int = 1):
@@ -354,6 +500,7 @@ def run_parallel(plan, reports: list[ClaimReport], seed: int, backend, *, advanc
             if pending:
                 done, _ = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
                 collect(done)
+                backend.check()  # a cluster that went away: ConnectionError (the partial report is kept)
             elif suspects:  # everything else is done: find the culprits
                 backend.recover()
                 for task in suspects:
@@ -397,7 +544,7 @@ def _collect(future: cf.Future) -> tuple[list | None, BaseException | None]:
 def _run_alone(backend, task: _Task) -> list:
     """Run a task whose worker died with nothing else in flight; if it is lost again, each of its
     configurations alone; a configuration lost even alone is reported as a crash (never dropped)."""
-    results, err = _collect(_wait(backend.executor.submit(task.function, *task.args, task.configs)))
+    results, err = _collect(_wait(backend, backend.executor.submit(task.function, *task.args, task.configs)))
     if err is None:
         return results
     backend.recover()
@@ -412,6 +559,8 @@ def _run_alone(backend, task: _Task) -> list:
     return [("crash", detail, "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=4)), 0.0)]
 
 
-def _wait(future: cf.Future) -> cf.Future:
-    cf.wait([future])
+def _wait(backend, future: cf.Future) -> cf.Future:
+    """The future once done, looking at the cluster meanwhile (:meth:`DaskBackend.check`)."""
+    while not cf.wait([future], timeout=1.0).done:
+        backend.check()
     return future

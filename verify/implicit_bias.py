@@ -203,8 +203,11 @@ def load_idx_dataset(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
     if labels.ndim != 1:
         raise ValueError(f"{labels_path}: labels must be 1-D; got shape {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    labels = check_labels(labels)
+        raise ValueError(f"{images_path}: {len(images)} images but {labels_path} has {len(labels)} labels")
+    try:
+        labels = check_labels(labels)
+    except ValueError as err:
+        raise ValueError(f"{labels_path}: {err}") from None
     if images.dtype.kind == "f" and not np.all(np.isfinite(images)):
         raise ValueError(f"{images_path}: images must be finite (found NaN or inf pixels)")
     return images, labels

@@ -14,16 +14,24 @@ and the excess loss is the cancellation-free 1/2 ||(W - W*) R^T||_F^2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sps
-from scipy.linalg import blas as _blas, lapack as _lapack
-from scipy.optimize import linprog
+from scipy.linalg import blas as _blas
+from scipy.linalg import lapack as _lapack
 
 from ._validation import as_matrix, check_data
+from .separability import (
+    Separability,
+    certified,
+    dual_certificate,
+    power_of_two_scale,
+    separability_lp,
+    separating_certificate,
+)
+
+__all__ = ["NotAttainedError", "Separability", "ShallowProblem", "optimal_loss"]
 
 EPS = np.finfo(np.float64).eps
 
@@ -72,24 +80,6 @@ def cross_entropy_terms(Q: np.ndarray, labels: np.ndarray) -> tuple[float, np.nd
     G = E / sums
     G = np.where(onehot, -rest / sums, G)
     return per_sample.sum(axis=(-2, -1)), G
-
-
-@dataclass(frozen=True)
-class Separability:
-    """Outcome of the linear-separability test for multiclass data.
-
-    ``strict_pairs[k, i]`` is True when some direction D has (D_{y_i} - D_k) . phi_i > 0 while
-    every other margin is >= 0: along D the cross-entropy term of that pair tends to 0, so L* is
-    approached but not attained. ``status`` is "separable" (every pair strict: L* = 0, not
-    attained), "partially separable" (some: L* not attained) or "non-separable" (none: attained).
-    """
-
-    status: str
-    strict_pairs: np.ndarray
-
-    @property
-    def attained(self) -> bool:
-        return self.status == "non-separable"
 
 
 class NotAttainedError(ValueError):
@@ -260,6 +250,12 @@ class ShallowProblem:
 
     # ---- the optimum -------------------------------------------------------------------
     @cached_property
+    def feature_singular_values(self) -> np.ndarray:
+        """The singular values of Phi, largest first (square loss: those of the cached factor R,
+        Phi Phi^T = R^T R, O(m^3); cross-entropy: of Phi itself)."""
+        return sla.svdvals(self._R if self.loss == "square" else self.Phi)
+
+    @cached_property
     def pl_constant(self) -> float:
         """kappa = smallest nonzero eigenvalue of Phi Phi^T (square loss).
 
@@ -270,7 +266,7 @@ class ShallowProblem:
         if self.loss != "square":
             raise ValueError("pl_constant is the certified global constant of the square loss; "
                              "for cross-entropy use verify.convergence.local_pl_estimate")
-        s = sla.svdvals(self._R)
+        s = self.feature_singular_values
         tol = s.max() * max(self.m, self.n) * EPS
         if not np.any(s > tol):
             raise ValueError("pl_constant: Phi has rank 0 (every entry is zero), so L0 is constant and "
@@ -279,16 +275,44 @@ class ShallowProblem:
 
     @cached_property
     def separability(self) -> Separability:
-        """Linear-programming test of (partial) separability of the classes (cross-entropy)."""
+        """(Partial) separability of the classes (cross-entropy), by a certificate from Newton's
+        method when one exists at rounding level, else by the exact LP (:mod:`verify.separability`)."""
         if self.loss != "cross_entropy":
             raise ValueError("separability applies to the cross-entropy loss only")
-        return _separability(self.Phi, self.Y)
+        return self._cross_entropy_analysis[0]
+
+    @cached_property
+    def _cross_entropy_analysis(self) -> tuple:
+        """(separability, Newton's W on the scaled data or None, the scaled problem, the scale).
+
+        L* = inf_W L0(W) is invariant under Phi -> c Phi (W -> W / c), but Newton's Hessian scales
+        like c^2 and underflows or overflows far from c = 1. Newton runs on Phi / 2^k with
+        max |Phi / 2^k| in [0.5, 1): a power of two, so the scaling and its undoing are exact (W Phi
+        is bitwise the same) unless W / 2^k itself leaves float64's range. Separability is
+        invariant under the scaling too. Newton stops early at a W that separates every pair
+        (separable data); at a minimiser, -G certifies non-separability; otherwise the LP decides.
+        """
+        scale = power_of_two_scale(np.abs(self.Phi).max())
+        scaled = self if scale == 1.0 else ShallowProblem(self.Phi / scale, self.Y, "cross_entropy")
+        if self.m_y < 2:
+            return separability_lp(self.Phi, self.Y), np.zeros((self.m_y, self.m)), scaled, scale
+        W, state = _newton_cross_entropy(scaled, max_iter=NEWTON_PROBE_ITERATIONS, stop_when_separated=True)
+        if state == "separated":
+            return certified(self._labels, self.m_y, "separable"), None, scaled, scale
+        if state == "converged" and dual_certificate(scaled.Phi, self._labels, scaled.output_gradient(W)):
+            return certified(self._labels, self.m_y, "non-separable"), W, scaled, scale
+        sep = separability_lp(self.Phi, self.Y)
+        if sep.status == "non-separable" and state != "converged":
+            W, state = _newton_cross_entropy(scaled, W0=W)  # the rest of Newton's budget
+            if state != "converged":  # pragma: no cover - Newton on a strictly convex problem converges
+                raise RuntimeError("Newton's method for the cross-entropy optimum did not converge")
+        return sep, (W if sep.attained else None), scaled, scale
 
     @cached_property
     def _optimum(self) -> tuple[float, np.ndarray | None]:
         if self.loss == "square":
             return self._L_star, self._W_star
-        sep = self.separability
+        sep, W_scaled, scaled, scale = self._cross_entropy_analysis
         if sep.status == "separable":
             return 0.0, None
         if sep.status == "partially separable":
@@ -296,13 +320,6 @@ class ShallowProblem:
                 "the data are partially separable: L* is approached along a recession direction "
                 "but not attained; this suite computes L* only for non-separable data (attained) "
                 "and fully separable data (L* = 0)")
-        # L* = inf_W L0(W) is invariant under Phi -> c Phi (W -> W / c), but Newton's Hessian scales
-        # like c^2 and underflows or overflows far from c = 1. Solve on Phi / 2^k with max |Phi / 2^k|
-        # in [0.5, 1): a power of two, so the scaling and its undoing are exact (W Phi is bitwise the
-        # same) unless W / 2^k itself leaves float64's range.
-        scale = _power_of_two_scale(np.abs(self.Phi).max())
-        scaled = self if scale == 1.0 else ShallowProblem(self.Phi / scale, self.Y, "cross_entropy")
-        W_scaled = _newton_cross_entropy(scaled)
         with np.errstate(over="ignore", under="ignore"):
             W = W_scaled / scale
         return scaled.value(W_scaled), W
@@ -451,97 +468,70 @@ def _cholesky_qr2(Phi: np.ndarray, Y: np.ndarray, gram: np.ndarray) -> tuple[np.
     return R, W_star, YQ2
 
 
-def _power_of_two_scale(x: float) -> float:
-    """2^k with x / 2^k in [0.5, 1) (1 for x = 0): dividing by it is exact in float64."""
-    if x == 0.0:
-        return 1.0
-    return float(np.ldexp(1.0, int(np.frexp(x)[1])))
+#: Newton iterations before the separability LP decides instead (partially separable data, or a
+#: certificate below rounding level): non-separable data converge in about 10 (quadratically)
+NEWTON_PROBE_ITERATIONS = 50
+#: Newton iterations in all, for non-separable data (as the LP decided) that converge slowly
+NEWTON_MAX_ITERATIONS = 200
 
 
-def _separability(Phi: np.ndarray, Y: np.ndarray) -> Separability:
-    """Maximise sum t_ki over directions D with (D_{y_i} - D_k).phi_i >= t_ki, 0 <= t_ki <= 1.
+def _newton_direction(problem: ShallowProblem, W: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The Newton step V (m_y x m) with last row 0: the Hessian restricted to the first m_y - 1
+    rows of W (L0 is invariant under adding one row vector to every row of W: the last row is
+    fixed), by Cholesky, or by minimum-norm least squares when that Hessian is singular (Phi
+    without full row rank, or saturated probabilities).
 
-    The directions form a convex cone closed under addition, so the LP optimum sets t_ki = 1 for
-    every pair that some direction separates strictly: it finds the maximal set of strict pairs.
-
-    D is free: the objective is bounded by the caps t <= 1 alone, and since the cone is closed
-    under positive scaling every strict pair reaches t = 1, every other pair has t = 0. (A box on
-    D would change that: with a box, maximising the sum can trade one pair's margin for another's,
-    and a box of 1e6 against O(1) coefficients made HiGHS fail on ordinary data.)
-
-    Scale: whether (D_{y_i} - D_k).phi_i > 0 is attainable does not change when a column phi_i is
-    multiplied by a positive number, so each column is first divided by the power of two that
-    brings its largest entry into [0.5, 1) (exact). The answer is then the same at every scale
-    of Phi, and the LP's coefficients are O(1) whatever the data.
-
-    Size: the constraint matrix has n (m_y - 1) rows and m m_y + n (m_y - 1) columns but only
-    2 m + 1 nonzeros per row, so it is built and passed to HiGHS as a sparse matrix.
-    """
-    m, n = Phi.shape
-    m_y = Y.shape[0]
-    labels = np.argmax(Y, axis=0)
-    if m_y < 2:
-        return Separability("non-separable", np.zeros((m_y, n), dtype=bool))
-    column_scale = np.array([_power_of_two_scale(x) for x in np.abs(Phi).max(axis=0)])
-    P = Phi / column_scale
-    # pairs (k, i), k != y_i, sample-major (the order of the t variables)
-    k_all = np.broadcast_to(np.arange(m_y), (n, m_y))
-    keep = k_all != labels[:, None]
-    pair_i = np.broadcast_to(np.arange(n)[:, None], (n, m_y))[keep]
-    pair_k = k_all[keep]
-    n_pairs = pair_i.size
-    nd = m_y * m
-    j = np.arange(m)
-    rows = np.repeat(np.arange(n_pairs), 2 * m + 1)
-    # per row: -phi_i on D[y_i, :], +phi_i on D[k, :] (D[a, j] at index a m + j), +1 on t_row
-    cols = np.concatenate([labels[pair_i][:, None] * m + j, pair_k[:, None] * m + j,
-                           (nd + np.arange(n_pairs))[:, None]], axis=1).ravel()
-    vals = np.concatenate([-P[:, pair_i].T, P[:, pair_i].T, np.ones((n_pairs, 1))], axis=1).ravel()
-    A_ub = sps.csr_matrix((vals, (rows, cols)), shape=(n_pairs, nd + n_pairs))
-    A_ub.sum_duplicates()  # k = y_i never occurs, but a zero column entry leaves an explicit zero
-    A_ub.eliminate_zeros()
-    bounds = [(None, None)] * nd + [(0.0, 1.0)] * n_pairs
-    c = np.concatenate([np.zeros(nd), -np.ones(n_pairs)])
-    # HiGHS's interior-point solver: its dual simplex (what method="highs" picks) returned
-    # "Status 0: Not Set" after a minute at m = 64, m_y = 10, n = 2000, where IPM solves it in 30 s.
-    # Any optimal point serves (every strict pair has t = 1 in all of them); simplex is the fallback.
-    for method in ("highs-ipm", "highs-ds"):
-        res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n_pairs), bounds=bounds, method=method)
-        if res.status == 0:
-            break
-    else:
-        raise RuntimeError(f"separability LP failed: {res.message}")
-    strict = np.zeros((m_y, n), dtype=bool)
-    strict[pair_k, pair_i] = res.x[nd:] > 0.5
-    n_strict = int(strict.sum())
-    status = "non-separable" if n_strict == 0 else ("separable" if n_strict == n_pairs else "partially separable")
-    return Separability(status, strict)
+    With X[(a, j), i] = p_a(phi_i) phi_i[j] (a < m_y - 1, class-major, i.e. C-order vec of W's
+    first rows), the Hessian is blockdiag(X_a Phi^T) - X X^T (docs/theory.md, section 3)."""
+    m, m_y = problem.m, problem.m_y
+    P = np.exp(column_log_softmax(W @ problem.Phi))[: m_y - 1]
+    X = (P[:, None, :] * problem.Phi[None, :, :]).reshape((m_y - 1) * m, problem.n)
+    H = _SYRK(-1.0, X)  # upper triangle of -X X^T (BLAS syrk: half the flops of X @ X.T)
+    for a in range(m_y - 1):
+        H[a * m:(a + 1) * m, a * m:(a + 1) * m] += X[a * m:(a + 1) * m] @ problem.Phi.T
+    g = grad[: m_y - 1].ravel()
+    R, info = _POTRF(H, lower=0, clean=1)
+    step = None
+    if info == 0:
+        step = sla.cho_solve((R, False), -g, check_finite=False)
+        if not np.all(np.isfinite(step)):
+            step = None
+    if step is None:
+        step, *_ = sla.lstsq(_symmetric(H), -g, cond=EPS * m * m_y)
+    V = np.zeros((m_y, m))
+    V[: m_y - 1] = step.reshape(m_y - 1, m)
+    return V
 
 
-def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = 200) -> np.ndarray:
-    """Damped Newton on the convex L0 for non-separable data, to a gradient at rounding level.
+def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = NEWTON_MAX_ITERATIONS,
+                          stop_when_separated: bool = False, W0: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """Damped Newton on the convex L0 from W0 (default 0), to a gradient at rounding level:
+    (W, state).
 
-    The Hessian is singular (adding one row vector to every row of W, or a null vector of Phi,
-    leaves L0 unchanged), so each Newton step is the minimum-norm least-squares solution, which
-    stays orthogonal to those flat directions. Stops when the Newton decrement reaches the
-    rounding floor of L0 itself (about eps * n * log m_y).
+    ``state`` is "converged" when the Newton decrement reached the rounding floor of L0 itself
+    (about eps * n * log m_y; then two undamped polishing steps), "separated" when
+    ``stop_when_separated`` and W separates every pair
+    (:func:`verify.separability.separating_certificate`: separable data, whose L* is not
+    attained), or "iterations" after ``max_iter`` steps. The returned W has zero column sums (the
+    least-norm W - 1 v^T; all of them have the same loss).
     """
     m, m_y = problem.m, problem.m_y
-    W = np.zeros((m_y, m))
-    value = problem.value(W)
-    floor = 64 * EPS * max(1.0, value)
+    W = np.zeros((m_y, m)) if W0 is None else W0 - W0[-1]
+    floor = 64 * EPS * max(1.0, problem.value(np.zeros((m_y, m))))
     polish = 0
+    state = "iterations"
     for _ in range(max_iter):
+        if stop_when_separated and separating_certificate(problem.Phi, problem._labels, W):
+            state = "separated"
+            break
         value, grad = problem.value_and_gradient(W)
-        H = problem.hessian(W)
-        g = grad.reshape(-1, order="F")
-        step, *_ = sla.lstsq(H, -g, cond=EPS * problem.m * problem.m_y)
-        decrement = float(-g @ step)
-        V = step.reshape((m_y, m), order="F")
+        V = _newton_direction(problem, W, grad)
+        decrement = float(-np.sum(grad * V))
         if decrement <= floor:
             # In the quadratic-convergence region: the decrement no longer resolves on L0, but
             # the gradient still shrinks quadratically, so take two undamped polishing steps.
             if polish == 2:
+                state = "converged"
                 break
             polish += 1
             W = W + V
@@ -550,9 +540,7 @@ def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = 200) -> np.nd
         while problem.value(W + t * V) > value - 0.25 * t * decrement and t > 1e-12:
             t *= 0.5
         W = W + t * V
-    else:  # pragma: no cover - Newton on a strictly convex problem converges long before this
-        raise RuntimeError("Newton's method for the cross-entropy optimum did not converge")
-    return W
+    return W - W.mean(axis=0), state
 
 
 def optimal_loss(Phi, Y, *, loss: str = "square") -> float:

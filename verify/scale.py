@@ -26,7 +26,6 @@ g + (H + G_dt) v = g + K^{-1} v / dt = 0 checked by conjugate gradients with the
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -39,146 +38,12 @@ from .dynamics import gradient_descent, gradient_flow, preconditioner_matvec, ve
 from .gradients import DEQObjective, implicit_gradients
 from .losses import ShallowProblem
 from .results import Measurement, at_least, condition, equal, outcome
-from .sampling import PROPER_REGIMES, Case, tight_state_wise_case
-
-EPS = np.finfo(np.float64).eps
-
-#: largest m^2 n of a scale configuration (the reference SVD of Phi costs a few times that)
-SCALE_WORK = 2e10
-MAX_WIDTH, MAX_SAMPLES, MAX_OUTPUTS = 1024, 100_000, 10
-#: ARPACK's relative stopping tolerance on Ritz residuals (eigs and eigsh in the trust-region check)
-ARPACK_TOL = 1e-11
-
-#: MNIST-format IDX files to include as real data (set by ``--idx``; empty: none)
-IDX_FILES: list[tuple[str, str]] = []
-
-
-# ---- configurations ----------------------------------------------------------------------------
-def _log_int(rng, low: int, high: int) -> int:
-    return int(np.clip(round(float(np.exp(rng.uniform(np.log(low), np.log(high))))), low, high))
-
-
-def scale_shape(rng: np.random.Generator, regime: str) -> tuple[int, int, int]:
-    """(m, m_y, n) in a width regime, m and n log-uniform, m^2 n <= SCALE_WORK; the samples are at
-    least twice or at most half the width (Gaussian features then have a condition number below
-    about 6)."""
-    if regime == "m<m_y":
-        m = int(rng.integers(2, MAX_OUTPUTS))
-        return m, int(rng.integers(m + 1, MAX_OUTPUTS + 1)), _log_int(rng, max(10, 2 * m), MAX_SAMPLES)
-    m_y = int(rng.integers(1, MAX_OUTPUTS + 1))
-    if regime == "m<n":  # (a rejection loop in the sampler applies the caps)
-        m = _log_int(rng, 2, MAX_WIDTH)
-        n_max = int(min(MAX_SAMPLES, SCALE_WORK / m ** 2))
-        return m, m_y, _log_int(rng, 2 * m, max(2 * m, n_max))
-    if regime == "m>n":
-        m = _log_int(rng, 20, MAX_WIDTH)
-        return m, m_y, _log_int(rng, 10, m // 2)
-    raise ValueError(f"regime must be one of {PROPER_REGIMES}; got {regime!r}")
-
-
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return d.data.T / 16.0, d.target.astype(np.int64)  # pixels in [0, 1], samples as columns
-
-
-def _idx(images: str, labels: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from .implicit_bias import load_idx_dataset
-
-    X, y = load_idx_dataset(images, labels)
-    X = X.reshape(len(X), -1)[:n]
-    return (X.astype(np.float64) / max(float(X.max()), 1.0)).T, y[:n]
-
-
-def principal_components(Phi: np.ndarray, k: int) -> np.ndarray:
-    """The centred features on their top k principal directions: U_k^T (Phi - mean), k x n.
-
-    Raw pixels are too ill-conditioned for a gradient flow to 6 decades (the digits' nonzero
-    singular values span 3.4 decades: a stiffness ratio of 6.5e6, where a stiff solver's
-    finite-difference Jacobian of the m^2 + m_y m states costs that many gradients per step).
-    Centred and cut at k = 32 the digits' singular values span a factor 6.5."""
-    centred = Phi - Phi.mean(axis=1, keepdims=True)
-    U, _, _ = np.linalg.svd(centred, full_matrices=False)
-    return U[:, :k].T @ centred
-
-
-def scale_case(config: dict) -> Case:
-    """The arrays of a scale configuration. Synthetic: Phi ~ N(0, 1/n) phi_scale (well conditioned
-    for n >= 2m or n <= m/2), Y ~ N(0, 1) or one-hot labels; real: pixels in [0, 1] as features and
-    one-hot class targets (regression targets for the square loss). A ~ N(0, a_scale^2),
-    B ~ N(0, 1/m) (so the outputs stay of order one at every width)."""
-    rng = np.random.default_rng(config["seed"])
-    loss, dataset = config["loss"], config.get("dataset", "synthetic")
-    if dataset == "synthetic":
-        m, m_y, n = config["m"], config["m_y"], config["n"]
-        Phi = config.get("phi_scale", 1.0) * rng.standard_normal((m, n)) / np.sqrt(n)
-        labels = rng.integers(0, m_y, n) if loss == "cross_entropy" else None
-        Y = rng.standard_normal((m_y, n)) if labels is None else None
-    else:
-        Phi, labels = _digits() if dataset == "digits" else _idx(config["idx_images"], config["idx_labels"], config["n"])
-        if config.get("pca"):
-            Phi = principal_components(Phi, int(config["pca"]))
-        m, n = Phi.shape
-        m_y = int(labels.max()) + 1
-        Y = None
-    if Y is None:
-        Y = np.zeros((m_y, n))
-        Y[labels, np.arange(n)] = 1.0
-    A = config.get("a_scale", 1.0) * rng.standard_normal((m, m))
-    B = rng.standard_normal((m_y, m)) / np.sqrt(m)
-    return Case(A, B, Phi, Y, float(config["gamma"]), loss, config["seed"], {"dataset": dataset})
-
-
-def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regimes=PROPER_REGIMES, real_every=4,
-                   real_losses=("square", "cross_entropy"), max_work: float = SCALE_WORK, max_width: int = MAX_WIDTH,
-                   real_pca: int | None = None, **options):
-    """Synthetic configurations over the regimes, and at every ``real_every``-th index the digits
-    (or, when given, an IDX data set) with one of ``real_losses``; with ``real_pca`` = k the real
-    features are their top k centred principal components (:func:`principal_components`)."""
-    def sample(rng, index):
-        seed = int(rng.integers(2**32))
-        if real_every and index % real_every == real_every - 1:
-            config = {"seed": seed, "dataset": "digits", "loss": str(rng.choice(real_losses)),
-                      "gamma": float(rng.uniform(*gamma)), "a_scale": 1.0, "m": real_pca or 64, "m_y": 10, "n": 1797}
-            if IDX_FILES and (index // real_every) % 2 == 1:
-                images, labels = IDX_FILES[0]
-                config.update(dataset="idx", idx_images=images, idx_labels=labels, n=int(options.get("idx_n", 10000)))
-                config.pop("m"), config.pop("m_y")
-            if real_pca:
-                config["pca"] = real_pca
-            return {**config, **{k: v for k, v in options.items() if k != "idx_n"}}
-        regime = str(regimes[int(rng.integers(len(regimes)))])
-        while True:
-            m, m_y, n = scale_shape(rng, regime)
-            if m * m * n <= max_work and m <= max_width:
-                break
-        loss = str(rng.choice(losses))
-        if loss == "cross_entropy":
-            m_y = max(m_y, 2)
-        return {"seed": seed, "regime": regime, "m": m, "m_y": m_y, "n": n, "gamma": float(rng.uniform(*gamma)),
-                "loss": loss, "a_scale": float(rng.choice([0.1, 1.0, 3.0])), "dataset": "synthetic",
-                "phi_scale": float(10 ** rng.uniform(-1, 1)), **{k: v for k, v in options.items() if k != "idx_n"}}
-    return sample
-
-
-#: The default run's slice of this tier (``python -m verify`` runs one configuration of each
-#: scale claim there): widths from SLICE_WIDTH, synthetic data, m^2 n at most SLICE_WORK.
-SLICE_WIDTH, SLICE_WORK = 256, 1e9
-
-
-def slice_sampler(sampler=None, *, min_width: int = SLICE_WIDTH, **options):
-    """Configurations of ``sampler`` (default: :func:`scale_sampler` on synthetic data with m^2 n <=
-    SLICE_WORK and ``options``) at widths m >= ``min_width``, by rejection."""
-    base = sampler or scale_sampler(real_every=0, **{"max_work": SLICE_WORK, **options})
-
-    def sample(rng, index):
-        while True:
-            config = base(rng, index)
-            if config["m"] >= min_width and config.get("dataset", "synthetic") == "synthetic":
-                return config
-    return sample
-
+from .sampling import Case, tight_state_wise_case
+from .scale_data import (  # noqa: F401  (the tier's configurations, re-exported for its registration)
+    ARPACK_TOL, EPS, IDX_FILES, IDX_SAMPLES, MAX_OUTPUTS, MAX_SAMPLES, MAX_WIDTH, PROPER_REGIMES, SCALE_WORK, SLICE_WIDTH,
+    SLICE_WORK,
+    check_idx_files, check_scale_replay, principal_components, scale_case, scale_sampler, scale_shape, set_idx_files,
+    slice_sampler, uniform_scale_sampler)
 
 # ---- matrix-free reference pieces ----------------------------------------------------------------------
 def _norm(x) -> float:
@@ -361,14 +226,6 @@ def check_uniform_rate_scale(config):
     return outcome(meas, f"m={m}: lambda / bound = {lam / bound:.4f}", ratio_to_bound=lam / bound, m=m)
 
 
-def uniform_scale_sampler(rng, index):
-    m = _log_int(rng, 2, MAX_WIDTH)
-    if index % 2:
-        return {"m": m, "gamma": float(rng.uniform(0.5, 0.99)), "concentrated": True}
-    return {"seed": int(rng.integers(2**32)), "m": m, "gamma": float(rng.uniform(0.01, 0.99)),
-            "a_scale": float(rng.choice([0.1, 1.0, 10.0]))}
-
-
 def check_integrated_scale(config):
     """INTEGRATED at scale (square loss): gradient flow until 6 decades below the start (or the
     target time the uniform bound allows); the integrated bound at every record with the reference
@@ -537,13 +394,3 @@ def check_trust_region_scale(config):
                    1e-12 * _norm(v / dt) / lam_K / max(_norm(g), 1e-300) + meas[1].tolerance / max(_norm(g), 1e-300)
                    / lam_K)]
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}: lambda_max(KH) = {top:.4g}")
-
-
-def set_idx_files(images: str | None, labels: str | None) -> None:
-    """Include MNIST-format IDX files as real data in the scale tier (checked to exist)."""
-    IDX_FILES.clear()
-    if images and labels:
-        for p in (images, labels):
-            if not os.path.exists(p):
-                raise FileNotFoundError(f"{p} does not exist (this suite never downloads data)")
-        IDX_FILES.append((os.path.abspath(images), os.path.abspath(labels)))
