@@ -88,7 +88,8 @@ def test_descent_below_the_bound_is_certified_and_encloses_the_reference_run():
                                              ("rate constant x (1 + 1e-12)", VIOLATED),
                                              ("rate constant x (1 + 0.05)", VIOLATED),
                                              ("step 5% above 1/M", VIOLATED),
-                                             ("step 5% above 1/max curvature", VIOLATED)])
+                                             ("step 5% above 1/max curvature", VIOLATED),
+                                             ("step 1% above 1/max curvature", VIOLATED)])
 def test_descent_canaries_are_violated(label, expected):
     config = next(e for e in tp.entries(0, quick=True) if e["claim"] == "GD-RATE" and label in e["label"])
     cert = plan.run_entry(config)

@@ -123,25 +123,33 @@ def _step_balls(problem: ProblemBalls, cache: dict, k: int, A, B, lr: float, sub
 def curvature_bounds(problem: ProblemBalls, here, VA, VB, g_sq: arb, lr: float, subdivisions: int,
                      max_pieces: int = MAX_PIECES) -> tuple[arb, int]:
     """A ball [lo, hi] containing M = sup_{s in [0, lr]} phi''(s) / ||g||^2 (phi(s) = L(theta + s V)):
-    hi from ball evaluations on sub-segments of [0, lr], bisecting those whose upper end exceeds
-    ||g||^2 / lr (the step-size condition) until none does or ``max_pieces`` are used (branch and
-    bound: only the sup matters); lo from exact points (s = 0 and the worst piece's centre)."""
+    hi from ball evaluations on sub-segments of [0, lr], bisecting the piece with the largest upper end
+    while it exceeds ||g||^2 / lr (the step-size condition) and fewer than ``max_pieces`` are used
+    (best-first branch and bound: only the sup matters, so the budget goes where the sup may be); lo
+    from exact points (s = 0 and the worst piece's centre)."""
     threshold = g_sq / arb(lr)
-    pieces = [(arb(lr) * i / subdivisions, arb(lr) * (i + 1) / subdivisions) for i in range(subdivisions)]
-    done, count = [], subdivisions
-    while pieces:
-        lo, hi = pieces.pop()
+
+    def evaluate(lo, hi):
         piece = problem.at(segment(here.A, VA, interval(lo, hi)), segment(here.B, VB, interval(lo, hi)),
                            gradient=False)
-        value = piece.second_derivative(VA, VB)
-        if value < threshold or count >= max_pieces or not value.is_finite():
-            done.append((value, lo, hi))
-        else:
-            middle = arb(((lo + hi) / 2).mid())
-            pieces += [(lo, middle), (middle, hi)]
-            count += 1
-    top = max((v.upper() for v, _, _ in done), key=lambda x: x.mid() if x.is_finite() else np.inf)
-    worst = max(done, key=lambda x: x[0].mid() if x[0].is_finite() else np.inf)
+        return piece.second_derivative(VA, VB), lo, hi
+
+    def upper_end(piece) -> float:
+        return float(piece[0].upper().mid()) if piece[0].is_finite() else np.inf
+
+    pieces = [evaluate(arb(lr) * i / subdivisions, arb(lr) * (i + 1) / subdivisions) for i in range(subdivisions)]
+    count = subdivisions
+    while count < max_pieces:
+        worst = max(pieces, key=upper_end)
+        if worst[0] < threshold:
+            break
+        _, lo, hi = worst
+        middle = arb(((lo + hi) / 2).mid())
+        pieces.remove(worst)
+        pieces += [evaluate(lo, middle), evaluate(middle, hi)]
+        count += 1
+    top = max((v.upper() for v, _, _ in pieces), key=lambda x: x.mid() if x.is_finite() else np.inf)
+    worst = max(pieces, key=lambda x: x[0].mid() if x[0].is_finite() else np.inf)
     centre = arb(((worst[1] + worst[2]) / 2).mid())
     points = [here.second_derivative(VA, VB),
               problem.at(segment(here.A, VA, centre), segment(here.B, VB, centre), gradient=False)

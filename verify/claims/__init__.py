@@ -91,4 +91,5 @@ def certify_claims() -> dict[str, Claim]:
 
 __all__ = ["CLAIMS", "CLAIMS_BY_ID", "CONDITION", "Claim", "ClaimSpec", "DERIVED", "EPS", "EQUALITY", "EXACT",
            "GROUPS", "INEQUALITY", "Measurement", "Outcome", "PAPER", "SCALE_CLAIMS", "SCALE_CLAIMS_BY_ID", "SPECS",
-           "SLICE_CLAIMS", "SLICE_CLAIMS_BY_ID", "SPECS_BY_ID", "Tier", "certify_claims", "at_least", "condition", "configuration_stream", "equal", "exact", "outcome"]
+           "SLICE_CLAIMS", "SLICE_CLAIMS_BY_ID", "SPECS_BY_ID", "Tier", "certify_claims", "at_least", "condition",
+           "configuration_stream", "equal", "exact", "outcome"]
