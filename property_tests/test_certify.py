@@ -710,6 +710,9 @@ def test_the_plan_places_its_bounds_without_running_a_certificate(monkeypatch):
 
 
 # ---- the plan -----------------------------------------------------------------------------------------
+TRAJECTORY_CLAIMS = ("GD-RATE", "INTEGRATED", "NONCONVEX", "CONSERVATION", "STATIONARY")
+
+
 @pytest.fixture(scope="module")
 def quick_plan():
     return plan.entries(0, quick=True)
@@ -718,7 +721,9 @@ def quick_plan():
 def test_plan_entries_are_strict_json_with_every_kind_and_claim(quick_plan):
     json.loads(json.dumps(quick_plan, allow_nan=False))
     assert {c["claim"] for c in quick_plan} == set(C.CLAIMS)
-    for claim in C.CLAIMS:
+    # the trajectory and finite claims have their own rules (test_certify_trajectories.py)
+    quick_plan = [c for c in quick_plan if c["claim"] not in TRAJECTORY_CLAIMS]
+    for claim in sorted(set(C.CLAIMS) - set(TRAJECTORY_CLAIMS)):
         kinds = {c["kind"] for c in quick_plan if c["claim"] == claim}
         assert {"instance", "tight", "canary"} <= kinds
     assert {c["claim"] for c in quick_plan if c["kind"] == "equality"} == {"STATE-WISE", "ENERGY"}
@@ -759,7 +764,7 @@ def test_near_tight_entries_are_within_a_few_percent_and_canaries_false_against_
     factors = ("bound_factor", "rate_factor", "energy_factor")
     checked = 0
     for config in plan.entries(seed, quick=True):
-        if "ratio_ref" not in config or config["kind"] != "tight":
+        if "ratio_ref" not in config or config["kind"] != "tight" or config["claim"] in TRAJECTORY_CLAIMS:
             continue
         cert = plan.run_entry({k: v for k, v in config.items() if k not in factors})
         energy = "energy_factor" in config or "energy_ratio" in config.get("label", "")

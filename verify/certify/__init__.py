@@ -17,6 +17,19 @@ Claims with certificates (docs/theory.md notation):
     TRUST-REGION       KKT of  min g^T v + 1/2 v^T H v  s.t.  v^T G v <= delta^2  at v = -dt K g:
                        G = K^{-1}/dt - H > 0, H + G > 0, (H + 1 G) v + g = 0, radius, step bound
 
+Along trajectories and the remaining finite claims (docs/theory.md, sections 9 and 10):
+
+    GD-RATE       the discrete Theorem 1 at every step of a float64 descent run: lr M_k <= 1,
+                  E(theta_k - lr g_k) <= (1 - lr kappa lambda(A_k)) E(theta_k) and its refined form,
+                  the run's own E_{k+1} <= (1 - lr kappa lambda(A_k)) E_k (``descent``)
+    INTEGRATED    E(t) <= E(0) exp(-2 kappa int lambda) along a validated enclosure of gradient flow
+                  (interval Taylor method, logarithmic-norm spreading; ``flow``)
+    NONCONVEX     a certified midpoint violation of convexity            (``finite``)
+    CONSERVATION  1^T dL/dA = 0: exact at rationals, consistent to 2^-k at sigma(A)
+    STATIONARY    grad L0(W) = dL/dB U^T: exact at rationals, consistent at sigma(A); U invertible
+
+(``paths``: the model at ball parameters and along segments; ``trajectory_plan``: their plan entries.)
+
 Items. Each certificate is a list of items; an item is
 
     proved           an inequality (or lambda_min > 0) that holds at every point of its balls;
