@@ -19,7 +19,7 @@ from verify.implicit_bias import (
     train_three_models,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIGURES = ["theorem1_excess_loss", "rate_constant", "theorem2_trust_region", "implicit_bias", "conservation",
            "tightness_vs_width"]
 EPS = np.finfo(float).eps

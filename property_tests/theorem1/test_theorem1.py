@@ -40,7 +40,7 @@ def test_derived_metric_equals_closed_form_exactly(m, m_y):
 
 
 def test_comparison_ode_derivation():
-    # the PL inequality and the uniform bound: property_tests/test_derivations.py
+    # the PL inequality and the uniform bound: property_tests/derivations/test_derivations.py
     d_ratio, initial = comparison_ode()
     assert d_ratio == 0 and initial == 0
 
