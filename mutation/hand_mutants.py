@@ -1,8 +1,19 @@
 """Apply hand-written one-line mutants to a copy of the project and run the quick campaign.
 
-python mutants.py [NAME ...]   (default: all)   -- prints which claims fail for each mutant.
+python mutation/hand_mutants.py [--acceptance] [NAME ...] [--CAMPAIGN-FLAG ...]
+    default: every mutant of MUTANTS (the older set); --acceptance: every mutant of
+    ACCEPTANCE_MUTANTS; NAMEs pick mutants of either set. Flags beginning with -- (other than
+    --acceptance) are passed to `python -m verify`, e.g. --fail-fast. Prints which claims fail for
+    each mutant.
 """
-import os, shutil, subprocess, sys, json, tempfile, time
+# ruff: noqa: E501  (each mutant is an exact anchor text and its replacement, kept on one line)
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -61,8 +72,63 @@ MUTANTS = {
     "tracker conditional value kept after a failed refresh": ("verify/convergence.py", "                self.stats[\"dense_rechecks\"] += 1\n                return self._cold_start(U)\n", "                self.stats[\"dense_rechecks\"] += 1\n"),
 }
 
+#: A second, newer acceptance set: one-line wrong formulas in the modules the set above never
+#: touches (certificates, scale tier, judging, rounding models, reference, batched path,
+#: separability, claims' measurements, theory derivations, implicit-bias experiment).
+ACCEPTANCE_MUTANTS = {
+    # verify/certify/proof.py
+    'cert: straddling inequality counted as proved': ('verify/certify/proof.py', 'status = PROVED if diff > 0 else FAILED if diff < 0 else UNDECIDED', 'status = FAILED if diff < 0 else PROVED'),
+    'cert: equations consistent to 2^-32 suffice': ('verify/certify/proof.py', 'EQUATION_BITS = 64', 'EQUATION_BITS = 32'),
+    'cert: precision loop stops at 106 bits': ('verify/certify/proof.py', '        if cert.status != NOT_CERTIFIED:\n            break', '        if cert.status != NOT_CERTIFIED or bits >= 106:\n            break'),
+    # verify/certify/balls.py
+    'balls: congruence shift above the Rayleigh quotient': ('verify/certify/balls.py', 'lo = (q_mid - arb(delta)).mid()', 'lo = (q_mid + arb(delta)).mid()'),
+    'balls: congruence test ||N - I||_F < 2': ('verify/certify/balls.py', 'if _congruence_off_identity(BMB_e, BB_e, lo, c) < 1:', 'if _congruence_off_identity(BMB_e, BB_e, lo, c) < 4:'),
+    # verify/certify/ball_model.py
+    'ball model: K second term gamma not gamma^2': ('verify/certify/ball_model.py', '(self.gamma * self.gamma * arb(second_term_scale))', '(self.gamma * arb(second_term_scale))'),
+    'ball model: softmax Jacobian s_i x_i - s^T x': ('verify/certify/ball_model.py', 'out[i, j] = s[i] * (x[i] - dot)', 'out[i, j] = s[i] * x[i] - dot'),
+    # verify/certify/statements.py
+    'cert NAIVE: uniform item 1/(1+gamma m)^2': ('verify/certify/statements.py', 'uniform = arb(1) / ((1 + g * arb(m).sqrt()) ** 2)', 'uniform = arb(1) / ((1 + g * arb(m)) ** 2)'),
+    'cert STATE-WISE: kappa lambda (L - L*) without 2': ('verify/certify/statements.py', 'rhs = 2 * kappa * lam * excess', 'rhs = kappa * lam * excess'),
+    'cert TRUST-REGION: dt_max estimate rescaled by 2^+e': ('verify/certify/statements.py', 'return arb(inv_top) * power_of_two(-(eK + eH))', 'return arb(inv_top) * power_of_two(eK + eH)'),
+    # verify/scale.py
+    'scale: state-wise ratio without 2': ('verify/scale.py', 'return grad_norm_sq / (2 * kappa * lam * excess)', 'return grad_norm_sq / (kappa * lam * excess)'),
+    'scale: tight gradient tolerance ||g||^2 for ||g||': ('verify/scale.py', 'tol_grad = 2 * 2 * np.sqrt(grad_sq_ref) * e["dB"]', 'tol_grad = 2 * 2 * grad_sq_ref * e["dB"]'),
+    'scale: g^T K g >= lambda ||g||^2 / 2': ('verify/scale.py', 'at_least("g^T K g >= lambda(A) ||g||^2", gKg, lam * float(np.sum(g * g)),', 'at_least("g^T K g >= lambda(A) ||g||^2", gKg, 0.5 * lam * float(np.sum(g * g)),'),
+    # verify/scale_data.py
+    'scale data: m>n regime draws n up to 2m': ('verify/scale_data.py', 'return m, m_y, _log_int(rng, 10, m // 2)', 'return m, m_y, _log_int(rng, 10, 2 * m)'),
+    # verify/judging.py
+    'judging: lambda_T from the running max': ('verify/judging.py', 'np.minimum.accumulate(lam)', 'np.maximum.accumulate(lam)'),
+    'judging: order accepted within 2.5 |p_k+1 - p_k|': ('verify/judging.py', 'settled = abs(extrapolated - 1) <= 0.25 * abs(p_last - p_prev) + 0.02', 'settled = abs(extrapolated - 1) <= 2.5 * abs(p_last - p_prev) + 0.02'),
+    # verify/rounding.py
+    'rounding: cond_1(U) bound 1/(1-gamma)': ('verify/rounding.py', 'return (1.0 + gamma) / (1.0 - gamma)', 'return 1.0 / (1.0 - gamma)'),
+    'rounding: rate tolerance cond_2 not cond_2^2': ('verify/rounding.py', '(2 * rho + (m + 2) * EPS) * cond2 ** 2)', '(2 * rho + (m + 2) * EPS) * cond2)'),
+    'rounding: ODE global error factor 1e6': ('verify/rounding.py', 'ODE_GLOBAL_ERROR_FACTOR = 1e3', 'ODE_GLOBAL_ERROR_FACTOR = 1e6'),
+    # verify/reference.py
+    'reference: unrolled adjoint without gamma': ('verify/reference.py', 'adjoint = gamma * S.T @ adjoint', 'adjoint = S.T @ adjoint'),
+    'reference: concentrated 2x2 reduction sign': ('verify/reference.py', '[-gamma * m, 1 - gamma]', '[gamma * m, 1 - gamma]'),
+    # verify/batched.py
+    'batched: stacked tolerance rtol, not rtol/sqrt(k)': ('verify/batched.py', 'tol = rtol / np.sqrt(k)', 'tol = rtol'),
+    # verify/separability.py
+    'separability: strict pair only at t = 1 exactly': ('verify/separability.py', 'strict[pair_k, pair_i] = res.x[nd:] > 0.5', 'strict[pair_k, pair_i] = res.x[nd:] >= 1.0'),
+    # verify/claims/well_posed.py
+    'WELL-POSED: contraction gamma^(l-1)': ('verify/claims/well_posed.py', 'powers = gamma ** np.arange(layers + 1)[:, None]', 'powers = gamma ** (np.arange(layers + 1)[:, None] - 1)'),
+    # verify/claims/rates.py
+    'UNIFORM-RATE: ||sigma(A)|| Frobenius': ('verify/claims/rates.py', 'S_norm = float(np.linalg.norm(ref.softmax_columns(A), 2))', 'S_norm = float(np.linalg.norm(ref.softmax_columns(A)))'),
+    # verify/claims/cross_entropy.py
+    'CE-LOCAL: H^1/2 replaced by H': ('verify/claims/cross_entropy.py', 'root = (V * np.sqrt(np.clip(w, 0, None))) @ V.T', 'root = (V * np.clip(w, 0, None)) @ V.T'),
+    # theory/dynamics.py
+    'theory: J_A J_A^T with gamma not gamma^2': ('theory/dynamics.py', 'return first, gamma ** 2 * second', 'return first, gamma * second'),
+    'theory: comparison ODE dE/dt = -kappa lambda E': ('theory/dynamics.py', 'sp.Eq(E(t).diff(t), -2 * kappa * lam(t) * E(t))', 'sp.Eq(E(t).diff(t), -kappa * lam(t) * E(t))'),
+    # theory/uniform_bound.py
+    'theory: concentrated mu_max the smaller root': ('theory/uniform_bound.py', 'mu_max = (tr + sp.sqrt(tr ** 2 - 4 * det)) / 2', 'mu_max = (tr - sp.sqrt(tr ** 2 - 4 * det)) / 2'),
+    # verify/implicit_bias.py
+    'implicit bias: deep linear W_1 step uses the new W_2': ('verify/implicit_bias.py', '            W1, W2 = W1 - lr * (W2.T @ G), W2 - lr * (G @ W1.T)', '            W2 = W2 - lr * (G @ W1.T)\n            W1 = W1 - lr * (W2.T @ G)'),
+}
+
+ALL_MUTANTS = {**MUTANTS, **ACCEPTANCE_MUTANTS}
+
 def run(name, extra):
-    path, old, new = MUTANTS[name]
+    path, old, new = ALL_MUTANTS[name]
     d = tempfile.mkdtemp(prefix="mut-")
     for sub in ("verify", "theory"):
         shutil.copytree(os.path.join(ROOT, sub), os.path.join(d, sub))
@@ -76,14 +142,16 @@ def run(name, extra):
     try:
         rep = json.load(open(os.path.join(d, "r.json")))
         failing = [c["id"] for c in rep["claims"] if not c["holds"]]
-    except Exception as e:
+    except Exception:
         failing = [f"NO REPORT rc={out.returncode} {out.stderr[-300:]}"]
     shutil.rmtree(d)
     return failing, time.time() - t
 
 if __name__ == "__main__":
-    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(MUTANTS)
-    extra = [a for a in sys.argv[1:] if a.startswith("--")]
+    # --acceptance selects the acceptance set (consumed here); other --flags go to the campaign
+    acceptance = "--acceptance" in sys.argv[1:]
+    names = [a for a in sys.argv[1:] if not a.startswith("--")] or list(ACCEPTANCE_MUTANTS if acceptance else MUTANTS)
+    extra = [a for a in sys.argv[1:] if a.startswith("--") and a != "--acceptance"]
     for n in names:
         failing, dt = run(n, extra)
         print(f"{'KILLED ' if failing else 'SURVIVED'} {n:45s} {dt:5.1f}s  {failing}", flush=True)

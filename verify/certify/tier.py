@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..results import condition, outcome
+import numpy as np
+
+from ..results import EPS, condition, equal, outcome
 from .cli import run_one
 from .plan import entries
 
@@ -51,6 +53,31 @@ def check_entry(config: dict):
     detail = f"{config['kind']} {config.get('label', '')}: {certificate.status} at {certificate.bits} bits"
     if not ok and certificate.reason:
         detail += f" ({certificate.reason[:300]})"
-    return outcome([condition(f"verdict {certificate.status!r} is one of {list(config['expect'])}", ok),
-                    condition("--certify judges it the same way", cli_ok == ok)], detail,
-                   verdict=certificate.status, bits=certificate.bits)
+    meas = [condition(f"verdict {certificate.status!r} is one of {list(config['expect'])}", ok),
+            condition("--certify judges it the same way", cli_ok == ok)]
+    for name, value in stated_bounds(config).items():
+        if name in certificate.enclosures:
+            ball = certificate.enclosures[name]
+            meas.append(equal(f"the certificate's {name} = the statement's formula (float64)", abs(value - ball.mid),
+                              ball.rad + BOUND_ROUNDING * EPS * abs(value)))
+    return outcome(meas, detail, verdict=certificate.status, bits=certificate.bits)
+
+
+#: relative rounding of the float64 bounds below: at most six operations (sqrt, product, sum,
+#: square, quotient, the factor), eps/2 each, plus the enclosure midpoint's rounding to float64
+BOUND_ROUNDING = 8
+
+
+def stated_bounds(config: dict) -> dict[str, float]:
+    """The bounds the rate certificates state, in float64 from the claims' formulas
+    (docs/theory.md, section 4), keyed by the certificate's enclosure names: a certificate that
+    proves a different (say weaker) bound than its statement names fails here even when its
+    verdict is the expected one (no canary moves NAIVE-BOUND-FALSE's second item)."""
+    claim, gamma, m = config["claim"], float(config["gamma"]), config["m"]
+    factor = float(config.get("bound_factor", 1.0))
+    uniform = 1.0 / (1.0 + gamma * np.sqrt(m)) ** 2
+    if claim == "NAIVE-BOUND-FALSE":
+        return {"1/(1+gamma)^2": factor / (1.0 + gamma) ** 2, "1/(1+gamma sqrt m)^2": uniform}
+    if claim == "UNIFORM-RATE":
+        return {"bound": factor * uniform}
+    return {}
