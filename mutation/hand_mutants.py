@@ -93,7 +93,7 @@ ACCEPTANCE_MUTANTS = {
     # verify/scale.py
     'scale: state-wise ratio without 2': ('verify/scale.py', 'return grad_norm_sq / (2 * kappa * lam * excess)', 'return grad_norm_sq / (kappa * lam * excess)'),
     'scale: tight gradient tolerance ||g||^2 for ||g||': ('verify/scale.py', 'tol_grad = 2 * 2 * np.sqrt(grad_sq_ref) * e["dB"]', 'tol_grad = 2 * 2 * grad_sq_ref * e["dB"]'),
-    'scale: g^T K g >= lambda ||g||^2 / 2': ('verify/scale.py', 'at_least("g^T K g >= lambda(A) ||g||^2", gKg, lam * float(np.sum(g * g)),', 'at_least("g^T K g >= lambda(A) ||g||^2", gKg, 0.5 * lam * float(np.sum(g * g)),'),
+    'scale: g^T K g >= lambda ||g||^2 / 2': ('verify/scale.py', '    return lam * float(np.sum(g * g))', '    return 0.5 * lam * float(np.sum(g * g))'),
     # verify/scale_data.py
     'scale data: m>n regime draws n up to 2m': ('verify/scale_data.py', 'return m, m_y, _log_int(rng, 10, m // 2)', 'return m, m_y, _log_int(rng, 10, 2 * m)'),
     # verify/judging.py

@@ -118,7 +118,8 @@ def _rate_measurement(A, gamma) -> tuple[Measurement, float]:
 # ---- checks ---------------------------------------------------------------------------------------------
 def check_energy_scale(config):
     """ENERGY at scale: the gradient along random directions (complex step), K = J J^T
-    (adjoint-consistent VJP, matrix-free K g), dL/dt = -g^T K g, and g^T K g >= lambda ||g||^2."""
+    (adjoint-consistent VJP, matrix-free K g), dL/dt = -g^T K g, g^T K g >= lambda ||g||^2, and
+    the equality case of that inequality at the same width (:func:`_tight_energy_measurement`)."""
     c = scale_case(config)
     rng = np.random.default_rng(c.seed + 1)
     problem = ShallowProblem(c.Phi, c.Y, c.loss)
@@ -134,9 +135,32 @@ def check_energy_scale(config):
     meas += [equal("||dL/dtheta||^2 = g^T K g (energy identity)", abs(st.grad_norm_sq - gKg),
                    4 * (_norm(st.dA) * eg["dA"] + _norm(st.dB) * eg["dB"]) + 2 * _norm(g) * metric[1].tolerance),
              m_lam,
-             at_least("g^T K g >= lambda(A) ||g||^2", gKg, lam * float(np.sum(g * g)),
-                      m_lam.tolerance / lam + 2 * metric[1].tolerance / max(_norm(Kg), 1e-300))]
+             at_least("g^T K g >= lambda(A) ||g||^2", gKg, _energy_bound(lam, g),
+                      m_lam.tolerance / lam + 2 * metric[1].tolerance / max(_norm(Kg), 1e-300)),
+             _tight_energy_measurement(c, m_lam.tolerance / lam)]
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}")
+
+
+def _energy_bound(lam: float, g: np.ndarray) -> float:
+    """The right-hand side of ENERGY's inequality g^T K g >= lambda(A) ||g||^2."""
+    return lam * float(np.sum(g * g))
+
+
+def _tight_energy_measurement(c: Case, lam_rtol: float) -> Measurement:
+    """Where ENERGY's inequality is an equality, at this width: at B = 0 the A-part of K vanishes
+    and K g = g U^-T U^-1, so for g = e p^T (p the top left singular vector of U, from the
+    reference SVD) g^T K g = ||U^-1 p||^2 = 1/sigma_max(U)^2 = lambda(A) ||g||^2. Two-sided: a
+    factor gained or lost in the bound, in lambda or in the core's K fails. Tolerance: lambda's
+    relative tolerance plus the two solves of K g, each relative 4 m eps cond_2(U)."""
+    U = ref.implicit_matrix(c.A, c.gamma)
+    P, s, _ = np.linalg.svd(U)
+    e = np.zeros(c.m_y)
+    e[0] = 1.0
+    g = np.outer(e, P[:, 0])
+    gKg = float(np.sum(g * preconditioner_matvec(c.A, np.zeros((c.m_y, c.m)), g, gamma=c.gamma)))
+    ratio = gKg / _energy_bound(1.0 / s[0] ** 2, g)
+    return equal("g^T K g = lambda(A) ||g||^2 at B = 0, g = e p_1^T (the equality case)", abs(ratio - 1.0),
+                 lam_rtol + 8 * c.m * EPS * (s[0] / s[-1]))
 
 
 #: largest m^2 n at which STATE-WISE also builds the tight state (an SVD and a QR of Phi's size
