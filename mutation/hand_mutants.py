@@ -89,7 +89,7 @@ ACCEPTANCE_MUTANTS = {
     # verify/certify/statements.py
     'cert NAIVE: uniform item 1/(1+gamma m)^2': ('verify/certify/statements.py', 'uniform = arb(1) / ((1 + g * arb(m).sqrt()) ** 2)', 'uniform = arb(1) / ((1 + g * arb(m)) ** 2)'),
     'cert STATE-WISE: kappa lambda (L - L*) without 2': ('verify/certify/statements.py', 'rhs = 2 * kappa * lam * excess', 'rhs = kappa * lam * excess'),
-    'cert TRUST-REGION: dt_max estimate rescaled by 2^+e': ('verify/certify/statements.py', 'return arb(inv_top) * power_of_two(-(eK + eH))', 'return arb(inv_top) * power_of_two(eK + eH)'),
+    'cert TRUST-REGION: dt_max estimate x 2': ('verify/certify/statements.py', 'estimate = arb(1.0 / estimate_f)', 'estimate = arb(2.0 / estimate_f)'),
     # verify/scale.py
     'scale: state-wise ratio without 2': ('verify/scale.py', 'return grad_norm_sq / (2 * kappa * lam * excess)', 'return grad_norm_sq / (kappa * lam * excess)'),
     'scale: tight gradient tolerance ||g||^2 for ||g||': ('verify/scale.py', 'tol_grad = 2 * 2 * np.sqrt(grad_sq_ref) * e["dB"]', 'tol_grad = 2 * 2 * grad_sq_ref * e["dB"]'),
