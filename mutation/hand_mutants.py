@@ -3,7 +3,8 @@
 python mutation/hand_mutants.py [--acceptance] [NAME ...] [--CAMPAIGN-FLAG ...]
     default: every mutant of MUTANTS (the older set); --acceptance: every mutant of
     ACCEPTANCE_MUTANTS; NAMEs pick mutants of either set. Flags beginning with -- (other than
-    --acceptance) are passed to `python -m verify`, e.g. --fail-fast. Prints which claims fail for
+    --acceptance) are passed to `python -m verify`, e.g. --fail-fast; flags with a value are written
+    with "=" (--tiers=certify), or the value is read as a mutant name. Prints which claims fail for
     each mutant.
 """
 # ruff: noqa: E501  (each mutant is an exact anchor text and its replacement, kept on one line)
