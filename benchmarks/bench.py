@@ -44,12 +44,11 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import verify  # noqa: E402
 from scipy import integrate  # noqa: E402
 
+import verify  # noqa: E402
 from verify.batched import batched_loss_and_grad  # noqa: E402
 from verify.gradients import DEQObjective  # noqa: E402
-from verify.losses import column_log_softmax  # noqa: E402
 from verify.model import column_softmax  # noqa: E402
 
 
@@ -116,8 +115,11 @@ def bench_gradient(quick: bool):
                         t_floor = floor_time(A, B, gamma, problem, loss)
                     rows.append({"m": m, "n": n, "loss": loss, "blas_threads": threads, "gradient_s": t_grad,
                                  "floor_s": t_floor, "ratio_to_floor": t_grad / t_floor, "one_time_setup_s": setup})
-                    print(f"  gradient m={m:5d} n={n:6d} {loss:13s} threads={threads!s:7s}: {t_grad * 1e3:9.3f} ms, "
-                          f"floor {t_floor * 1e3:9.3f} ms, ratio {t_grad / t_floor:5.2f} (setup {setup:.2f} s)", flush=True)
+                    print(
+                        f"  gradient m={m:5d} n={n:6d} {loss:13s} threads={threads!s:7s}: {t_grad * 1e3:9.3f} ms, "
+                        f"floor {t_floor * 1e3:9.3f} ms, ratio {t_grad / t_floor:5.2f} (setup {setup:.2f} s)",
+                        flush=True,
+                    )
     return rows
 
 
@@ -149,7 +151,7 @@ def neumann_gradient(A, B, Phi, Y, gamma, tol=1e-12, max_iter=100_000):
 
 def bench_neumann(quick: bool):
     rows = []
-    for m, n, gamma in ([(64, 1000, 0.9)] if quick else [(64, 1000, 0.9), (256, 1000, 0.9), (256, 1000, 0.5)]):
+    for m, n, gamma in [(64, 1000, 0.9)] if quick else [(64, 1000, 0.9), (256, 1000, 0.9), (256, 1000, 0.5)]:
         rng = np.random.default_rng(m)
         A, B = rng.standard_normal((m, m)), rng.standard_normal((10, m))
         Phi, Y = rng.standard_normal((m, n)) / np.sqrt(n), rng.standard_normal((10, n))
@@ -158,10 +160,22 @@ def bench_neumann(quick: bool):
         agree = float(max(np.abs(dA - dA_ref).max() / np.abs(dA).max(), np.abs(dB - dB_ref).max() / np.abs(dB).max()))
         t_fp = median_time(lambda: neumann_gradient(A, B, Phi, Y, gamma), repeat=5)
         t_imp = median_time(lambda: verify.loss_and_grad(A, B, Phi, Y, gamma=gamma))
-        rows.append({"m": m, "n": n, "gamma": gamma, "fixed_point_s": t_fp, "implicit_s": t_imp,
-                     "speedup": t_fp / t_imp, "relative_agreement": agree})
-        print(f"  neumann m={m} n={n} gamma={gamma}: fixed point {t_fp * 1e3:.2f} ms, implicit {t_imp * 1e3:.3f} ms, "
-              f"speed-up {t_fp / t_imp:.1f}x (agree {agree:.1e})", flush=True)
+        rows.append(
+            {
+                "m": m,
+                "n": n,
+                "gamma": gamma,
+                "fixed_point_s": t_fp,
+                "implicit_s": t_imp,
+                "speedup": t_fp / t_imp,
+                "relative_agreement": agree,
+            }
+        )
+        print(
+            f"  neumann m={m} n={n} gamma={gamma}: fixed point {t_fp * 1e3:.2f} ms, implicit {t_imp * 1e3:.3f} ms, "
+            f"speed-up {t_fp / t_imp:.1f}x (agree {agree:.1e})",
+            flush=True,
+        )
     return rows
 
 
@@ -175,10 +189,12 @@ def bench_batched():
     gammas = rng.uniform(0.1, 0.9, k)
     t_batch = median_time(lambda: batched_loss_and_grad(A, B, Phi, Y, gammas))
     t_loop = median_time(lambda: [verify.loss_and_grad(A[i], B[i], Phi[i], Y[i], gamma=gammas[i]) for i in range(k)])
-    print(f"  batched k={k} m={m}: loop {t_loop * 1e3:.2f} ms, batched {t_batch * 1e3:.3f} ms, "
-          f"speed-up {t_loop / t_batch:.1f}x", flush=True)
+    print(
+        f"  batched k={k} m={m}: loop {t_loop * 1e3:.2f} ms, batched {t_batch * 1e3:.3f} ms, "
+        f"speed-up {t_loop / t_batch:.1f}x",
+        flush=True,
+    )
     return {"k": k, "m": m, "loop_s": t_loop, "batched_s": t_batch, "speedup": t_loop / t_batch}
-
 
 
 # ---- 4. dynamics at the floor -------------------------------------------------------------------
@@ -218,9 +234,12 @@ def _descent_rate(problem, A, gamma):
 def _marginal_step(problem, A, B, gamma, lr, steps, track_rate=True):
     """(time of steps + 2 descent steps - time of 2 steps) / steps, records off (the tracker's
     cold start and the first record cancel)."""
+
     def run(k):
-        return lambda: verify.gradient_descent(A, B, problem, gamma=gamma, lr=lr, steps=k, record_every=10 ** 9,
-                                               track_rate=track_rate)
+        return lambda: verify.gradient_descent(
+            A, B, problem, gamma=gamma, lr=lr, steps=k, record_every=10**9, track_rate=track_rate
+        )
+
     short, long_ = median_time(run(2), repeat=3, number=1), median_time(run(2 + steps), repeat=3, number=1)
     return max(long_ - short, 0.0) / steps
 
@@ -241,7 +260,7 @@ def _marginal_flow(problem, A, B, gamma, T):
 def bench_dynamics(quick: bool):
     rows = []
     m_y, gamma = 10, 0.9
-    for m in ((64, 256) if quick else (64, 256, 1024)):
+    for m in (64, 256) if quick else (64, 256, 1024):
         rng, problem = _problem(m, 10_000, m_y, m)
         A = rng.standard_normal((m, m))
         B = rng.standard_normal((m_y, m)) / np.sqrt(m)
@@ -263,12 +282,21 @@ def bench_dynamics(quick: bool):
                 t_step = _marginal_step(problem, A, B, gamma, lr, steps)
                 t_bare = _marginal_step(problem, A, B, gamma, lr, steps, track_rate=False)
                 t_flow, flow_nfev, flow_nodes = _marginal_flow(problem, A, B, gamma, 50 * lr)
-                row = {"m": m, "n": 10_000, "blas_threads": threads, "gradient_s": t_grad, "rhs_s": t_rhs,
-                       "step_s": t_step, "lr": lr, "step_over_gradient": t_step / t_grad,
-                       "untracked_step_over_gradient": t_bare / t_grad,
-                       "rhs_over_gradient": t_rhs / t_grad, "flow_marginal_nfev": flow_nfev,
-                       "flow_marginal_quadrature_nodes": flow_nodes,
-                       "flow_s_per_rhs_over_gradient": t_flow / t_grad}
+                row = {
+                    "m": m,
+                    "n": 10_000,
+                    "blas_threads": threads,
+                    "gradient_s": t_grad,
+                    "rhs_s": t_rhs,
+                    "step_s": t_step,
+                    "lr": lr,
+                    "step_over_gradient": t_step / t_grad,
+                    "untracked_step_over_gradient": t_bare / t_grad,
+                    "rhs_over_gradient": t_rhs / t_grad,
+                    "flow_marginal_nfev": flow_nfev,
+                    "flow_marginal_quadrature_nodes": flow_nodes,
+                    "flow_s_per_rhs_over_gradient": t_flow / t_grad,
+                }
                 if far is not None:
                     lr_near = _descent_rate(near, A, gamma)
                     step_near = _marginal_step(near, A, B, gamma, lr_near, steps)
@@ -276,10 +304,13 @@ def bench_dynamics(quick: bool):
                     row.update(step_n1e3_s=step_near, step_n1e5_s=step_far, step_n_ratio=step_far / step_near)
             rows.append(row)
             extra = f", step n=1e5 / n=1e3 {row['step_n_ratio']:.2f}" if "step_n_ratio" in row else ""
-            print(f"  dynamics m={m:5d} threads={threads!s:7s}: gradient {t_grad * 1e3:8.3f} ms, step / gradient "
-                  f"{row['step_over_gradient']:5.2f}, RHS / gradient {row['rhs_over_gradient']:5.2f}, flow per RHS / "
-                  f"gradient {row['flow_s_per_rhs_over_gradient']:5.2f} ({flow_nfev} RHS, {flow_nodes} quadrature "
-                  f"nodes){extra}", flush=True)
+            print(
+                f"  dynamics m={m:5d} threads={threads!s:7s}: gradient {t_grad * 1e3:8.3f} ms, step / gradient "
+                f"{row['step_over_gradient']:5.2f}, RHS / gradient {row['rhs_over_gradient']:5.2f}, flow per RHS / "
+                f"gradient {row['flow_s_per_rhs_over_gradient']:5.2f} ({flow_nfev} RHS, {flow_nodes} quadrature "
+                f"nodes){extra}",
+                flush=True,
+            )
     return rows
 
 
@@ -303,21 +334,35 @@ def bench_setup(quick: bool):
                 t0 = time.perf_counter()
                 problem.pl_constant
                 t_kappa = time.perf_counter() - t0
-            row = {"m": m, "n": n, "ill_conditioned": ill, "blas_threads": threads, "gram_s": t_gram,
-                   "setup_s": t_setup, "kappa_s": t_kappa, "factorization": problem.factorization,
-                   "setup_over_gram": t_setup / t_gram, "setup_and_kappa_over_gram": (t_setup + t_kappa) / t_gram}
+            row = {
+                "m": m,
+                "n": n,
+                "ill_conditioned": ill,
+                "blas_threads": threads,
+                "gram_s": t_gram,
+                "setup_s": t_setup,
+                "kappa_s": t_kappa,
+                "factorization": problem.factorization,
+                "setup_over_gram": t_setup / t_gram,
+                "setup_and_kappa_over_gram": (t_setup + t_kappa) / t_gram,
+            }
             rows.append(row)
-            print(f"  setup m={m:5d} n={n} {'ill-conditioned ' if ill else ''}threads={threads!s:7s}: Gram "
-                  f"{t_gram * 1e3:8.1f} ms, setup / Gram {row['setup_over_gram']:5.2f} ({problem.factorization}), "
-                  f"with kappa {row['setup_and_kappa_over_gram']:5.2f}", flush=True)
+            print(
+                f"  setup m={m:5d} n={n} {'ill-conditioned ' if ill else ''}threads={threads!s:7s}: Gram "
+                f"{t_gram * 1e3:8.1f} ms, setup / Gram {row['setup_over_gram']:5.2f} ({problem.factorization}), "
+                f"with kappa {row['setup_and_kappa_over_gram']:5.2f}",
+                flush=True,
+            )
     return rows
 
 
 def bench_suite():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = {}
-    for name, cmd in (("quick_campaign_s", [sys.executable, "-m", "verify", "--quick"]),
-                      ("default_test_run_s", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])):
+    for name, cmd in (
+        ("quick_campaign_s", [sys.executable, "-m", "verify", "--quick"]),
+        ("default_test_run_s", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
+    ):
         t0 = time.perf_counter()
         subprocess.run(cmd, cwd=root, check=True, capture_output=True)
         out[name] = time.perf_counter() - t0
@@ -337,24 +382,39 @@ def print_summary(results):
     for col in ("benchmark", "setting", "result"):
         table.add_column(col)
     for r in results.get("gradient", []):
-        table.add_row("gradient / floor", f"m={r['m']} n={r['n']} {r['loss']} threads={r['blas_threads']}",
-                      f"{r['gradient_s'] * 1e3:.2f} ms / {r['floor_s'] * 1e3:.2f} ms = {r['ratio_to_floor']:.2f}")
+        table.add_row(
+            "gradient / floor",
+            f"m={r['m']} n={r['n']} {r['loss']} threads={r['blas_threads']}",
+            f"{r['gradient_s'] * 1e3:.2f} ms / {r['floor_s'] * 1e3:.2f} ms = {r['ratio_to_floor']:.2f}",
+        )
     by = {(r["m"], r["loss"], r["blas_threads"], r["n"]): r["gradient_s"] for r in results.get("gradient", [])}
     for (m, loss, th, n), t in sorted(by.items(), key=str):
         if loss == "square" and n == 100_000 and (m, loss, th, 1000) in by:
             table.add_row("n = 1e5 vs n = 1e3", f"m={m} square threads={th}", f"{t / by[(m, loss, th, 1000)]:.2f}")
     for r in results.get("dynamics", []):
         setting = f"m={r['m']} n={r['n']} threads={r['blas_threads']}"
-        table.add_row("descent step / gradient", setting,
-                      _against(r["step_over_gradient"], SMALL_STEP_TARGET if r["m"] <= 96 else STEP_TARGET))
-        table.add_row("step without lambda / gradient", setting,
-                      _against(r["untracked_step_over_gradient"], UNTRACKED_STEP_TARGET))
+        table.add_row(
+            "descent step / gradient",
+            setting,
+            _against(r["step_over_gradient"], SMALL_STEP_TARGET if r["m"] <= 96 else STEP_TARGET),
+        )
+        table.add_row(
+            "step without lambda / gradient",
+            setting,
+            _against(r["untracked_step_over_gradient"], UNTRACKED_STEP_TARGET),
+        )
         table.add_row("flow RHS / gradient", setting, _against(r["rhs_over_gradient"], STEP_TARGET))
-        table.add_row("flow time per RHS / gradient", setting + " (quadrature, dense output)",
-                      f"{r['flow_s_per_rhs_over_gradient']:.2f} (no target)")
+        table.add_row(
+            "flow time per RHS / gradient",
+            setting + " (quadrature, dense output)",
+            f"{r['flow_s_per_rhs_over_gradient']:.2f} (no target)",
+        )
         if "step_n_ratio" in r:
-            table.add_row("step, n = 1e5 / n = 1e3", f"m={r['m']} threads={r['blas_threads']}",
-                          f"{r['step_n_ratio']:.2f} (target ~1)")
+            table.add_row(
+                "step, n = 1e5 / n = 1e3",
+                f"m={r['m']} threads={r['blas_threads']}",
+                f"{r['step_n_ratio']:.2f} (target ~1)",
+            )
     for r in results.get("setup", []):
         setting = f"m={r['m']} n={r['n']}{' ill-cond.' if r['ill_conditioned'] else ''} threads={r['blas_threads']}"
         table.add_row("setup / Gram", f"{setting} ({r['factorization']})", _against(r["setup_over_gram"], SETUP_TARGET))
@@ -378,11 +438,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         from threadpoolctl import threadpool_info
+
         blas = [(i.get("internal_api"), i.get("num_threads")) for i in threadpool_info()]
     except ImportError:  # pragma: no cover
         blas = "unknown"
-    machine = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-               "processor": platform.machine(), "blas": blas}
+    machine = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "processor": platform.machine(),
+        "blas": blas,
+    }
     machine["load_average_before"] = os.getloadavg()
     print(f"machine: {machine}")
     results = {"machine": machine}

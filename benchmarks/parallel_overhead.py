@@ -85,8 +85,14 @@ def main() -> None:
         dask = executors.DaskBackend(cluster.scheduler_address)
         startup = time.perf_counter() - start
         for one in (True, False):
-            rows.append((f"Dask LocalCluster, {args.workers} workers, {'1 configuration per task' if one else 'adaptive tasks'}",
-                         parallel(dask, args.count, one), startup))
+            rows.append(
+                (
+                    f"Dask LocalCluster, {args.workers} workers, "
+                    f"{'1 configuration per task' if one else 'adaptive tasks'}",
+                    parallel(dask, args.count, one),
+                    startup,
+                )
+            )
         dask.close()
 
     print(f"{args.count} trivial configurations; wall time per configuration (start-up excluded)")

@@ -66,7 +66,7 @@ MUTANTS = {
     "state_wise W* stale (gradient uses W*)": ("verify/losses.py", "            return W @ self.gram - self._YPhiT", "            return (W - self._W_star) @ self.gram * (1 + 1e-7)"),
     "recursive solve update sign": ("verify/losses.py", "out = _GEMM(-1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)", "out = _GEMM(1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)"),
     "recursive solve R12 transposed": ("verify/losses.py", "out = _GEMM(-1.0, X[:, :h], R[:h, h:], beta=1.0, c=X[:, h:], overwrite_c=1)", "out = _GEMM(-1.0, X[:, :h], R[h:, :h].T, beta=1.0, c=X[:, h:], overwrite_c=1)"),
-    "tracker eigenvalues ascending taken as top": ("verify/convergence.py", "theta, C = w[: -k - 1: -1], C[:, : -k - 1: -1]", "theta, C = w[:k], C[:, :k]"),
+    "tracker eigenvalues ascending taken as top": ("verify/convergence.py", "theta, C = w[: -k - 1 : -1], C[:, : -k - 1 : -1]", "theta, C = w[:k], C[:, :k]"),
     "tracker Kato-Temple gap theta + a": ("verify/convergence.py", "+ self._residual_floor, (theta - a) / theta)", "+ self._residual_floor, (theta + a) / theta)"),
     "tracker Weyl step on sigma_2 halved": ("verify/convergence.py", "root = math.sqrt(self._mu2_up) + e\n", "root = math.sqrt(self._mu2_up) + 0.5 * e\n"),
     "tracker cold-start a from mu_1": ("verify/convergence.py", "self._mu2_up = float(w[-2]) + margin", "self._mu2_up = float(w[-1]) + margin"),
@@ -99,7 +99,7 @@ ACCEPTANCE_MUTANTS = {
     'scale data: m>n regime draws n up to 2m': ('verify/scale_data.py', 'return m, m_y, _log_int(rng, 10, m // 2)', 'return m, m_y, _log_int(rng, 10, 2 * m)'),
     # verify/judging.py
     'judging: lambda_T from the running max': ('verify/judging.py', 'np.minimum.accumulate(lam)', 'np.maximum.accumulate(lam)'),
-    'judging: order accepted within 2.5 |p_k+1 - p_k|': ('verify/judging.py', 'settled = abs(extrapolated - 1) <= 0.25 * abs(p_last - p_prev) + 0.02', 'settled = abs(extrapolated - 1) <= 2.5 * abs(p_last - p_prev) + 0.02'),
+    'judging: order accepted within 2.5 |p_k+1 - p_k|': ('verify/judging.py', 'abs(extrapolated - 1) <= 0.25 * abs(p_last - p_prev) + 0.02 and', 'abs(extrapolated - 1) <= 2.5 * abs(p_last - p_prev) + 0.02 and'),
     # verify/rounding.py
     'rounding: cond_1(U) bound 1/(1-gamma)': ('verify/rounding.py', 'return (1.0 + gamma) / (1.0 - gamma)', 'return 1.0 / (1.0 - gamma)'),
     'rounding: rate tolerance cond_2 not cond_2^2': ('verify/rounding.py', '(2 * rho + (m + 2) * EPS) * cond2 ** 2)', '(2 * rho + (m + 2) * EPS) * cond2)'),

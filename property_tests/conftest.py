@@ -8,10 +8,9 @@ trajectory runs; it is deselected by default (pyproject addopts) and selected by
 
 import os
 
+import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS before limiting it)
 from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
-
-import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS before limiting it)
 
 # The tests' matrices are small: one BLAS thread each for NumPy's and SciPy's OpenBLAS, which
 # otherwise spin against each other on two cores (100x slower on a busy machine).

@@ -9,10 +9,10 @@ number of samples), "m>n" (more width than samples: minimisers not unique), "m=1
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import strategies as st
 
 from verify.sampling import REGIMES, Case, conditioned_features, make_case, overlapping_labels  # noqa: F401
+
 MAX_DIM = 6
 
 

@@ -77,47 +77,80 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, help="master seed >= 0 (default 0): same seed, same report")
     p.add_argument("--only", action="append", metavar="CLAIM",
                    help="run only this claim (repeatable, or comma-separated); see --list")
-    p.add_argument("--replay", metavar="JSON", help="with one --only: check this single configuration (as printed for a failure)")
+    p.add_argument(
+        "--replay", metavar="JSON", help="with one --only: check this single configuration (as printed for a failure)"
+    )
     p.add_argument("--count", type=int, help="configurations per claim (overrides --quick/--thorough)")
     p.add_argument("--json", metavar="PATH", help="write the machine-readable report (atomically)")
     p.add_argument("--markdown", metavar="PATH", help="write the summary table as Markdown")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
-    p.add_argument("--fail-fast", action="store_true",
-                   help="stop at the first configuration that fails (exit 1; for mutation testing and bisection)")
-    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                   help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
-                        "two OpenBLAS pools spin against each other on a busy machine)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="check configurations in N local processes (default: the number of cores, or "
-                        "$DEQ_VERIFY_WORKERS; 1 runs them one after the other in this process)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="check configurations on the workers of a running Dask cluster (e.g. tcp://host:8786; "
-                        "see the README); the report is the same as on one core")
-    p.add_argument("--scale", action="store_true",
-                   help="the scale tier: widths 2-1024, n up to 1e5, m_y up to 10 and the full 8x8 digits "
-                        "(measured: 1-3 minutes on 2 idle cores, 8 minutes on 2 cores shared with other jobs; "
-                        "with --thorough, 4x the configurations)")
-    p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
-                   help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)")
-    p.add_argument("--tiers", metavar="TIER[,TIER]",
-                   help="the tiers of the default run: default (random configurations), slice (one configuration "
-                        "of each scale claim at m >= 256), certify (the quick certificate plan with its canaries); "
-                        "default: all three, or $DEQ_VERIFY_TIERS")
-    p.add_argument("--certify", action="store_true",
-                   help="prove the finite claims at fixed instances in ball arithmetic (python-flint), with near-tight "
-                        "instances and false canaries; uses --seed, --only, --quick, --json, --markdown, --list, "
-                        "--replay ENTRY, --fail-fast")
+    p.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first configuration that fails (exit 1; for mutation testing and bisection)",
+    )
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="BLAS threads (default 1: the campaign's matrices are small, and NumPy's and SciPy's "
+        "two OpenBLAS pools spin against each other on a busy machine)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="check configurations in N local processes (default: the number of cores, or "
+        "$DEQ_VERIFY_WORKERS; 1 runs them one after the other in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="check configurations on the workers of a running Dask cluster (e.g. tcp://host:8786; "
+        "see the README); the report is the same as on one core",
+    )
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="the scale tier: widths 2-1024, n up to 1e5, m_y up to 10 and the full 8x8 digits "
+        "(measured: 1-3 minutes on 2 idle cores, 8 minutes on 2 cores shared with other jobs; "
+        "with --thorough, 4x the configurations)",
+    )
+    p.add_argument(
+        "--idx",
+        nargs=2,
+        metavar=("IMAGES", "LABELS"),
+        help="with --scale: also check the claims on these MNIST-format IDX files (never downloaded)",
+    )
+    p.add_argument(
+        "--tiers",
+        metavar="TIER[,TIER]",
+        help="the tiers of the default run: default (random configurations), slice (one configuration "
+        "of each scale claim at m >= 256), certify (the quick certificate plan with its canaries); "
+        "default: all three, or $DEQ_VERIFY_TIERS",
+    )
+    p.add_argument(
+        "--certify",
+        action="store_true",
+        help="prove the finite claims at fixed instances in ball arithmetic (python-flint), with near-tight "
+        "instances and false canaries; uses --seed, --only, --quick, --json, --markdown, --list, "
+        "--replay ENTRY, --fail-fast",
+    )
     args = p.parse_args(argv)
     if args.certify:  # its own rules: verify/certify/cli.py
         from .certify.cli import check_certify_args
+
         return check_certify_args(p, args)
     if args.count is not None and not 1 <= args.count <= COUNT_LIMIT:
-        p.error(f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); "
-                f"got {args.count}")
+        p.error(
+            f"--count must lie in [1, {COUNT_LIMIT}] (the report keeps one record per configuration); got {args.count}"
+        )
     if args.workers is not None and not 1 <= args.workers <= WORKERS_LIMIT:
         p.error(f"--workers must lie in [1, {WORKERS_LIMIT}]; got {args.workers}")
     if args.scheduler is not None:
         from .executors import check_scheduler_address
+
         try:
             check_scheduler_address(args.scheduler)
         except ValueError as err:
@@ -151,9 +184,13 @@ def parse_args(argv):
     if args.replay is not None:
         if not args.only or len(args.only) != 1:
             p.error("--replay needs exactly one --only CLAIM")
-        for option, given in (("--count", args.count is not None), ("--seed", args.seed is not None),
-                              ("--thorough", args.thorough), ("--workers", args.workers is not None),
-                              ("--scheduler", args.scheduler is not None)):
+        for option, given in (
+            ("--count", args.count is not None),
+            ("--seed", args.seed is not None),
+            ("--thorough", args.thorough),
+            ("--workers", args.workers is not None),
+            ("--scheduler", args.scheduler is not None),
+        ):
             if given:
                 p.error(f"{option} does not apply to --replay, which checks the one configuration given")
     if args.seed is None:
@@ -198,9 +235,11 @@ def workers_warning(workers: int) -> str | None:
     if workers > cores:
         problems.append(f"exceeds the {cores} usable cores")
     if memory is not None and workers * WORKER_FOOTPRINT_BYTES > memory:
-        problems.append(f"needs about {workers * WORKER_FOOTPRINT_BYTES / 2 ** 30:.3g} GiB at "
-                        f"{WORKER_FOOTPRINT_BYTES // 2 ** 20} MiB per worker (measured), more than the "
-                        f"{memory / 2 ** 30:.3g} GiB available")
+        problems.append(
+            f"needs about {workers * WORKER_FOOTPRINT_BYTES / 2**30:.3g} GiB at "
+            f"{WORKER_FOOTPRINT_BYTES // 2**20} MiB per worker (measured), more than the "
+            f"{memory / 2**30:.3g} GiB available"
+        )
     if not problems:
         return None
     return f"--workers {workers} {' and '.join(problems)}; the run will be slower, not faster (or be killed)"
@@ -212,6 +251,7 @@ def default_workers(p) -> int:
     value = os.environ.get("DEQ_VERIFY_WORKERS", "").strip()
     if not value:
         from .executors import available_cores
+
         return available_cores()
     # ASCII digits only: str.isdigit() also accepts '²' (and int() then raises)
     if not re.fullmatch(r"[0-9]+", value) or not 1 <= int(value) <= WORKERS_LIMIT:
@@ -221,10 +261,18 @@ def default_workers(p) -> int:
 
 def summary_table(reports: list[ClaimReport], title: str) -> Table:
     table = Table(title=title, show_lines=False)
-    for col, kw in [("claim", {}), ("tier", {}), ("holds", {}), ("tried", {"justify": "right"}),
-                    ("passed", {"justify": "right"}),
-                    ("max err/tol", {"justify": "right"}), ("min slack", {"justify": "right"}), ("symbolic", {}),
-                    ("provenance", {}), ("time (s)", {"justify": "right"})]:
+    for col, kw in [
+        ("claim", {}),
+        ("tier", {}),
+        ("holds", {}),
+        ("tried", {"justify": "right"}),
+        ("passed", {"justify": "right"}),
+        ("max err/tol", {"justify": "right"}),
+        ("min slack", {"justify": "right"}),
+        ("symbolic", {}),
+        ("provenance", {}),
+        ("time (s)", {"justify": "right"}),
+    ]:
         table.add_column(col, **kw)
     for r in reports:
         if r.holds and r.complete:
@@ -234,16 +282,28 @@ def summary_table(reports: list[ClaimReport], title: str) -> Table:
         else:
             holds = "[red]NO[/]"
         symbolic = symbolic_label(r.symbolic)
-        table.add_row(r.id, r.tier, holds, str(r.tried), str(r.passed), format_ratio(r), format_slack(r), symbolic,
-                      r.provenance, f"{r.seconds:.1f}")
+        table.add_row(
+            r.id,
+            r.tier,
+            holds,
+            str(r.tried),
+            str(r.passed),
+            format_ratio(r),
+            format_slack(r),
+            symbolic,
+            r.provenance,
+            f"{r.seconds:.1f}",
+        )
     return table
 
 
 def _write_reports(args, result: dict, reports: list[ClaimReport]) -> bool:
     """Write the requested reports; a write that fails (disk full, a path that changed since the
     check) saves the report elsewhere and says where. Returns True if all went where asked."""
-    outputs = [("--json", args.json, lambda: json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n", ".json"),
-               ("--markdown", args.markdown, lambda: markdown_table(reports), ".md")]
+    outputs = [
+        ("--json", args.json, lambda: json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n", ".json"),
+        ("--markdown", args.markdown, lambda: markdown_table(reports), ".md"),
+    ]
     return write_reports(outputs, write_atomically, usage_error)
 
 
@@ -266,10 +326,14 @@ def _replay(args, claim, console) -> int:
     report.complete = True
     console.print(f"{claim.id}: {'holds' if outcome.passed else 'FAILS'}; {outcome.summary()}", soft_wrap=True)
     for meas in outcome.measurements:
-        console.print(f"  {'ok ' if meas.holds else 'BAD'} {meas.kind:<10} {meas.name}: value {meas.value:.6g}, "
-                      f"tolerance {meas.tolerance:.3g}", soft_wrap=True)
-    written = _write_reports(args, report_dict([report], seed=None, mode="replay", interrupted=False,
-                                                       scale=args.scale), [report])
+        console.print(
+            f"  {'ok ' if meas.holds else 'BAD'} {meas.kind:<10} {meas.name}: value {meas.value:.6g}, "
+            f"tolerance {meas.tolerance:.3g}",
+            soft_wrap=True,
+        )
+    written = _write_reports(
+        args, report_dict([report], seed=None, mode="replay", interrupted=False, scale=args.scale), [report]
+    )
     return 1 if not outcome.passed else (0 if written else 2)
 
 
@@ -326,9 +390,15 @@ def _run_in_parallel(args, plan, reports, backend, progress, task):
     (stopped by --fail-fast, the error that ended the run early or None); Ctrl-C propagates.
     Outstanding work is cancelled whatever ends the run."""
     try:
-        stopped = run_parallel(plan, reports, args.seed, backend, advance=lambda n: progress.advance(task, n),
-                               on_claim=lambda claim_id: progress.update(task, description=claim_id),
-                               fail_fast=args.fail_fast)
+        stopped = run_parallel(
+            plan,
+            reports,
+            args.seed,
+            backend,
+            advance=lambda n: progress.advance(task, n),
+            on_claim=lambda claim_id: progress.update(task, description=claim_id),
+            fail_fast=args.fail_fast,
+        )
         return stopped, None
     except Exception as err:  # noqa: BLE001 - not a claim's failure (those are results): keep the partial report
         return False, err
@@ -342,6 +412,7 @@ def _main(args) -> int:
         console = Console(width=170)
     if args.certify:  # a separate report: certified verdicts (verify/certify/)
         from .certify.cli import run_cli
+
         return run_cli(console, args)
     tiers = ("scale",) if args.scale else (("default",) if args.replay is not None else args.tiers or MAIN_TIERS)
     if args.list:
@@ -357,6 +428,7 @@ def _main(args) -> int:
         return usage_error(str(err) + (f" (claim ids are upper case: {', '.join(hints)})" if hints else ""))
     if args.idx is not None:  # the data checked in full before any work: exit 2 naming the file and the rule
         from .scale import set_idx_files
+
         try:
             set_idx_files(*args.idx)
         except (ValueError, OSError) as err:
@@ -376,8 +448,15 @@ def _main(args) -> int:
     # configurations are drawn lazily, claim by claim, as they are checked
     # --count sets the number of random configurations of the default and scale tiers; the slice
     # and the certificate plan have fixed sizes
-    plan = [(claim, (args.count or (claim.thorough if args.thorough else claim.quick))
-             if claim.tier in ("default", "scale") else claim.quick) for claim in claims]
+    plan = [
+        (
+            claim,
+            (args.count or (claim.thorough if args.thorough else claim.quick))
+            if claim.tier in ("default", "scale")
+            else claim.quick,
+        )
+        for claim in claims
+    ]
     reports = [ClaimReport(c.id, c.statement, c.provenance, c.symbolic, c.tier) for c, _ in plan]
     interrupted = stopped = False
     interrupt_status = 130
@@ -390,8 +469,15 @@ def _main(args) -> int:
         except ConnectionError as err:
             return usage_error(f"--scheduler: {err}")
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task("starting", total=total)
         try:
             if backend is not None:
@@ -399,8 +485,13 @@ def _main(args) -> int:
             else:
                 for (claim, count), report in zip(plan, reports):
                     progress.update(task, description=claim.id)
-                    run_claim(claim, iter_configurations(claim, args.seed, count), report,
-                              advance=lambda: progress.advance(task), fail_fast=args.fail_fast)
+                    run_claim(
+                        claim,
+                        iter_configurations(claim, args.seed, count),
+                        report,
+                        advance=lambda: progress.advance(task),
+                        fail_fast=args.fail_fast,
+                    )
                     if args.fail_fast and report.failures:
                         stopped = True
                         break
@@ -409,19 +500,26 @@ def _main(args) -> int:
     if backend_error is not None:  # the cluster went away, say: what was checked is reported, as on Ctrl-C
         interrupted = True
         where = f"--scheduler {args.scheduler}: " if args.scheduler is not None else ""
-        usage_error(f"{where}the parallel run stopped ({type(backend_error).__name__}: "
-                    f"{' '.join(str(backend_error).split())}); the partial report follows"
-                    + (f" and is written to {args.json}" if args.json else ""))
+        usage_error(
+            f"{where}the parallel run stopped ({type(backend_error).__name__}: "
+            f"{' '.join(str(backend_error).split())}); the partial report follows"
+            + (f" and is written to {args.json}" if args.json else "")
+        )
     wall_time = time.perf_counter() - started
-    title = f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}" \
+    title = (
+        f"deq-verify ({mode}, seed {args.seed}){' — INTERRUPTED, partial' if interrupted else ''}"
         f"{' — stopped at the first failure (--fail-fast)' if stopped else ''}"
+    )
     console.print(summary_table(reports, title))
     console.print(PROVENANCE_NOTE)
     for r in reports:
         summary = digest(r)
         if summary:
-            console.print(f"[bold]{r.id}[/]{'' if r.tier in ('default', 'scale') else ' [' + r.tier + ']'} "
-                          f"{format_digest(summary)}", soft_wrap=True)
+            console.print(
+                f"[bold]{r.id}[/]{'' if r.tier in ('default', 'scale') else ' [' + r.tier + ']'} "
+                f"{format_digest(summary)}",
+                soft_wrap=True,
+            )
     sharp = sharpness_section(reports)
     if sharp:
         console.print("[bold]Sharpness[/] (observed / bound at the tightest instances; 1 = the bound is attained):")
@@ -432,13 +530,16 @@ def _main(args) -> int:
     for r in reports:
         for f in r.failures[:5]:
             tier = "" if r.tier in ("default", "scale") else f" [{r.tier}]"
-            console.print(f"[red]FAILED[/] {r.id}{tier}: {f.get('detail', '')}\n  reproduce: "
-                          f"{reproduce_command(r, f['config'])}", soft_wrap=True)
+            console.print(
+                f"[red]FAILED[/] {r.id}{tier}: {f.get('detail', '')}\n  reproduce: {reproduce_command(r, f['config'])}",
+                soft_wrap=True,
+            )
             if "traceback" in f:
                 console.print(f["traceback"], soft_wrap=True)
     console.print(f"wall time {wall_time:.1f} s (the table's times are each claim's compute time, summed over workers)")
-    result = report_dict(reports, seed=args.seed, mode=mode, interrupted=interrupted, scale=args.scale,
-                         wall_time=wall_time)
+    result = report_dict(
+        reports, seed=args.seed, mode=mode, interrupted=interrupted, scale=args.scale, wall_time=wall_time
+    )
     written = _write_reports(args, result, reports)
     if backend_error is not None:
         return 2

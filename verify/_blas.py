@@ -6,10 +6,10 @@ two cores the idle threads of one pool spin while the other library works, and e
 for it. Measured along gradient descent at m = 256, n = 1e4, before this module: with both pools
 at their default 2 threads a step cost 2.17 gradients in `python benchmarks/bench.py --only
 dynamics` (4.3 in a direct timing of 40 steps), with one thread 1.45; the threads bought nothing
-at this size (the gradient alone took 1.53 ms with 2 threads and 1.38 ms with one). So the loops of :func:`verify.gradient_descent` and
-:func:`verify.gradient_flow` run with one BLAS thread for widths up to SINGLE_THREAD_MAX_WIDTH,
-and leave the user's setting alone above it, where one factorisation is large enough for threads
-to pay on a machine with many cores.
+at this size (the gradient alone took 1.53 ms with 2 threads and 1.38 ms with one). So the loops of
+:func:`verify.gradient_descent` and :func:`verify.gradient_flow` run with one BLAS thread for widths
+up to SINGLE_THREAD_MAX_WIDTH, and leave the user's setting alone above it, where one factorisation
+is large enough for threads to pay on a machine with many cores.
 
 The limit starts before the first record: its rate is the tracker's cold start (a dense SVD and
 eigendecomposition, SciPy and NumPy alternating), whose time with both pools at 2 threads varied
@@ -33,6 +33,7 @@ SINGLE_THREAD_MAX_WIDTH = 512
 def _controller():
     # created once: it scans the loaded libraries (NumPy's and SciPy's are loaded by then)
     from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()
 
 

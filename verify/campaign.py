@@ -206,7 +206,7 @@ def select_claims(only: list[str] | None, scale: bool = False, tiers: tuple[str,
     return [claim for by_id in by_tier for claim in by_id.values()]
 
 
-def reproduce_command(report: "ClaimReport", config: dict) -> str:
+def reproduce_command(report: ClaimReport, config: dict) -> str:
     """The command line that re-checks one configuration of this report's claim and tier."""
     import json
 
@@ -306,7 +306,8 @@ def format_digest(summary: dict) -> str:
     for key, st in summary.items():
         for label, val in st.items() if "count" not in st else [(key, st)]:
             if val.get("count"):
-                parts.append(f"{label}: n={val['count']} min {val['min']:.4g} / median {val['median']:.4g} / max {val['max']:.4g}")
+                parts.append(f"{label}: n={val['count']} min {val['min']:.4g} / median {val['median']:.4g} "
+                             f"/ max {val['max']:.4g}")
     return "; ".join(parts) if parts else "(nothing to summarise)"
 
 
@@ -333,12 +334,16 @@ def _report_mode(path: str) -> int:
 
 
 def markdown_table(reports: list[ClaimReport]) -> str:
-    lines = ["| claim | tier | holds | tried | passed | max error/tol (<= 1) | min slack (>= 0) | symbolic | provenance | "
-             "time (s) | statement |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | tier | holds | tried | passed | max error/tol (<= 1) | min slack (>= 0) | symbolic | provenance | "
+        "time (s) | statement |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in reports:
         statement = r.statement.replace("|", "\\|")  # norms use |, Markdown cells must escape it
         holds = "yes" if r.holds else ("partial" if not r.complete and r.passed == r.tried else "NO")
-        lines.append(f"| {r.id} | {r.tier} | {holds} | {r.tried} | {r.passed} | {format_ratio(r)} | "
-                     f"{format_slack(r)} | {r.symbolic} | {r.provenance} | {r.seconds:.1f} | {statement} |")
+        lines.append(
+            f"| {r.id} | {r.tier} | {holds} | {r.tried} | {r.passed} | {format_ratio(r)} | "
+            f"{format_slack(r)} | {r.symbolic} | {r.provenance} | {r.seconds:.1f} | {statement} |"
+        )
     return "\n".join(lines) + "\n"

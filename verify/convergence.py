@@ -336,10 +336,11 @@ class RateTracker:
         s I - M, M = U^T U formed, when (KT) certifies it; else None. s is the smaller of two
         upper bounds on mu_1: (KT) for x itself, theta_x + rho_x^2 / (theta_x - a), and Weyl's
         (||U_prev||_2 + ||U - U_prev||_F)^2 (certified as far as ||U_prev||_2's bound is; only
-        the convergence depends on s: if s < mu_1, Cholesky fails and the Krylov path decides). With s >= mu_1, s I - M is positive definite
-        (Cholesky), and each step shrinks the other eigen-directions by (s - mu_1) / (s - mu_i)
-        <= (s - mu_1) / (s - a): about angle(x, v_1)^2 with the first bound. A drifted a is first
-        refreshed with the formed M (:meth:`_refresh_gap_bound`)."""
+        the convergence depends on s: if s < mu_1, Cholesky fails and the Krylov path decides).
+        With s >= mu_1, s I - M is positive definite (Cholesky), and each step shrinks the other
+        eigen-directions by (s - mu_1) / (s - mu_i) <= (s - mu_1) / (s - a): about angle(x, v_1)^2
+        with the first bound. A drifted a is first refreshed with the formed M
+        (:meth:`_refresh_gap_bound`)."""
         if self._mu2_up is None or self._top is None:
             return None
         x = self._top
@@ -386,7 +387,7 @@ class RateTracker:
             return None, theta
         bound = rel * theta
         self.stats["shift_invert"] += 1
-        self._past = (self._past + [x[:, None]])[-self.history:]
+        self._past = (self._past + [x[:, None]])[-self.history :]
         self._remember(U, x, theta, bound)
         self.last_bound = bound / theta
         return 1.0 / theta, theta
@@ -411,8 +412,7 @@ class RateTracker:
         self.stats["gap_refreshes"] += 1
         norms = _abs_norm_product(U)
         # the factorisation's backward error, the Gram product's and the rounding of forming H
-        margin = (self.m + 2) * EPS * float(np.sum(R * R)) + (self.m + 1) * EPS * norms \
-            + 4 * EPS * (s + theta + norms)
+        margin = (self.m + 2) * EPS * float(np.sum(R * R)) + (self.m + 1) * EPS * norms + 4 * EPS * (s + theta + norms)
         a = s + margin
         self._mu2_up = a if self._mu2_up is None else min(self._mu2_up, a)
         return True
@@ -459,7 +459,7 @@ class RateTracker:
         for _ in range(self.max_expansions + 1):
             w, C, _ = _SYEVD(Z.T @ Z)  # V^T M V, symmetric positive semi-definite by construction
             k = min(b, len(w))
-            theta, C = w[: -k - 1: -1], C[:, : -k - 1: -1]
+            theta, C = w[: -k - 1 : -1], C[:, : -k - 1 : -1]
             X = V @ C
             R = (MV @ C - X * theta) / theta[0]  # relative to theta_1: no square under- or overflows
             rho = np.sqrt((R * R).sum(axis=0))  # rho_i / theta_1
@@ -505,7 +505,7 @@ def uniform_rate_bound(m: int, *, gamma) -> float:
     ||I - gamma S||_2 <= 1 + gamma ||S||_2.
     """
     m = check_positive("m", m, integer=True)
-    if m > 2 ** 53:  # beyond float64's exact integers (and any matrix that fits in memory)
+    if m > 2**53:  # beyond float64's exact integers (and any matrix that fits in memory)
         raise ValueError(f"m must be an integer in [1, 2^53]; got {m!r}")
     gamma = check_gamma(gamma)
     return 1.0 / (1.0 + gamma * np.sqrt(float(m))) ** 2

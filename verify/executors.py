@@ -70,8 +70,9 @@ def prepare_worker(blas_threads: int = 1, *, ignore_sigint: bool = True) -> None
     SIGINT is left to the parent, which cancels the work and terminates the pool."""
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from . import claims  # noqa: F401  (loads SciPy's OpenBLAS as well as NumPy's, before the limit)
     from threadpoolctl import threadpool_limits
+
+    from . import claims  # noqa: F401  (loads SciPy's OpenBLAS as well as NumPy's, before the limit)
 
     threadpool_limits(limits=blas_threads)
 

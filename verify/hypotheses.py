@@ -99,45 +99,120 @@ def _entries():
     gamma = scalars("gamma", GAMMA_VIOLATIONS)
     loss_name = [("loss", "an unknown loss", lambda _: "squared")]
     return [
-        ("rate_constant", lambda k: rate_constant(k["A"], gamma=k["gamma"]),
-         lambda p, g: {"A": p["A"], "gamma": g}, arrays("A", square="A") + gamma),
-        ("uniform_rate_bound", lambda k: uniform_rate_bound(k["m"], gamma=k["gamma"]),
-         lambda p, g: {"m": p["A"].shape[0], "gamma": g}, scalars("m", COUNT_VIOLATIONS) + gamma),
-        ("end_to_end_weight", lambda k: end_to_end_weight(k["A"], k["B"], gamma=k["gamma"]),
-         lambda p, g: {"A": p["A"], "B": p["B"], "gamma": g}, arrays("A", "B", square="A", free_rows="B") + gamma),
-        ("equilibrium", lambda k: equilibrium(k["A"], k["Phi"], gamma=k["gamma"]),
-         lambda p, g: {"A": p["A"], "Phi": p["Phi"], "gamma": g}, arrays("A", "Phi", square="A", free_columns="Phi") + gamma),
-        ("predict", lambda k: predict(k["A"], k["B"], k["Phi"], gamma=k["gamma"]),
-         lambda p, g: {"A": p["A"], "B": p["B"], "Phi": p["Phi"], "gamma": g}, arrays("B", "Phi", free_rows="B", free_columns="Phi") + gamma),
-        ("fixed_point_iterates", lambda k: fixed_point_iterates(k["A"], k["Phi"], gamma=k["gamma"],
-                                                               layers=k["layers"], z0=k["z0"]),
-         lambda p, g: {"A": p["A"], "Phi": p["Phi"], "gamma": g, "layers": 3, "z0": np.zeros_like(p["Phi"])},
-         scalars("layers", COUNT_VIOLATIONS) + arrays("z0", "Phi", free_columns="Phi") + gamma),
-        ("loss_and_grad", lambda k: loss_and_grad(k["A"], k["B"], k["Phi"], k["Y"], gamma=k["gamma"], loss=k["loss"]),
-         lambda p, g: {"A": p["A"], "B": p["B"], "Phi": p["Phi"], "Y": p["Y"], "gamma": g, "loss": p["loss"]},
-         arrays("A", "B", "Phi", "Y", square="A", free_columns="Phi") + gamma + loss_name),
-        ("unrolled_loss_and_grad", lambda k: unrolled_loss_and_grad(k["A"], k["B"], k["Phi"], k["Y"], gamma=k["gamma"],
-                                                                   layers=k["layers"], loss=k["loss"]),
-         lambda p, g: {"A": p["A"], "B": p["B"], "Phi": p["Phi"], "Y": p["Y"], "gamma": g, "layers": 3,
-                       "loss": p["loss"]},
-         arrays("B", "Y") + scalars("layers", COUNT_VIOLATIONS) + gamma),
-        ("preconditioner", lambda k: preconditioner(k["A"], k["B"], gamma=k["gamma"]),
-         lambda p, g: {"A": p["A"], "B": p["B"], "gamma": g}, arrays("A", "B", square="A", free_rows="B") + gamma),
-        ("ShallowProblem", lambda k: ShallowProblem(k["Phi"], k["Y"], loss=k["loss"]),
-         lambda p, g: {"Phi": p["Phi"], "Y": p["Y"], "loss": p["loss"]}, arrays("Phi", "Y", free_rows=("Phi", "Y"), free_columns="Phi") + loss_name),
-        ("gradient_descent", lambda k: gradient_descent(k["A0"], k["B0"], k["Phi"], k["Y"], gamma=k["gamma"], lr=k["lr"],
-                                                        steps=k["steps"], loss=k["loss"]),
-         lambda p, g: {"A0": p["A"], "B0": p["B"], "Phi": p["Phi"], "Y": p["Y"], "gamma": g, "lr": 1e-9, "steps": 2,
-                       "loss": p["loss"]},
-         arrays("A0", "B0", square="A0") + scalars("lr", POSITIVE_VIOLATIONS) + scalars("steps", COUNT_VIOLATIONS)
-         + gamma),
-        ("gradient_flow", lambda k: gradient_flow(k["A0"], k["B0"], k["Phi"], k["Y"], gamma=k["gamma"], T=k["T"],
-                                                  t_eval=k["t_eval"], loss=k["loss"]),
-         lambda p, g: {"A0": p["A"], "B0": p["B"], "Phi": p["Phi"], "Y": p["Y"], "gamma": g, "T": 1e-9,
-                       "t_eval": np.array([0.0, 5e-10, 1e-9]), "loss": p["loss"]},
-         arrays("A0", "B0", "Phi", square="A0", free_rows="Phi", free_columns="Phi") + scalars("T", POSITIVE_VIOLATIONS) + gamma
-         + [("t_eval", "t_eval beyond T", lambda t: t * 2.0), ("t_eval", "t_eval decreasing", lambda t: t[::-1]),
-            ("t_eval", "t_eval with NaN", lambda t: _entry(t, np.nan))]),
+        (
+            "rate_constant",
+            lambda k: rate_constant(k["A"], gamma=k["gamma"]),
+            lambda p, g: {"A": p["A"], "gamma": g},
+            arrays("A", square="A") + gamma,
+        ),
+        (
+            "uniform_rate_bound",
+            lambda k: uniform_rate_bound(k["m"], gamma=k["gamma"]),
+            lambda p, g: {"m": p["A"].shape[0], "gamma": g},
+            scalars("m", COUNT_VIOLATIONS) + gamma,
+        ),
+        (
+            "end_to_end_weight",
+            lambda k: end_to_end_weight(k["A"], k["B"], gamma=k["gamma"]),
+            lambda p, g: {"A": p["A"], "B": p["B"], "gamma": g},
+            arrays("A", "B", square="A", free_rows="B") + gamma,
+        ),
+        (
+            "equilibrium",
+            lambda k: equilibrium(k["A"], k["Phi"], gamma=k["gamma"]),
+            lambda p, g: {"A": p["A"], "Phi": p["Phi"], "gamma": g},
+            arrays("A", "Phi", square="A", free_columns="Phi") + gamma,
+        ),
+        (
+            "predict",
+            lambda k: predict(k["A"], k["B"], k["Phi"], gamma=k["gamma"]),
+            lambda p, g: {"A": p["A"], "B": p["B"], "Phi": p["Phi"], "gamma": g},
+            arrays("B", "Phi", free_rows="B", free_columns="Phi") + gamma,
+        ),
+        (
+            "fixed_point_iterates",
+            lambda k: fixed_point_iterates(k["A"], k["Phi"], gamma=k["gamma"], layers=k["layers"], z0=k["z0"]),
+            lambda p, g: {"A": p["A"], "Phi": p["Phi"], "gamma": g, "layers": 3, "z0": np.zeros_like(p["Phi"])},
+            scalars("layers", COUNT_VIOLATIONS) + arrays("z0", "Phi", free_columns="Phi") + gamma,
+        ),
+        (
+            "loss_and_grad",
+            lambda k: loss_and_grad(k["A"], k["B"], k["Phi"], k["Y"], gamma=k["gamma"], loss=k["loss"]),
+            lambda p, g: {"A": p["A"], "B": p["B"], "Phi": p["Phi"], "Y": p["Y"], "gamma": g, "loss": p["loss"]},
+            arrays("A", "B", "Phi", "Y", square="A", free_columns="Phi") + gamma + loss_name,
+        ),
+        (
+            "unrolled_loss_and_grad",
+            lambda k: unrolled_loss_and_grad(
+                k["A"], k["B"], k["Phi"], k["Y"], gamma=k["gamma"], layers=k["layers"], loss=k["loss"]
+            ),
+            lambda p, g: {
+                "A": p["A"],
+                "B": p["B"],
+                "Phi": p["Phi"],
+                "Y": p["Y"],
+                "gamma": g,
+                "layers": 3,
+                "loss": p["loss"],
+            },
+            arrays("B", "Y") + scalars("layers", COUNT_VIOLATIONS) + gamma,
+        ),
+        (
+            "preconditioner",
+            lambda k: preconditioner(k["A"], k["B"], gamma=k["gamma"]),
+            lambda p, g: {"A": p["A"], "B": p["B"], "gamma": g},
+            arrays("A", "B", square="A", free_rows="B") + gamma,
+        ),
+        (
+            "ShallowProblem",
+            lambda k: ShallowProblem(k["Phi"], k["Y"], loss=k["loss"]),
+            lambda p, g: {"Phi": p["Phi"], "Y": p["Y"], "loss": p["loss"]},
+            arrays("Phi", "Y", free_rows=("Phi", "Y"), free_columns="Phi") + loss_name,
+        ),
+        (
+            "gradient_descent",
+            lambda k: gradient_descent(
+                k["A0"], k["B0"], k["Phi"], k["Y"], gamma=k["gamma"], lr=k["lr"], steps=k["steps"], loss=k["loss"]
+            ),
+            lambda p, g: {
+                "A0": p["A"],
+                "B0": p["B"],
+                "Phi": p["Phi"],
+                "Y": p["Y"],
+                "gamma": g,
+                "lr": 1e-9,
+                "steps": 2,
+                "loss": p["loss"],
+            },
+            arrays("A0", "B0", square="A0")
+            + scalars("lr", POSITIVE_VIOLATIONS)
+            + scalars("steps", COUNT_VIOLATIONS)
+            + gamma,
+        ),
+        (
+            "gradient_flow",
+            lambda k: gradient_flow(
+                k["A0"], k["B0"], k["Phi"], k["Y"], gamma=k["gamma"], T=k["T"], t_eval=k["t_eval"], loss=k["loss"]
+            ),
+            lambda p, g: {
+                "A0": p["A"],
+                "B0": p["B"],
+                "Phi": p["Phi"],
+                "Y": p["Y"],
+                "gamma": g,
+                "T": 1e-9,
+                "t_eval": np.array([0.0, 5e-10, 1e-9]),
+                "loss": p["loss"],
+            },
+            arrays("A0", "B0", "Phi", square="A0", free_rows="Phi", free_columns="Phi")
+            + scalars("T", POSITIVE_VIOLATIONS)
+            + gamma
+            + [
+                ("t_eval", "t_eval beyond T", lambda t: t * 2.0),
+                ("t_eval", "t_eval decreasing", lambda t: t[::-1]),
+                ("t_eval", "t_eval with NaN", lambda t: _entry(t, np.nan)),
+            ],
+        ),
     ]
 
 
@@ -145,8 +220,11 @@ ENTRIES = _entries()
 ENTRY_BY_NAME = {e[0]: e for e in ENTRIES}
 #: the entry points that take targets Y (read from their valid arguments): with the
 #: cross-entropy loss, Y not one-hot is a violation too
-TAKES_TARGETS = tuple(name for name, _, valid, _ in ENTRIES
-                      if "Y" in valid({**_problem(np.random.default_rng(0), "square"), "loss": "square"}, 0.5))
+TAKES_TARGETS = tuple(
+    name
+    for name, _, valid, _ in ENTRIES
+    if "Y" in valid({**_problem(np.random.default_rng(0), "square"), "loss": "square"}, 0.5)
+)
 DYNAMICS = ("gradient_descent", "gradient_flow")
 
 
@@ -176,8 +254,13 @@ def sample_hypotheses(rng: np.random.Generator, index: int) -> dict:
     # diverges: the dynamics get the upper edge 0.9
     upper = 0.9 if ENTRIES[entry][0] in DYNAMICS else 1 - 1e-6
     gamma = 1e-9 if edge < 0.1 else (upper if edge < 0.2 else float(rng.uniform(0.01, upper)))
-    return {"entry": ENTRIES[entry][0], "violation": violation, "loss": loss, "gamma": gamma,
-            "seed": int(rng.integers(2**32))}
+    return {
+        "entry": ENTRIES[entry][0],
+        "violation": violation,
+        "loss": loss,
+        "gamma": gamma,
+        "seed": int(rng.integers(2**32)),
+    }
 
 
 def check_case(config: dict) -> None:
@@ -185,8 +268,10 @@ def check_case(config: dict) -> None:
     violations = ENTRY_BY_NAME[config["entry"]][3]
     cases = len(violations) + (1 if config["entry"] in TAKES_TARGETS and config["loss"] == "cross_entropy" else 0)
     if not 0 <= config["violation"] < cases:
-        raise ValueError(f"key 'violation' must be in [0, {cases}) for {config['entry']} with the {config['loss']} "
-                         f"loss; got {config['violation']}")
+        raise ValueError(
+            f"key 'violation' must be in [0, {cases}) for {config['entry']} with the {config['loss']} "
+            f"loss; got {config['violation']}"
+        )
 
 
 def run_hypotheses(config: dict) -> tuple[str, str, str, str]:
@@ -221,5 +306,7 @@ def run_hypotheses(config: dict) -> tuple[str, str, str, str]:
 
 def names_argument(message: str, argument: str) -> bool:
     """Whether ``message`` is a ValueError's that names ``argument`` as a whole word."""
-    return message.startswith("ValueError: ") and re.search(rf"(?<![\w]){re.escape(argument)}(?![\w])",
-                                                            message[len("ValueError: "):]) is not None
+    return (
+        message.startswith("ValueError: ")
+        and re.search(rf"(?<![\w]){re.escape(argument)}(?![\w])", message[len("ValueError: ") :]) is not None
+    )

@@ -36,12 +36,19 @@ def order_of_convergence(errors_at: Callable[[int], float], N0: int, *, max_doub
         orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
         p_prev, p_last = orders[-2], orders[-1]
         extrapolated = 2 * p_last - p_prev
-        settled = abs(extrapolated - 1) <= 0.25 * abs(p_last - p_prev) + 0.02 and abs(p_last - 1) <= abs(p_prev - 1) + 0.02
+        settled = (
+            abs(extrapolated - 1) <= 0.25 * abs(p_last - p_prev) + 0.02 and abs(p_last - 1) <= abs(p_prev - 1) + 0.02
+        )
         if settled and np.all(np.array(errors) > floor):
             return {"passed": True, "orders": orders, "extrapolated": float(extrapolated), "N": Ns}
         if len(Ns) - 3 >= max_doublings or errors[-1] <= floor:
-            return {"passed": False, "orders": orders, "extrapolated": float(extrapolated), "N": Ns,
-                    "reason": "error floor reached" if errors[-1] <= floor else "order not settled at the finest step"}
+            return {
+                "passed": False,
+                "orders": orders,
+                "extrapolated": float(extrapolated),
+                "N": Ns,
+                "reason": "error floor reached" if errors[-1] <= floor else "order not settled at the finest step",
+            }
         Ns.append(2 * Ns[-1])
         errors.append(errors_at(Ns[-1]))
 
@@ -85,8 +92,9 @@ def asymptotic_rate_ratio(records: list[dict]) -> dict:
 MAX_SLACK = 0.05
 
 
-def ode_slack(E: np.ndarray, r: np.ndarray, *, kappa: float, rtol: float | None, weight_error: float,
-              curvature: float) -> np.ndarray:
+def ode_slack(
+    E: np.ndarray, r: np.ndarray, *, kappa: float, rtol: float | None, weight_error: float, curvature: float
+) -> np.ndarray:
     """The relative deficit the ODE error permits at each record of a flow:
 
         slack(t) = ODE_GLOBAL_ERROR_FACTOR rtol (1 + 2 kappa r_t)     (relative error of r_t)
@@ -103,8 +111,9 @@ def ode_slack(E: np.ndarray, r: np.ndarray, *, kappa: float, rtol: float | None,
         return base + np.sqrt(2 * curvature / np.where(E > 0, E, np.inf)) * weight_error
 
 
-def theorem1_verdict(t, E, r, lam, *, kappa: float, slack, attained: bool = False, lambda_T: bool = True,
-                     max_slack: float = MAX_SLACK) -> tuple[list, dict]:
+def theorem1_verdict(
+    t, E, r, lam, *, kappa: float, slack, attained: bool = False, lambda_T: bool = True, max_slack: float = MAX_SLACK
+) -> tuple[list, dict]:
     """Judge Theorem 1 on the records of one trajectory (docs/theory.md, section 5): with
     E_t = L_t - L* (E_0 at t = 0), r_t = int_0^t lambda(A_s) ds and lambda_T = min_{s<=t} lambda(A_s),
 
@@ -134,16 +143,25 @@ def theorem1_verdict(t, E, r, lam, *, kappa: float, slack, attained: bool = Fals
 
     meas = [worst("integrated bound at every record (worst)", predicted_int)]
     if lambda_T:
-        meas.append(worst("lambda_T bound at every record (worst)",
-                          2 * kappa * np.minimum.accumulate(lam)[keep] * t[keep]))
+        meas.append(
+            worst("lambda_T bound at every record (worst)", 2 * kappa * np.minimum.accumulate(lam)[keep] * t[keep])
+        )
     if attained:  # K = lambda I and kappa = Phi Phi^T: dE/dt = -2 kappa lambda E exactly
         dev = np.abs(np.expm1(observed - predicted_int))
         k = int(np.argmax(dev / tol_rel))
-        meas.append(equal("m = 1: log(E_0/E_t) = 2 kappa int lambda (bound attained)", float(dev[k]), float(tol_rel[k])))
+        meas.append(
+            equal("m = 1: log(E_0/E_t) = 2 kappa int lambda (bound attained)", float(dev[k]), float(tol_rel[k]))
+        )
     E_keep = E[keep]
     rises = E_keep[1:] / E_keep[:-1] - 1
-    meas.append(Measurement("monotone excess (worst rise)", INEQUALITY, float(-np.max(rises)) if len(rises) else 0.0,
-                            float(np.max(tol_rel)) * 2))
+    meas.append(
+        Measurement(
+            "monotone excess (worst rise)",
+            INEQUALITY,
+            float(-np.max(rises)) if len(rises) else 0.0,
+            float(np.max(tol_rel)) * 2,
+        )
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         meaningful = predicted_int > 0.1
         if np.any(meaningful):
@@ -159,12 +177,20 @@ def flow_weight_error(traj, *, gamma: float, rtol: float, atol: float) -> float:
     sensitivity of W = B U^{-1} to them, :func:`verify.rounding.weight_sensitivity`)."""
     theta_max = max(np.abs(traj.A).max(), np.abs(traj.B).max(), 1.0)
     W_norm = max(np.linalg.norm(W) for W in traj.W)
-    return ode_state_error(rtol, atol, theta_max, traj.A.size + traj.B.size) \
-        * weight_sensitivity(traj.A.shape[0], gamma, W_norm)
+    return ode_state_error(rtol, atol, theta_max, traj.A.size + traj.B.size) * weight_sensitivity(
+        traj.A.shape[0], gamma, W_norm
+    )
 
 
-def trajectory_bound_report(traj, *, kappa: float, rtol: float | None = None, weight_error: float = 0.0,
-                            curvature: float = 0.0, max_slack: float = MAX_SLACK) -> dict:
+def trajectory_bound_report(
+    traj,
+    *,
+    kappa: float,
+    rtol: float | None = None,
+    weight_error: float = 0.0,
+    curvature: float = 0.0,
+    max_slack: float = MAX_SLACK,
+) -> dict:
     """Theorem 1 on a trajectory's records, judged by :func:`verify.judging.theorem1_verdict` (the
     campaign's judge) with the ODE slack of :func:`verify.judging.ode_slack`; the trajectory's own
     excess, lambda and rate integral are used (the campaign uses the reference's). For gradient
@@ -178,8 +204,13 @@ def trajectory_bound_report(traj, *, kappa: float, rtol: float | None = None, we
     slack = ode_slack(E, r, kappa=kappa, rtol=rtol, weight_error=weight_error, curvature=curvature)
     meas, info = theorem1_verdict(traj.t, E, r, traj.rate, kappa=kappa, slack=slack, max_slack=max_slack)
     checked = int(np.sum(info["keep"]))
-    return {"holds": checked == 0 or all(m.holds for m in meas), "tightness": info["tightness"], "checked": checked,
-            "resolved_decay": info["resolved"], "measurements": [m.as_dict() for m in meas]}
+    return {
+        "holds": checked == 0 or all(m.holds for m in meas),
+        "tightness": info["tightness"],
+        "checked": checked,
+        "resolved_decay": info["resolved"],
+        "measurements": [m.as_dict() for m in meas],
+    }
 
 
 def flow_to_target(problem, A0, B0, *, gamma: float, decades: float = 10.0, rtol: float = 1e-12):
@@ -200,13 +231,22 @@ def flow_to_target(problem, A0, B0, *, gamma: float, decades: float = 10.0, rtol
         return None, E0
     T = decades * np.log(10) / (2 * kappa * uniform_rate_bound(A0.shape[0], gamma=gamma)) * 1.01
     t_eval = np.unique(np.concatenate([np.linspace(0, T, 300), np.geomspace(T * 1e-6, T, 300)]))
-    traj = gradient_flow(A0, B0, problem, gamma=gamma, T=T, rtol=rtol, target_excess=10 ** (-decades) * E0,
-                         t_eval=t_eval)
+    traj = gradient_flow(
+        A0, B0, problem, gamma=gamma, T=T, rtol=rtol, target_excess=10 ** (-decades) * E0, t_eval=t_eval
+    )
     return traj, E0
 
 
-def flow_bound_report(traj, problem, *, gamma: float, rtol: float, atol: float | None = None,
-                      required_decades: float = 6.0, max_slack: float = MAX_SLACK) -> dict:
+def flow_bound_report(
+    traj,
+    problem,
+    *,
+    gamma: float,
+    rtol: float,
+    atol: float | None = None,
+    required_decades: float = 6.0,
+    max_slack: float = MAX_SLACK,
+) -> dict:
     """:func:`trajectory_bound_report` with the flow's a-priori weight error (for the tolerances
     ``rtol`` and ``atol``, default 1e-2 rtol, that the caller asked of :func:`gradient_flow`) and
     curvature, plus ``resolution_ok``: the checked records cover ``required_decades`` of decay,
@@ -215,9 +255,12 @@ def flow_bound_report(traj, problem, *, gamma: float, rtol: float, atol: float |
     """
     weight_error = flow_weight_error(traj, gamma=gamma, rtol=rtol, atol=1e-2 * rtol if atol is None else atol)
     curvature = float(np.linalg.norm(problem.gram, 2))
-    report = trajectory_bound_report(traj, kappa=problem.pl_constant, rtol=rtol, weight_error=weight_error,
-                                     curvature=curvature, max_slack=max_slack)
+    report = trajectory_bound_report(
+        traj, kappa=problem.pl_constant, rtol=rtol, weight_error=weight_error, curvature=curvature, max_slack=max_slack
+    )
     resolvable = 2 * curvature * (weight_error / max_slack) ** 2
-    report["resolution_ok"] = bool(traj.excess_loss[0] <= 10 ** required_decades * resolvable
-                                   or report["resolved_decay"] >= required_decades * np.log(10))
+    report["resolution_ok"] = bool(
+        traj.excess_loss[0] <= 10**required_decades * resolvable
+        or report["resolved_decay"] >= required_decades * np.log(10)
+    )
     return report

@@ -15,7 +15,6 @@ from .gradients import DEQObjective
 from .losses import ShallowProblem
 from .model import ImplicitLayer
 
-
 EPS = np.finfo(np.float64).eps
 
 

@@ -44,7 +44,7 @@ class ImplicitLayer:
     lu: tuple
 
     @classmethod
-    def from_weights(cls, A, *, gamma, validate: bool = True) -> "ImplicitLayer":
+    def from_weights(cls, A, *, gamma, validate: bool = True) -> ImplicitLayer:
         if validate:
             A = check_square_weight(A)
             gamma = check_gamma(gamma)

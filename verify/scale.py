@@ -26,24 +26,41 @@ g + (H + G_dt) v = g + K^{-1} v / dt = 0 checked by conjugate gradients with the
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.sparse.linalg as spla
 
 from . import reference as ref
 from . import rounding
-from .judging import STIFF_RATIO, ode_slack, order_of_convergence, theorem1_verdict
 from .convergence import rate_constant, uniform_rate_bound
 from .dynamics import gradient_descent, gradient_flow, preconditioner_matvec, vec
 from .gradients import DEQObjective, implicit_gradients
+from .judging import STIFF_RATIO, ode_slack, order_of_convergence, theorem1_verdict
 from .losses import ShallowProblem
 from .results import Measurement, at_least, condition, equal, outcome
 from .sampling import Case, tight_state_wise_case
 from .scale_data import (  # noqa: F401  (the tier's configurations, re-exported for its registration)
-    ARPACK_TOL, EPS, IDX_FILES, IDX_SAMPLES, MAX_OUTPUTS, MAX_SAMPLES, MAX_WIDTH, PROPER_REGIMES, SCALE_WORK, SLICE_WIDTH,
+    ARPACK_TOL,
+    EPS,
+    IDX_FILES,
+    IDX_SAMPLES,
+    MAX_OUTPUTS,
+    MAX_SAMPLES,
+    MAX_WIDTH,
+    PROPER_REGIMES,
+    SCALE_WORK,
+    SLICE_WIDTH,
     SLICE_WORK,
-    check_idx_files, check_scale_replay, principal_components, scale_case, scale_sampler, scale_shape, set_idx_files,
-    slice_sampler, uniform_scale_sampler)
+    check_idx_files,
+    check_scale_replay,
+    principal_components,
+    scale_case,
+    scale_sampler,
+    scale_shape,
+    set_idx_files,
+    slice_sampler,
+    uniform_scale_sampler,
+)
+
 
 # ---- matrix-free reference pieces ----------------------------------------------------------------------
 def _norm(x) -> float:
@@ -277,15 +294,35 @@ def check_integrated_scale(config):
     # (LSODA's dense Jacobian of the m^2 + m_y m states must stay small: <= 2000 states, 32 MB)
     stiff = fastest > STIFF_RATIO * kappa / (1 + c.gamma * np.sqrt(c.m)) ** 2
     method = "LSODA" if stiff and c.m * (c.m + c.m_y) <= 2000 else "DOP853"
-    probe = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, rtol=rtol, atol=atol, target_excess=10 ** -decades * E0,
-                          num_points=2, method=method)
+    probe = gradient_flow(
+        c.A,
+        c.B,
+        problem,
+        gamma=c.gamma,
+        T=T,
+        rtol=rtol,
+        atol=atol,
+        target_excess=10**-decades * E0,
+        num_points=2,
+        method=method,
+    )
     reached = probe.event_time is not None
     t_end = probe.event_time if reached else float(probe.t[-1])
     # up to 40 + 40 records, fewer at large m: the recorded parameters stay within 0.5 GiB
-    per_grid = int(np.clip(2 ** 29 / (2 * 8 * 2 * (c.m * c.m + c.m_y * c.m)), 8, 40))
+    per_grid = int(np.clip(2**29 / (2 * 8 * 2 * (c.m * c.m + c.m_y * c.m)), 8, 40))
     t_eval = np.unique(np.concatenate([np.linspace(0, t_end, per_grid), np.geomspace(t_end * 1e-4, t_end, per_grid)]))
-    traj = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=t_end, rtol=rtol, atol=atol, t_eval=t_eval, record_parameters=True,
-                         method=method)
+    traj = gradient_flow(
+        c.A,
+        c.B,
+        problem,
+        gamma=c.gamma,
+        T=t_end,
+        rtol=rtol,
+        atol=atol,
+        t_eval=t_eval,
+        record_parameters=True,
+        method=method,
+    )
     lam_ref = np.array([ref.rate_constant(A, c.gamma) for A in traj.A_t])
     lam_err = np.max(np.abs(traj.rate - lam_ref) / lam_ref)
     cond2 = float(np.linalg.cond(ref.implicit_matrix(traj.A_t[-1], c.gamma), 2))
@@ -293,26 +330,37 @@ def check_integrated_scale(config):
     t, r = traj.t, traj.rate_integral
     W_t = [ref.end_to_end_weight(A, B, c.gamma) for A, B in zip(traj.A_t, traj.B_t)]
     E, D_norms = (np.array(x) for x in zip(*(reference_excess(W) for W in W_t)))
-    excess_err = max(abs(E_core - E_ref) / rounding.excess_tolerance(D, _norm(W), _norm(c.Y), float(s.max()), c.m,
-                                                                        c.gamma, s, c.n)
-                     for E_core, E_ref, D, W in zip(traj.excess_loss, E, D_norms, W_t))
+    excess_err = max(
+        abs(E_core - E_ref) / rounding.excess_tolerance(D, _norm(W), _norm(c.Y), float(s.max()), c.m, c.gamma, s, c.n)
+        for E_core, E_ref, D, W in zip(traj.excess_loss, E, D_norms, W_t)
+    )
     # ODE error model (as in the default tier): the state errs by ode_state_error, W by that times
     # its sensitivity to the parameters
     theta_max = max(np.abs(traj.A_t).max(), np.abs(traj.B_t).max(), 1.0)
-    weight_err = rounding.ode_state_error(rtol, atol, theta_max, c.A.size + c.B.size) \
-        * rounding.weight_sensitivity(c.m, c.gamma, max(_norm(W) for W in W_t))
+    weight_err = rounding.ode_state_error(rtol, atol, theta_max, c.A.size + c.B.size) * rounding.weight_sensitivity(
+        c.m, c.gamma, max(_norm(W) for W in W_t)
+    )
     slack = ode_slack(E, r, kappa=kappa, rtol=rtol, weight_error=weight_err, curvature=float(s.max()) ** 2)
-    meas = [equal("lambda(A_t) = reference at every record (relative)", lam_err, lam_tol),
-            equal("L_t - L* (core) = reference excess at every record (worst error/tolerance)", excess_err, 1.0),
-            condition(f"reached 1e-6 (L_0 - L*) within the uniform-bound time ({method}; "
-                      f"{probe.info.get('status', 'ok')})", reached)]
+    meas = [
+        equal("lambda(A_t) = reference at every record (relative)", lam_err, lam_tol),
+        equal("L_t - L* (core) = reference excess at every record (worst error/tolerance)", excess_err, 1.0),
+        condition(
+            f"reached 1e-6 (L_0 - L*) within the uniform-bound time ({method}; {probe.info.get('status', 'ok')})",
+            reached,
+        ),
+    ]
     bound_meas, info = theorem1_verdict(t, E, r, lam_ref, kappa=kappa, slack=slack, attained=(c.m == 1))
     meas += bound_meas
     tightness = info["tightness"]
     lambda_ratio = float(lam_ref.min() * (1 + c.gamma * np.sqrt(c.m)) ** 2)  # min_t lambda(A_t) / uniform bound
-    return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}: tightness {tightness:.4f}",
-                   tightness=tightness, regime=config.get("regime", config.get("dataset")), m=c.m,
-                   lambda_ratio=lambda_ratio)
+    return outcome(
+        meas,
+        f"m={c.m}, m_y={c.m_y}, n={c.n}: tightness {tightness:.4f}",
+        tightness=tightness,
+        regime=config.get("regime", config.get("dataset")),
+        m=c.m,
+        lambda_ratio=lambda_ratio,
+    )
 
 
 def check_gd_step_scale(config):
@@ -326,20 +374,28 @@ def check_gd_step_scale(config):
     lr = 1e-3 / max(float(np.linalg.norm(c.Phi, 2)) ** 2, 1e-12)
     # record_excess=False: the cross-entropy L* (a separability LP over n samples) is not needed here
     one = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=lr, steps=1, record_excess=False)
-    meas.append(equal("one step = theta - lr dL/dtheta", _norm(one.A - (c.A - lr * st.dA)) + _norm(one.B - (c.B - lr * st.dB)),
-                      4 * EPS * (_norm(c.A) + _norm(c.B))))
+    meas.append(
+        equal(
+            "one step = theta - lr dL/dtheta",
+            _norm(one.A - (c.A - lr * st.dA)) + _norm(one.B - (c.B - lr * st.dB)),
+            4 * EPS * (_norm(c.A) + _norm(c.B)),
+        )
+    )
     if c.m <= 128:
         T = 20 * lr
-        flow = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=T, rtol=1e-12, t_eval=np.array([0.0, T]),
-                             record_excess=False)
+        flow = gradient_flow(
+            c.A, c.B, problem, gamma=c.gamma, T=T, rtol=1e-12, t_eval=np.array([0.0, T]), record_excess=False
+        )
 
         def error_at(N):
-            gd = gradient_descent(c.A, c.B, problem, gamma=c.gamma, lr=T / N, steps=N, record_every=N,
-                                  record_excess=False)
+            gd = gradient_descent(
+                c.A, c.B, problem, gamma=c.gamma, lr=T / N, steps=N, record_every=N, record_excess=False
+            )
             return _norm(gd.W[-1] - flow.W[-1])
 
-        order = order_of_convergence(error_at, 10, max_doublings=4,
-                                      floor=rounding.ODE_GLOBAL_ERROR_FACTOR * 1e-12 * max(1.0, _norm(flow.W[-1])))
+        order = order_of_convergence(
+            error_at, 10, max_doublings=4, floor=rounding.ODE_GLOBAL_ERROR_FACTOR * 1e-12 * max(1.0, _norm(flow.W[-1]))
+        )
         meas.append(condition("first order in lr (observed orders settle at 1)", order["passed"]))
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}")
 
@@ -371,7 +427,9 @@ def check_trust_region_scale(config):
     phi_sq = float(np.sum(c.Phi * c.Phi))
     tol_H = 2 * (c.n + 8) * EPS * phi_sq * _norm(V) * 2
     if size <= 1024:
-        meas.append(equal("core Hessian H v = complex-step Hessian", _norm(problem.hessian(st.W) @ vec(V) - vec(HV)), tol_H))
+        meas.append(
+            equal("core Hessian H v = complex-step Hessian", _norm(problem.hessian(st.W) @ vec(V) - vec(HV)), tol_H)
+        )
 
     def KH(x, K):
         return vec(K(_hessian_apply(c, st.W, x.reshape(shape, order="F"))))
@@ -380,8 +438,13 @@ def check_trust_region_scale(config):
     op = spla.LinearOperator((size, size), matvec=lambda x: KH(x, core_K), dtype=float)
     # random starting vectors: a constant one lies in H's null space for the cross-entropy
     # (shifting every logit of a sample alike leaves the softmax unchanged)
-    top = float(np.max(np.real(spla.eigs(op, k=1, which="LR", tol=ARPACK_TOL, return_eigenvectors=False,
-                                         v0=rng.standard_normal(size)))))
+    top = float(
+        np.max(
+            np.real(
+                spla.eigs(op, k=1, which="LR", tol=ARPACK_TOL, return_eigenvectors=False, v0=rng.standard_normal(size))
+            )
+        )
+    )
     # The reference: the nonzero eigenvalues of K H = J J^T H are those of the symmetric J^T H J
     # (theta-space, size m^2 + m_y m), which symmetric Lanczos (eigsh) finds robustly even when the
     # top eigenvalue of K H is nearly degenerate (K H is close to (U^-T U^-1 Phi Phi^T) x I_{m_y}
@@ -396,16 +459,27 @@ def check_trust_region_scale(config):
 
     theta_size = m2 + size
     sym = spla.LinearOperator((theta_size, theta_size), matvec=JtHJ, dtype=float)
-    top_ref = float(spla.eigsh(sym, k=1, which="LA", tol=ARPACK_TOL, return_eigenvectors=False,
-                               v0=rng.standard_normal(theta_size))[0])
+    top_ref = float(
+        spla.eigsh(sym, k=1, which="LA", tol=ARPACK_TOL, return_eigenvectors=False, v0=rng.standard_normal(theta_size))[
+            0
+        ]
+    )
     # ARPACK stops at a Ritz residual <= tol |theta|. For the symmetric operator the eigenvalue
     # error is at most that; K H = K^1/2 (K^1/2 H K^1/2) K^-1/2 has an eigenvector basis of
     # condition <= sqrt(cond K), cond K <= ||U^-1||^2 (1 + gamma^2 ||W||^2) / lambda(A)
     # (||J_j|| <= 1), which multiplies its residual.
-    cond_K = rounding.inverse_norm_bound(c.m, c.gamma) ** 2 * (1 + c.gamma ** 2 * _norm(st.W) ** 2) \
+    cond_K = (
+        rounding.inverse_norm_bound(c.m, c.gamma) ** 2
+        * (1 + c.gamma**2 * _norm(st.W) ** 2)
         / ref.rate_constant(c.A, c.gamma)
-    meas.append(equal("lambda_max(K H): ARPACK on K H (core K) = Lanczos on J^T H J (reference J)",
-                      abs(top - top_ref), ARPACK_TOL * top_ref * (1 + np.sqrt(cond_K)) * 4 + 1e-12 * top_ref))
+    )
+    meas.append(
+        equal(
+            "lambda_max(K H): ARPACK on K H (core K) = Lanczos on J^T H J (reference J)",
+            abs(top - top_ref),
+            ARPACK_TOL * top_ref * (1 + np.sqrt(cond_K)) * 4 + 1e-12 * top_ref,
+        )
+    )
     dt = 0.5 / top
     g = vec(st.grad_L0)
     v = -dt * vec(preconditioner_matvec(c.A, c.B, st.grad_L0, gamma=c.gamma))
@@ -413,8 +487,12 @@ def check_trust_region_scale(config):
     sol, info = spla.cg(Kop, v / dt, rtol=1e-12, maxiter=10 * size)
     residual = _norm(g + sol) / max(_norm(g), 1e-300)
     lam_K = ref.rate_constant(c.A, c.gamma)  # K >= lambda I: CG's residual 1e-12 ||v/dt|| bounds the error by / lambda
-    meas += [condition("conjugate gradients converged", info == 0),
-             equal("KKT stationarity g + (H + G) v = 0 at multiplier 1 (relative, CG with the reference K)", residual,
-                   1e-12 * _norm(v / dt) / lam_K / max(_norm(g), 1e-300) + meas[1].tolerance / max(_norm(g), 1e-300)
-                   / lam_K)]
+    meas += [
+        condition("conjugate gradients converged", info == 0),
+        equal(
+            "KKT stationarity g + (H + G) v = 0 at multiplier 1 (relative, CG with the reference K)",
+            residual,
+            1e-12 * _norm(v / dt) / lam_K / max(_norm(g), 1e-300) + meas[1].tolerance / max(_norm(g), 1e-300) / lam_K,
+        ),
+    ]
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}: lambda_max(KH) = {top:.4g}")

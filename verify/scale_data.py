@@ -120,7 +120,10 @@ def scale_case(config: dict) -> Case:
         labels = rng.integers(0, m_y, n) if loss == "cross_entropy" else None
         Y = rng.standard_normal((m_y, n)) if labels is None else None
     else:
-        Phi, labels = _digits() if dataset == "digits" else _idx(config["idx_images"], config["idx_labels"], config["n"])
+        if dataset == "digits":
+            Phi, labels = _digits()
+        else:
+            Phi, labels = _idx(config["idx_images"], config["idx_labels"], config["n"])
         if config.get("pca"):
             Phi = principal_components(Phi, int(config["pca"]))
         m, n = Phi.shape
@@ -134,21 +137,39 @@ def scale_case(config: dict) -> Case:
     return Case(A, B, Phi, Y, float(config["gamma"]), loss, config["seed"], {"dataset": dataset})
 
 
-def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regimes=PROPER_REGIMES, real_every=4,
-                   real_losses=("square", "cross_entropy"), max_work: float = SCALE_WORK, max_width: int = MAX_WIDTH,
-                   real_pca: int | None = None, **options):
+def scale_sampler(
+    losses=("square", "cross_entropy"),
+    gamma=(0.05, 0.95),
+    regimes=PROPER_REGIMES,
+    real_every=4,
+    real_losses=("square", "cross_entropy"),
+    max_work: float = SCALE_WORK,
+    max_width: int = MAX_WIDTH,
+    real_pca: int | None = None,
+    **options,
+):
     """Synthetic configurations over the regimes, and at every ``real_every``-th index the digits
     (or, when given, an IDX data set) with one of ``real_losses``; with ``real_pca`` = k the real
     features are their top k centred principal components (:func:`principal_components`)."""
+
     def sample(rng, index):
         seed = int(rng.integers(2**32))
         if real_every and index % real_every == real_every - 1:
-            config = {"seed": seed, "dataset": "digits", "loss": str(rng.choice(real_losses)),
-                      "gamma": float(rng.uniform(*gamma)), "a_scale": 1.0, "m": real_pca or 64, "m_y": 10, "n": 1797}
+            config = {
+                "seed": seed,
+                "dataset": "digits",
+                "loss": str(rng.choice(real_losses)),
+                "gamma": float(rng.uniform(*gamma)),
+                "a_scale": 1.0,
+                "m": real_pca or 64,
+                "m_y": 10,
+                "n": 1797,
+            }
             if IDX_FILES and (index // real_every) % 2 == 1:
                 images, labels, n, m, m_y = IDX_FILES[0]
-                config.update(dataset="idx", idx_images=images, idx_labels=labels, n=n, m=min(m, real_pca or m),
-                              m_y=m_y)
+                config.update(
+                    dataset="idx", idx_images=images, idx_labels=labels, n=n, m=min(m, real_pca or m), m_y=m_y
+                )
             if real_pca:
                 config["pca"] = real_pca
             return {**config, **options}
@@ -160,17 +181,38 @@ def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regime
         loss = str(rng.choice(losses))
         if loss == "cross_entropy":
             m_y = max(m_y, 2)
-        return {"seed": seed, "regime": regime, "m": m, "m_y": m_y, "n": n, "gamma": float(rng.uniform(*gamma)),
-                "loss": loss, "a_scale": float(rng.choice([0.1, 1.0, 3.0])), "dataset": "synthetic",
-                "phi_scale": float(10 ** rng.uniform(-1, 1)), **options}
+        return {
+            "seed": seed,
+            "regime": regime,
+            "m": m,
+            "m_y": m_y,
+            "n": n,
+            "gamma": float(rng.uniform(*gamma)),
+            "loss": loss,
+            "a_scale": float(rng.choice([0.1, 1.0, 3.0])),
+            "dataset": "synthetic",
+            "phi_scale": float(10 ** rng.uniform(-1, 1)),
+            **options,
+        }
+
     return sample
 
 
 #: INTEGRATED's widest run: a gradient flow with 2 x 512^2 + 2 x 512 parameters to 6 decades below
 #: its start (the random widths stop at 128, where a flow costs seconds; this one costs minutes:
 #: docs/scale.md). Checked in every scale run, whatever the seed.
-WIDE_INTEGRATED = {"seed": 7, "regime": "m<n", "m": 512, "m_y": 2, "n": 2048, "gamma": 0.3, "loss": "square",
-                   "a_scale": 1.0, "dataset": "synthetic", "phi_scale": 1.0}
+WIDE_INTEGRATED = {
+    "seed": 7,
+    "regime": "m<n",
+    "m": 512,
+    "m_y": 2,
+    "n": 2048,
+    "gamma": 0.3,
+    "loss": "square",
+    "a_scale": 1.0,
+    "dataset": "synthetic",
+    "phi_scale": 1.0,
+}
 
 
 #: The default run's slice of this tier (``python -m verify`` runs one configuration of each
@@ -188,6 +230,7 @@ def slice_sampler(sampler=None, *, min_width: int = SLICE_WIDTH, **options):
             config = base(rng, index)
             if config["m"] >= min_width and config.get("dataset", "synthetic") == "synthetic":
                 return config
+
     return sample
 
 
@@ -195,8 +238,12 @@ def uniform_scale_sampler(rng, index):
     m = _log_int(rng, 2, MAX_WIDTH)
     if index % 2:
         return {"m": m, "gamma": float(rng.uniform(0.5, 0.99)), "concentrated": True}
-    return {"seed": int(rng.integers(2**32)), "m": m, "gamma": float(rng.uniform(0.01, 0.99)),
-            "a_scale": float(rng.choice([0.1, 1.0, 10.0]))}
+    return {
+        "seed": int(rng.integers(2**32)),
+        "m": m,
+        "gamma": float(rng.uniform(0.01, 0.99)),
+        "a_scale": float(rng.choice([0.1, 1.0, 10.0])),
+    }
 
 
 def set_idx_files(images: str | None, labels: str | None) -> None:
@@ -228,11 +275,15 @@ def check_scale_replay(config: dict) -> None:
             raise ValueError("dataset 'idx' needs the keys 'idx_images' and 'idx_labels' (the IDX files)")
         for key in ("idx_images", "idx_labels"):
             if not os.path.isfile(config[key]):
-                raise ValueError(f"key '{key}': {config[key]!r} is not a readable file (this suite never downloads "
-                                 "data; give the path as printed, from the directory the run started in)")
+                raise ValueError(
+                    f"key '{key}': {config[key]!r} is not a readable file (this suite never downloads "
+                    "data; give the path as printed, from the directory the run started in)"
+                )
         n, m, m_y = check_idx_files(config["idx_images"], config["idx_labels"])
     m = min(m, config.get("pca", m))
     for key, value in (("n", n), ("m", m), ("m_y", m_y)):
         if key in config and config[key] != value:
-            raise ValueError(f"key '{key}' is {config[key]}, but the {dataset} data give {key} = {value}"
-                             + (" (pca cuts m)" if key == "m" and "pca" in config else ""))
+            raise ValueError(
+                f"key '{key}' is {config[key]}, but the {dataset} data give {key} = {value}"
+                + (" (pca cuts m)" if key == "m" and "pca" in config else "")
+            )

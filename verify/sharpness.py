@@ -136,29 +136,93 @@ def _concentrated(shapes, gap: float = 6.0, gamma: float = 0.95):
 
 
 FAMILIES = [
-    Family("STATE-WISE", "m<m_y", (2, 3, 4), state_wise_ratio, "||grad||^2 >= 2 kappa lambda (L - L*)",
-           "attained (= 1) at the constructed state B = 0, u_kappa = u_lambda, L* = 0", _tight_state((2, 3, 4))),
-    Family("STATE-WISE", "m<n", (2, 1, 4), state_wise_ratio, "||grad||^2 >= 2 kappa lambda (L - L*)",
-           "attained (= 1) at the constructed state B = 0, u_kappa = u_lambda, L* = 0", _tight_state((2, 1, 4))),
-    Family("STATE-WISE", "m>n", (3, 1, 2), state_wise_ratio, "||grad||^2 >= 2 kappa lambda (L - L*)",
-           "attained (= 1) at the constructed state B = 0, u_kappa = u_lambda, L* = 0", _tight_state((3, 1, 2))),
-    Family("ENERGY", "m<m_y", (2, 3, 1), metric_ratio, "K >= lambda(A) I",
-           "attained (= 1) at every state with m < m_y (the W J_j^2 W^T share a null space)"),
-    Family("ENERGY", "m>=m_y", (3, 2, 1), metric_ratio, "K >= lambda(A) I",
-           "attained in the limit B -> 0 (K -> (U^-T U^-1) (x) I)"),
-    *(Family("UNIFORM-RATE", f"m={m}, gamma={g}", (m, 1, 1), uniform_ratio,
-             "lambda(A) >= 1/(1 + gamma sqrt m)^2",
-             "not attained at a finite m for a fixed gamma; -> 1 like 1 + O(1/sqrt m) at the concentrated softmax "
-             "(and trivially as gamma -> 0, where both sides -> 1)", _concentrated((m, 1, 1), gap=30.0, gamma=g), gamma=g)
-      for m in (4, 16) for g in (0.5, 0.9)),
-    Family("UNIFORM-RATE", "m=4, gamma=0.9, ||S||_2 form", (4, 1, 1), softmax_norm_ratio,
-           "lambda(A) >= 1/(1 + gamma ||sigma(A)||_2)^2",
-           "the triangle inequality ||I - gamma S|| <= 1 + gamma ||S||; attained when S's top singular pair is "
-           "(-u, u)-aligned", _concentrated((4, 1, 1), gamma=0.9), gamma=0.9),
-    Family("WELL-POSED", "m=4", (4, 1, 1), condition_ratio, "cond_1(U) <= (1 + gamma)/(1 - gamma)",
-           "attained in the limit of every column of sigma(A) at e_1 (U = I - gamma e_1 1^T)", _concentrated((4, 1, 1))),
-    Family("NAIVE-BOUND-FALSE", "m=8", (8, 1, 1), naive_ratio, "lambda(A) >= 1/(1 + gamma)^2 (false)",
-           "false: the smallest ratio is how far below the naive bound lambda can go", _concentrated((8, 1, 1))),
+    Family(
+        "STATE-WISE",
+        "m<m_y",
+        (2, 3, 4),
+        state_wise_ratio,
+        "||grad||^2 >= 2 kappa lambda (L - L*)",
+        "attained (= 1) at the constructed state B = 0, u_kappa = u_lambda, L* = 0",
+        _tight_state((2, 3, 4)),
+    ),
+    Family(
+        "STATE-WISE",
+        "m<n",
+        (2, 1, 4),
+        state_wise_ratio,
+        "||grad||^2 >= 2 kappa lambda (L - L*)",
+        "attained (= 1) at the constructed state B = 0, u_kappa = u_lambda, L* = 0",
+        _tight_state((2, 1, 4)),
+    ),
+    Family(
+        "STATE-WISE",
+        "m>n",
+        (3, 1, 2),
+        state_wise_ratio,
+        "||grad||^2 >= 2 kappa lambda (L - L*)",
+        "attained (= 1) at the constructed state B = 0, u_kappa = u_lambda, L* = 0",
+        _tight_state((3, 1, 2)),
+    ),
+    Family(
+        "ENERGY",
+        "m<m_y",
+        (2, 3, 1),
+        metric_ratio,
+        "K >= lambda(A) I",
+        "attained (= 1) at every state with m < m_y (the W J_j^2 W^T share a null space)",
+    ),
+    Family(
+        "ENERGY",
+        "m>=m_y",
+        (3, 2, 1),
+        metric_ratio,
+        "K >= lambda(A) I",
+        "attained in the limit B -> 0 (K -> (U^-T U^-1) (x) I)",
+    ),
+    *(
+        Family(
+            "UNIFORM-RATE",
+            f"m={m}, gamma={g}",
+            (m, 1, 1),
+            uniform_ratio,
+            "lambda(A) >= 1/(1 + gamma sqrt m)^2",
+            "not attained at a finite m for a fixed gamma; -> 1 like 1 + O(1/sqrt m) at the concentrated softmax "
+            "(and trivially as gamma -> 0, where both sides -> 1)",
+            _concentrated((m, 1, 1), gap=30.0, gamma=g),
+            gamma=g,
+        )
+        for m in (4, 16)
+        for g in (0.5, 0.9)
+    ),
+    Family(
+        "UNIFORM-RATE",
+        "m=4, gamma=0.9, ||S||_2 form",
+        (4, 1, 1),
+        softmax_norm_ratio,
+        "lambda(A) >= 1/(1 + gamma ||sigma(A)||_2)^2",
+        "the triangle inequality ||I - gamma S|| <= 1 + gamma ||S||; attained when S's top singular pair is "
+        "(-u, u)-aligned",
+        _concentrated((4, 1, 1), gamma=0.9),
+        gamma=0.9,
+    ),
+    Family(
+        "WELL-POSED",
+        "m=4",
+        (4, 1, 1),
+        condition_ratio,
+        "cond_1(U) <= (1 + gamma)/(1 - gamma)",
+        "attained in the limit of every column of sigma(A) at e_1 (U = I - gamma e_1 1^T)",
+        _concentrated((4, 1, 1)),
+    ),
+    Family(
+        "NAIVE-BOUND-FALSE",
+        "m=8",
+        (8, 1, 1),
+        naive_ratio,
+        "lambda(A) >= 1/(1 + gamma)^2 (false)",
+        "false: the smallest ratio is how far below the naive bound lambda can go",
+        _concentrated((8, 1, 1)),
+    ),
 ]
 
 
@@ -183,17 +247,27 @@ def search(family: Family, *, starts: int = 4, seed: int = 0, max_evaluations: i
     if family.informed is not None:
         x0s.append(family.vector(family.informed(rng)))
     for x0 in x0s:
-        res = minimize(objective, x0, method="Nelder-Mead",
-                       options={"maxfev": max_evaluations, "adaptive": True, "xatol": 1e-10, "fatol": 1e-14})
+        res = minimize(
+            objective,
+            x0,
+            method="Nelder-Mead",
+            options={"maxfev": max_evaluations, "adaptive": True, "xatol": 1e-10, "fatol": 1e-14},
+        )
         evaluations += res.nfev
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
     inst = family.instance(best.x)
-    return {"claim": family.claim, "regime": family.regime, "statement": family.statement, "note": family.note,
-            "ratio": float(np.exp(best.fun)), "evaluations": int(evaluations),
-            "seconds": time.perf_counter() - t0,
-            "instance": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in inst.items()},
-            "where": {"m": family.shapes[0], "m_y": family.shapes[1], "n": family.shapes[2], "gamma": inst["gamma"]}}
+    return {
+        "claim": family.claim,
+        "regime": family.regime,
+        "statement": family.statement,
+        "note": family.note,
+        "ratio": float(np.exp(best.fun)),
+        "evaluations": int(evaluations),
+        "seconds": time.perf_counter() - t0,
+        "instance": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in inst.items()},
+        "where": {"m": family.shapes[0], "m_y": family.shapes[1], "n": family.shapes[2], "gamma": inst["gamma"]},
+    }
 
 
 def load_tight(name: str) -> dict:
@@ -202,8 +276,9 @@ def load_tight(name: str) -> dict:
     if name not in table:
         raise ValueError(f"unknown tight instance {name!r}; known: {sorted(table)}")
     entry = table[name]
-    return {k: (np.array(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in entry["instance"].items()} \
-        | {"ratio": entry["ratio"]}
+    return {k: (np.array(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in entry["instance"].items()} | {
+        "ratio": entry["ratio"]
+    }
 
 
 def tight_names(claim: str) -> list[str]:
@@ -230,12 +305,17 @@ def main(argv=None) -> int:
     for family in families:
         r = search(family, starts=args.starts, seed=args.seed, max_evaluations=args.max_evaluations)
         results.append(r)
-        print(f"{r['claim']:<28} {r['regime']:<7} tightest ratio {r['ratio']:.10f}  ({r['evaluations']} evaluations, "
-              f"{r['seconds']:.1f} s; gamma {r['where']['gamma']:.3f})  {r['note']}", flush=True)
+        print(
+            f"{r['claim']:<28} {r['regime']:<7} tightest ratio {r['ratio']:.10f}  ({r['evaluations']} evaluations, "
+            f"{r['seconds']:.1f} s; gamma {r['where']['gamma']:.3f})  {r['note']}",
+            flush=True,
+        )
     if args.write:
         DATA.parent.mkdir(exist_ok=True)
-        command = (f"python -m verify.sharpness --starts {args.starts} --max-evaluations {args.max_evaluations} "
-                   f"--seed {args.seed} --write")
+        command = (
+            f"python -m verify.sharpness --starts {args.starts} --max-evaluations {args.max_evaluations} "
+            f"--seed {args.seed} --write"
+        )
         payload = json.loads(DATA.read_text()) if DATA.exists() and args.only else {"instances": {}}
         known = {f"{f.claim}/{f.regime}" for f in FAMILIES}
         payload["instances"] = {k: v for k, v in payload["instances"].items() if k in known}

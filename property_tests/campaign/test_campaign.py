@@ -55,7 +55,9 @@ def test_markdown_report(tmp_path):
 
 def test_failure_exits_1_and_prints_a_reproduction(monkeypatch, capsys, tmp_path):
     claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
-    failing = claim.__class__(**{**claim.__dict__, "check": lambda config: outcome([condition("broken on purpose", False)])})
+    failing = claim.__class__(
+        **{**claim.__dict__, "check": lambda config: outcome([condition("broken on purpose", False)])}
+    )
     monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", failing)
     p = tmp_path / "r.json"
     assert main(["--only", "WELL-POSED", "--count", "2", "--json", str(p)]) == 1
@@ -67,6 +69,7 @@ def test_failure_exits_1_and_prints_a_reproduction(monkeypatch, capsys, tmp_path
 
 def test_replay_of_a_configuration(capsys):
     from verify.campaign import claim_configurations
+
     config = claim_configurations(claims_module.CLAIMS_BY_ID["STATE-WISE"], 0, 1)[0]
     assert main(["--only", "STATE-WISE", "--replay", json.dumps(config)]) == 0
     assert "holds" in capsys.readouterr().out
@@ -82,8 +85,9 @@ def test_ctrl_c_prints_partial_table(monkeypatch, capsys):
             raise KeyboardInterrupt
         return claim.check(config)
 
-    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED",
-                        claim.__class__(**{**claim.__dict__, "check": interrupt}))
+    monkeypatch.setitem(
+        claims_module.CLAIMS_BY_ID, "WELL-POSED", claim.__class__(**{**claim.__dict__, "check": interrupt})
+    )
     assert main(["--only", "WELL-POSED", "--count", "5"]) == 130
     out = capsys.readouterr().out
     assert "INTERRUPTED" in out and "WELL-POSED" in out
@@ -125,5 +129,6 @@ def test_report_is_strict_json_even_with_non_finite_values(tmp_path, monkeypatch
 
 def test_uniform_bound_refuses_widths_beyond_float_integers():
     import verify
+
     with pytest.raises(ValueError, match="m must be an integer in"):
-        verify.uniform_rate_bound(10 ** 400, gamma=0.5)
+        verify.uniform_rate_bound(10**400, gamma=0.5)

@@ -28,8 +28,14 @@ def _modules_of_the_package() -> set[str]:
 def test_a_default_campaign_run_imports_every_module_of_verify(tmp_path):
     # one configuration per claim and tier, in this process (--workers 1), so that every module
     # a check imports lazily is loaded where it can be seen
-    proc = subprocess.run([sys.executable, "-c", RUN, str(tmp_path / "report.json")], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "DEQ_VERIFY_TIERS": "default,slice,certify"}, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(tmp_path / "report.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "DEQ_VERIFY_TIERS": "default,slice,certify"},
+        timeout=900,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["rc"] == 0, proc.stdout[-3000:]
     missing = _modules_of_the_package() - set(result["modules"])

@@ -372,7 +372,8 @@ def test_ctrl_c_cancels_the_workers_and_keeps_the_partial_report(monkeypatch, tm
     _patch(monkeypatch, "WELL-POSED", _sleeps_from_two)
     before = _pool_workers()
     path = tmp_path / "r.json"
-    assert main(["--only", "WELL-POSED,EXPRESSIVITY", "--count", "100000", "--workers", "2", "--json", str(path)]) == 130
+    argv = ["--only", "WELL-POSED,EXPRESSIVITY", "--count", "100000", "--workers", "2", "--json", str(path)]
+    assert main(argv) == 130
     assert _pool_workers() <= before  # the worker processes, busy, were stopped
     report = json.loads(path.read_text())
     assert report["interrupted"] and not report["all_hold"]
@@ -414,10 +415,18 @@ def test_workers_default_to_the_cores_or_the_environment(monkeypatch):
     assert parse_args(["--scheduler", "tcp://h:8786"]).workers is None
 
 
-@pytest.mark.parametrize("argv", [["--workers", "0"], ["--workers", "2", "--scheduler", "tcp://h:8786"],
-                                  ["--scheduler", " "], ["--scheduler", "host-without-port"],
-                                  ["--scheduler", "tcp://host:notaport"], ["--scheduler", "tcp://host:0"],
-                                  ["--only", "WELL-POSED", "--replay", "{}", "--workers", "2"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--workers", "0"],
+        ["--workers", "2", "--scheduler", "tcp://h:8786"],
+        ["--scheduler", " "],
+        ["--scheduler", "host-without-port"],
+        ["--scheduler", "tcp://host:notaport"],
+        ["--scheduler", "tcp://host:0"],
+        ["--only", "WELL-POSED", "--replay", "{}", "--workers", "2"],
+    ],
+)
 def test_bad_parallel_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         parse_args(argv)

@@ -7,14 +7,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st, target
+from hypothesis import given, settings, target
+from hypothesis import strategies as st
+from strategies import cases
 
 import verify
 from verify import reference as ref
 from verify import sharpness
 from verify.claims import CLAIMS_BY_ID
 from verify.rounding import rate_tolerance
-from strategies import cases
 
 EPS = np.finfo(float).eps
 
@@ -80,5 +81,7 @@ def test_a_strengthened_uniform_bound_fails_at_the_structured_instance(monkeypat
     config = next(c for c in claim.fixed if c.get("structured"))
     assert claim.check(config).passed
     for factor in (1.05, 0.95):
-        monkeypatch.setattr(rates, "uniform_rate_bound", lambda m, *, gamma, f=factor: f / (1 + gamma * np.sqrt(m)) ** 2)
+        monkeypatch.setattr(
+            rates, "uniform_rate_bound", lambda m, *, gamma, f=factor: f / (1 + gamma * np.sqrt(m)) ** 2
+        )
         assert not claim.check(config).passed, factor

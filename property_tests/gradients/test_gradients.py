@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from strategies import cases, make_case
 
 import verify
 from verify.finite_differences import gradient_check
 from verify.gradients import DEQObjective
-from strategies import cases, make_case
 
 EPS = np.finfo(float).eps
 

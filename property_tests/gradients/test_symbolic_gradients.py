@@ -3,13 +3,19 @@
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import make_case, seeds
 
 import verify
-from theory.gradients import (closed_form_gradients, column_scaling_residual, derive_gradients,
-                              max_abs_difference, softmax_jacobian_residual)
+from theory.gradients import (
+    closed_form_gradients,
+    column_scaling_residual,
+    derive_gradients,
+    max_abs_difference,
+    softmax_jacobian_residual,
+)
 from theory.symbolic_model import random_rational_point
-from strategies import make_case, seeds
 
 # Small fully symbolic sizes (m, m_y, n): covers m < m_y, m < n, m > n and m = 1.
 SIZES = [(1, 2, 2), (2, 1, 1), (2, 2, 1), (2, 3, 2), (3, 2, 2)]

@@ -170,19 +170,38 @@ Phik = rng.standard_normal((2, 3, 4))
 Yk = rng.standard_normal((2, 2, 4))
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: batched.batched_rate_constant(Ak, 2.0), "gamma must lie in the open interval"),
-    (lambda: batched.batched_loss_and_grad(Ak, Bk, Phik, Yk, "0.5"), "gamma must be a real"),
-    (lambda: batched.batched_loss_and_grad(Ak, Bk, Phik, Yk, np.array([0.5 + 1j, 0.5])), "gamma must be a real"),
-    (lambda: batched.batched_loss_and_grad(Ak, Bk, Phik, Yk, np.array([0.5, 0.5, 0.5])), "gamma must be a scalar or"),
-    (lambda: batched.batched_gradient_descent(Ak, Bk, Phik, Yk, 0.5, lr=0.1, steps=-5), "steps must be an integer >= 1"),
-    (lambda: batched.batched_gradient_descent(Ak, Bk, Phik, Yk, 0.5, lr=-1.0, steps=2), "lr must be a finite number > 0"),
-    (lambda: batched.batched_gradient_descent(Ak, Bk, Phik, Yk, 0.5, lr=np.nan, steps=2), "lr must be a finite number > 0"),
-    (lambda: batched.batched_gradient_flow(Ak, Bk, Phik, Yk, 0.5, T=1.0, t_eval=[np.nan]), "t_eval"),
-    (lambda: batched.batched_loss_and_grad(np.zeros((2, 0, 0)), np.zeros((2, 2, 0)), np.zeros((2, 0, 4)), Yk, 0.5),
-     "A must be non-empty"),
-    (lambda: batched.batched_loss_and_grad(Ak.astype(np.longdouble), Bk, Phik, Yk, 0.5), "A has dtype"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: batched.batched_rate_constant(Ak, 2.0), "gamma must lie in the open interval"),
+        (lambda: batched.batched_loss_and_grad(Ak, Bk, Phik, Yk, "0.5"), "gamma must be a real"),
+        (lambda: batched.batched_loss_and_grad(Ak, Bk, Phik, Yk, np.array([0.5 + 1j, 0.5])), "gamma must be a real"),
+        (
+            lambda: batched.batched_loss_and_grad(Ak, Bk, Phik, Yk, np.array([0.5, 0.5, 0.5])),
+            "gamma must be a scalar or",
+        ),
+        (
+            lambda: batched.batched_gradient_descent(Ak, Bk, Phik, Yk, 0.5, lr=0.1, steps=-5),
+            "steps must be an integer >= 1",
+        ),
+        (
+            lambda: batched.batched_gradient_descent(Ak, Bk, Phik, Yk, 0.5, lr=-1.0, steps=2),
+            "lr must be a finite number > 0",
+        ),
+        (
+            lambda: batched.batched_gradient_descent(Ak, Bk, Phik, Yk, 0.5, lr=np.nan, steps=2),
+            "lr must be a finite number > 0",
+        ),
+        (lambda: batched.batched_gradient_flow(Ak, Bk, Phik, Yk, 0.5, T=1.0, t_eval=[np.nan]), "t_eval"),
+        (
+            lambda: batched.batched_loss_and_grad(
+                np.zeros((2, 0, 0)), np.zeros((2, 2, 0)), np.zeros((2, 0, 4)), Yk, 0.5
+            ),
+            "A must be non-empty",
+        ),
+        (lambda: batched.batched_loss_and_grad(Ak.astype(np.longdouble), Bk, Phik, Yk, 0.5), "A has dtype"),
+    ],
+)
 def test_batched_entry_points_validate(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -196,9 +215,13 @@ def test_pl_constant_of_zero_features_names_phi():
 
 # (seed, m, m_y, n, gamma, a_scale): configurations where lr = 1e150 makes A non-finite before the
 # loss is checked (found by 200 random campaign-style configurations)
-DIVERGING = [(1845865537, 1, 3, 4, 0.9669330754973237, 0.1), (2518140844, 3, 5, 3, 0.9250935317577058, 3.0),
-             (3980083683, 2, 3, 4, 0.8897444664151973, 3.0), (4201543657, 5, 1, 3, 0.9779174522668713, 1.0),
-             (0, 3, 2, 4, 0.5, 3.0)]
+DIVERGING = [
+    (1845865537, 1, 3, 4, 0.9669330754973237, 0.1),
+    (2518140844, 3, 5, 3, 0.9250935317577058, 3.0),
+    (3980083683, 2, 3, 4, 0.8897444664151973, 3.0),
+    (4201543657, 5, 1, 3, 0.9779174522668713, 1.0),
+    (0, 3, 2, 4, 0.5, 3.0),
+]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -215,7 +238,9 @@ def test_descent_divergence_is_reported_not_a_scipy_error(seed, m, m_y, n, gamma
     assert np.all(np.isfinite(traj.A)) and np.all(np.isfinite(traj.B)) and np.all(np.isfinite(traj.loss))
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 def test_descent_finiteness_test_is_exact():
     """Descent tests finiteness by one sum first: a NaN or inf entry must still be caught, and
     finite entries whose sum overflows must not count as divergence."""
@@ -234,10 +259,13 @@ def test_descent_finiteness_test_is_exact():
 
 
 # ---- further hostile inputs ---------------------------------------------------------------
-@pytest.mark.parametrize("call", [
-    lambda: verify.fixed_point_iterates(A, Phi, gamma=0.5, layers=10**9),
-    lambda: verify.unrolled_loss_and_grad(A, B, Phi, Y, gamma=0.5, layers=10**9),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: verify.fixed_point_iterates(A, Phi, gamma=0.5, layers=10**9),
+        lambda: verify.unrolled_loss_and_grad(A, B, Phi, Y, gamma=0.5, layers=10**9),
+    ],
+)
 def test_layer_count_is_budgeted(call):
     with pytest.raises(ValueError, match="layers = 1000000000 .* needs about .* GiB"):
         call()

@@ -133,27 +133,34 @@ def _a_config(claim_id="STATE-WISE"):
     return claim_configurations(claims_module.CLAIMS_BY_ID[claim_id], 0, 1)[0]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: "{not json", "not valid JSON"),
-    (lambda c: "[1, 2]", "must be a JSON object"),
-    (lambda c: json.dumps({k: v for k, v in c.items() if k != "m"}), "missing the key 'm' that STATE-WISE needs"),
-    (lambda c: json.dumps({**c, "mm": 3}), "unknown configuration key 'mm'"),
-    (lambda c: json.dumps({**c, "derivation": "Groenwall step"}), "'derivation' is not a configuration key of STATE-WISE"),
-    (lambda c: json.dumps({**c, "m": 2.5}), "'m' must be an integer"),
-    (lambda c: json.dumps({**c, "m": True}), "'m' must be an integer"),
-    (lambda c: json.dumps({**c, "m": 0}), r"'m' must lie in \[1, "),
-    (lambda c: json.dumps({**c, "gamma": 1.0}), r"'gamma' must lie in \(0, 1\)"),
-    (lambda c: json.dumps(c).replace(json.dumps(c["gamma"]), "NaN"), "NaN"),
-    (lambda c: json.dumps({**c, "loss": "hinge"}), "'loss' must be one of"),
-    (lambda c: json.dumps({**c, "m": 100000}), "GiB"),
-    (lambda c: json.dumps(c)[:-1] + ', "m": 2}', "duplicate key 'm'"),
-    (lambda c: "[" * 100000, "JSON"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: "{not json", "not valid JSON"),
+        (lambda c: "[1, 2]", "must be a JSON object"),
+        (lambda c: json.dumps({k: v for k, v in c.items() if k != "m"}), "missing the key 'm' that STATE-WISE needs"),
+        (lambda c: json.dumps({**c, "mm": 3}), "unknown configuration key 'mm'"),
+        (
+            lambda c: json.dumps({**c, "derivation": "Groenwall step"}),
+            "'derivation' is not a configuration key of STATE-WISE",
+        ),
+        (lambda c: json.dumps({**c, "m": 2.5}), "'m' must be an integer"),
+        (lambda c: json.dumps({**c, "m": True}), "'m' must be an integer"),
+        (lambda c: json.dumps({**c, "m": 0}), r"'m' must lie in \[1, "),
+        (lambda c: json.dumps({**c, "gamma": 1.0}), r"'gamma' must lie in \(0, 1\)"),
+        (lambda c: json.dumps(c).replace(json.dumps(c["gamma"]), "NaN"), "NaN"),
+        (lambda c: json.dumps({**c, "loss": "hinge"}), "'loss' must be one of"),
+        (lambda c: json.dumps({**c, "m": 100000}), "GiB"),
+        (lambda c: json.dumps(c)[:-1] + ', "m": 2}', "duplicate key 'm'"),
+        (lambda c: "[" * 100000, "JSON"),
+    ],
+)
 def test_malformed_replay_exits_2_naming_the_problem(mutate, message, capsys):
     assert _exit_code(["--only", "STATE-WISE", "--replay", mutate(_a_config())]) == 2
     err = capsys.readouterr().err
     assert "--replay" in err and len(err.strip().splitlines()) == 1
     import re
+
     assert re.search(message, err), err
 
 
@@ -170,6 +177,7 @@ def test_every_sampled_configuration_passes_the_replay_schema():
     import json as _json
 
     from verify.config_schema import claim_keys, replay_config, validate_config
+
     for claim in CLAIMS:
         required, allowed = claim_keys(claim)
         for config in claim_configurations(claim, 0, 10)[:10]:
@@ -179,14 +187,17 @@ def test_every_sampled_configuration_passes_the_replay_schema():
 
 
 # ---- coercions and exit codes --------------------------------------------------------------------------
-@pytest.mark.parametrize("argv, option", [
-    (["--only", ""], "--only"),
-    (["--only", "WELL-POSED,"], "--only"),
-    (["--only", "WELL-POSED,WELL-POSED"], "--only"),
-    (["--seed", "-1"], "--seed"),
-    (["--only", "STATE-WISE", "--replay", "{}", "--count", "3"], "--count"),
-    (["--only", "STATE-WISE", "--replay", "{}", "--seed", "3"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["--only", ""], "--only"),
+        (["--only", "WELL-POSED,"], "--only"),
+        (["--only", "WELL-POSED,WELL-POSED"], "--only"),
+        (["--seed", "-1"], "--seed"),
+        (["--only", "STATE-WISE", "--replay", "{}", "--count", "3"], "--count"),
+        (["--only", "STATE-WISE", "--replay", "{}", "--seed", "3"], "--seed"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, option, capsys):
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err
@@ -206,7 +217,10 @@ def test_interrupted_claim_is_not_reported_as_holding(monkeypatch, tmp_path, cap
 
 def test_failing_claim_check_during_replay_is_exit_1(monkeypatch, capsys):
     claim = claims_module.CLAIMS_BY_ID["STATE-WISE"]
-    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "STATE-WISE",
-                        claim.__class__(**{**claim.__dict__, "check": lambda c: outcome([condition("broken", False)])}))
+    monkeypatch.setitem(
+        claims_module.CLAIMS_BY_ID,
+        "STATE-WISE",
+        claim.__class__(**{**claim.__dict__, "check": lambda c: outcome([condition("broken", False)])}),
+    )
     assert main(["--only", "STATE-WISE", "--replay", json.dumps(_a_config())]) == 1
     assert "FAILS" in capsys.readouterr().out

@@ -139,8 +139,13 @@ def test_one_hot_targets_do_not_allocate_classes_squared():
 # ---- the figure script validates every input before the first figure ------------------------------
 def _run_figures(*args, out):
     env = dict(os.environ, MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, os.path.join(ROOT, "figures", "make_figures.py"), "--out", str(out), "--small",
-                           *args], capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "figures", "make_figures.py"), "--out", str(out), "--small", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 def test_figure_script_checks_idx_files_before_any_figure(tmp_path):

@@ -2,11 +2,11 @@
 
 import numpy as np
 from hypothesis import given
+from strategies import cases
 
 import verify
 from verify.landscape import midpoint_violation, minimiser_excess_floor
 from verify.model import ImplicitLayer
-from strategies import cases
 
 EPS = np.finfo(float).eps
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from hypothesis import given
+from strategies import cases, make_case
 
 import verify
 from verify.losses import NotAttainedError
-from strategies import cases, make_case
 
 EPS = np.finfo(float).eps
 

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import cases
 
 import verify
 from verify.model import ImplicitLayer, column_softmax, weight_for
-from strategies import cases, gammas, seeds, shapes
 
 EPS = np.finfo(float).eps
 

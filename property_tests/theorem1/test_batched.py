@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import make_case, shapes
 
 import verify
-from verify.batched import (batched_gradient_descent, batched_gradient_flow, batched_loss_and_grad,
-                            batched_rate_constant)
+from verify.batched import batched_gradient_descent, batched_gradient_flow, batched_loss_and_grad, batched_rate_constant
+from verify.campaign import claim_configurations
 from verify.claims import CLAIMS_BY_ID
 from verify.claims.gradients import check_conservation, check_conservation_batch
-from verify.campaign import claim_configurations
-from strategies import make_case, shapes
 
 EPS = np.finfo(float).eps
 
@@ -24,7 +24,10 @@ def test_batched_matches_single(shape, k, loss, seed):
     m, m_y, n = shape
     m_y = max(m_y, 2) if loss == "cross_entropy" else m_y
     rng = np.random.default_rng(seed)
-    cases = [make_case(int(s), m, m_y, n, float(g), loss) for s, g in zip(rng.integers(0, 2**31, k), rng.uniform(0.05, 0.95, k))]
+    cases = [
+        make_case(int(s), m, m_y, n, float(g), loss)
+        for s, g in zip(rng.integers(0, 2**31, k), rng.uniform(0.05, 0.95, k))
+    ]
     A, B, Phi, Y = _stack(cases)
     gammas = np.array([c.gamma for c in cases])
     L, dA, dB = batched_loss_and_grad(A, B, Phi, Y, gammas, loss)

@@ -5,15 +5,20 @@ import numpy as np
 import pytest
 import scipy.linalg as sla
 from scipy import integrate
+from strategies import make_case
 
 import verify
 from verify import dynamics
-from verify.convergence import DENSE_RATE_MAX_WIDTH, RateTracker, concentrated_weight, default_rate_rtol, \
-    rate_constant_unchecked
+from verify.convergence import (
+    DENSE_RATE_MAX_WIDTH,
+    RateTracker,
+    concentrated_weight,
+    default_rate_rtol,
+    rate_constant_unchecked,
+)
 from verify.gradients import DEQObjective
 from verify.model import column_softmax
 from verify.rounding import ODE_GLOBAL_ERROR_FACTOR
-from strategies import make_case
 
 EPS = np.finfo(float).eps
 

@@ -4,16 +4,18 @@ state-wise inequality, integrated bound along trajectories, uniform rate bound."
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import REGIMES, budget, cases, make_case
 
 import verify
-from theory.dynamics import closed_form_metric_terms, comparison_ode, derive_metric, metric_function, vec as svec
+from theory.dynamics import closed_form_metric_terms, comparison_ode, derive_metric, metric_function
+from theory.dynamics import vec as svec
 from theory.symbolic_model import build, random_rational_point
-from verify.judging import flow_bound_report, flow_to_target
 from verify.convergence import concentrated_weight, softmax_norm_rate_bound, state_wise_ratio
 from verify.dynamics import preconditioner_matvec, vec
 from verify.gradients import DEQObjective
-from strategies import REGIMES, budget, cases, make_case
+from verify.judging import flow_bound_report, flow_to_target
 
 EPS = np.finfo(float).eps
 
@@ -252,11 +254,11 @@ def test_gradient_descent_rejects_bad_arguments(kwargs, match):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_failed_ode_solve_raises_with_solver_message(monkeypatch):
     case = make_case(0, 2, 2, 3, 0.5)
-    from verify import dynamics
-
     # A right-hand side that turns infinite after a few evaluations: every step is rejected until
     # the step size underflows, and solve_ivp reports failure (status -1).
     import dataclasses
+
+    from verify import dynamics
 
     original, calls = dynamics.DEQObjective.evaluate, {"n": 0}
 
@@ -295,8 +297,8 @@ def test_flow_bounds_at_larger_widths(shape):
 def test_descent_without_the_rate_integral_takes_the_same_steps():
     """track_rate=False changes what is recorded, never the iterates: the same A, B and losses
     at every record (bit for bit: the update does not read lambda); lambda at the last record
-    equal to 1/sigma_max(U)^2 (docs/theory.md, section 4) from an independent SVD of the final U; the integral NaN after the
-    first record (it needs lambda at every step)."""
+    equal to 1/sigma_max(U)^2 (docs/theory.md, section 4) from an independent SVD of the final U;
+    the integral NaN after the first record (it needs lambda at every step)."""
     case = make_case(3, 4, 2, 12, 0.7)
     kwargs = dict(gamma=0.7, lr=0.05, steps=30, record_every=10)
     on = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, **kwargs)
@@ -310,4 +312,4 @@ def test_descent_without_the_rate_integral_takes_the_same_steps():
     U = np.eye(4) - 0.7 * E / E.sum(axis=0)
     sigma_max = np.linalg.svd(U, compute_uv=False)[0]
     # lambda's relative error: the tracker's rtol 1e-10 plus the SVD's O(m eps)
-    np.testing.assert_allclose(off.rate[-1], 1.0 / sigma_max ** 2, rtol=1e-9)
+    np.testing.assert_allclose(off.rate[-1], 1.0 / sigma_max**2, rtol=1e-9)

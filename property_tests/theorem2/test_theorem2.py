@@ -3,18 +3,24 @@
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.optimize import NonlinearConstraint, brentq, minimize
+from strategies import REGIMES, budget, cases, make_case
 
 import verify
 from theory.trust_region import derived_hessian, steepest_descent_in_metric
 from verify.dynamics import vec
 from verify.gradients import DEQObjective
 from verify.model import ImplicitLayer
-from verify.trust_region import check_correspondence
-from verify.trust_region import (admissible_step_bound, frozen_A_preconditioner,
-                                 solve_trust_region, trust_region_iteration, trust_region_metric)
-from strategies import REGIMES, budget, cases, make_case
+from verify.trust_region import (
+    admissible_step_bound,
+    check_correspondence,
+    frozen_A_preconditioner,
+    solve_trust_region,
+    trust_region_iteration,
+    trust_region_metric,
+)
 
 EPS = np.finfo(float).eps
 

@@ -29,15 +29,23 @@ def check_cross_entropy_linear(config):
     ev = np.linalg.eigvalsh(H_star)
     kappa_ref = float(ev[ev > np.sqrt(EPS) * ev.max()].min())
     kappa_est = local_pl_estimate(problem)
-    meas = [condition("non-separable detected (true by construction)", problem.separability.status == "non-separable"),
-            # both solves stop at a Newton decrement of 64 eps L*: |L - L*| <= that, each
-            equal("L* = reference Newton solve", abs(problem.optimal_loss - L_star_ref),
-                  2 * 64 * EPS * max(1.0, L_star_ref) + 4 * c.n * c.m_y * EPS * L_star_ref),
-            # eigenvalues to size eps ||H|| (eigh), and H at the two minimisers, which agree to
-            # sqrt(2 * 64 eps L* / kappa) (the excess is quadratic): H moves by ||Phi||^2 / 4 times that
-            equal("kappa_est = reference (Hessian at the reference W*)", abs(kappa_est - kappa_ref),
-                  2 * H_star.shape[0] * EPS * ev.max()
-                  + 0.25 * float(np.linalg.norm(c.Phi, 2)) ** 3 * np.sqrt(2 * 64 * EPS * max(1.0, L_star_ref) / kappa_ref))]
+    meas = [
+        condition("non-separable detected (true by construction)", problem.separability.status == "non-separable"),
+        # both solves stop at a Newton decrement of 64 eps L*: |L - L*| <= that, each
+        equal(
+            "L* = reference Newton solve",
+            abs(problem.optimal_loss - L_star_ref),
+            2 * 64 * EPS * max(1.0, L_star_ref) + 4 * c.n * c.m_y * EPS * L_star_ref,
+        ),
+        # eigenvalues to size eps ||H|| (eigh), and H at the two minimisers, which agree to
+        # sqrt(2 * 64 eps L* / kappa) (the excess is quadratic): H moves by ||Phi||^2 / 4 times that
+        equal(
+            "kappa_est = reference (Hessian at the reference W*)",
+            abs(kappa_est - kappa_ref),
+            2 * H_star.shape[0] * EPS * ev.max()
+            + 0.25 * float(np.linalg.norm(c.Phi, 2)) ** 3 * np.sqrt(2 * 64 * EPS * max(1.0, L_star_ref) / kappa_ref),
+        ),
+    ]
     E0 = problem.value(ref.end_to_end_weight(c.A, c.B, c.gamma)) - L_star_ref
     # the excess L0 - L* cancels: its absolute rounding is about 4 n m_y eps L0 (n log-sum-exps of
     # m_y terms); records are fitted only 100x above it (1% relative error at worst)
@@ -52,8 +60,16 @@ def check_cross_entropy_linear(config):
         T *= 4
     reached = traj.event_time is not None
     if reached:  # again, with the records spread over [0, event time]
-        traj = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=traj.event_time, method=method,
-                             t_eval=np.linspace(0.0, traj.event_time, 400), record_parameters=True)
+        traj = gradient_flow(
+            c.A,
+            c.B,
+            problem,
+            gamma=c.gamma,
+            T=traj.event_time,
+            method=method,
+            t_eval=np.linspace(0.0, traj.event_time, 400),
+            record_parameters=True,
+        )
     tail = (traj.excess_loss < 1e-3 * E0) & (traj.excess_loss > floor)
     meas.append(condition("reached L* + 1e-8 (L_0 - L*) (extended up to 64x the estimated time)", reached))
     meas.append(condition("at least 8 tail records above the rounding floor", tail.sum() >= 8))
@@ -71,8 +87,11 @@ def check_cross_entropy_linear(config):
     lam_K = float(np.linalg.eigvalsh(K_end)[0])
     meas.append(at_least("late decay rate >= mu_min (half the linearised rate 2 mu_min)", -slope, mu_min))
     meas.append(at_least("mu_min >= lambda_min(K) kappa_est", mu_min, lam_K * kappa_ref, 1e-8))
-    return outcome(meas, f"kappa ESTIMATE {kappa_ref:.3g}; tail slope {slope:.4g} = {-slope / (2 * mu_min):.3f} x (-2 mu_min)",
-                   asymptotic_ratio=-slope / (2 * mu_min))
+    return outcome(
+        meas,
+        f"kappa ESTIMATE {kappa_ref:.3g}; tail slope {slope:.4g} = {-slope / (2 * mu_min):.3f} x (-2 mu_min)",
+        asymptotic_ratio=-slope / (2 * mu_min),
+    )
 
 
 def check_cross_entropy_separable(config):
@@ -86,36 +105,68 @@ def check_cross_entropy_separable(config):
     Y = np.eye(2)[:, (Phi[0] > 0).astype(int)]
     problem = ShallowProblem(Phi, Y, "cross_entropy")
     # time runs like 1 / scale^2 (the gradient is quadratic in Phi): the window scales with it
-    unit = 1.0 / scale ** 2
-    traj = gradient_flow(rng.standard_normal((m, m)), rng.standard_normal((2, m)), problem, gamma=config["gamma"],
-                         T=2000.0 * unit, rtol=1e-8, t_eval=np.geomspace(unit, 2000.0 * unit, 50))
+    unit = 1.0 / scale**2
+    traj = gradient_flow(
+        rng.standard_normal((m, m)),
+        rng.standard_normal((2, m)),
+        problem,
+        gamma=config["gamma"],
+        T=2000.0 * unit,
+        rtol=1e-8,
+        t_eval=np.geomspace(unit, 2000.0 * unit, 50),
+    )
     late = traj.t > 100 * unit
     slope = float(np.polyfit(np.log(traj.t[late]), np.log(traj.excess_loss[late]), 1)[0])
     rises = np.diff(traj.loss) / traj.loss[0]
     # sublinear: over the last two doublings of time, log E drops by about the same amount
     # (a power law) instead of twice as much (what a linear rate, E ~ exp(-c t), would give)
-    logE = np.interp(np.log([250 * unit, 500 * unit, 1000 * unit, 2000 * unit]), np.log(traj.t), np.log(traj.excess_loss))
+    logE = np.interp(
+        np.log([250 * unit, 500 * unit, 1000 * unit, 2000 * unit]), np.log(traj.t), np.log(traj.excess_loss)
+    )
     drop_prev, drop_last = logE[1] - logE[2], logE[2] - logE[3]
-    return outcome([
-        condition("separable detected (true by construction)", problem.separability.status == "separable"),
-        equal("L* = 0", abs(problem.optimal_loss), 0.0),
-        Measurement("monotone loss (worst rise / L_0)", INEQUALITY, float(-np.max(rises)), 1e-6),
-        condition("still decreasing at the end (E_T < E_{T/2})", drop_last > 0),
-        at_least("sublinear: the last time-doubling's log-drop < 1.5 x the previous one's", 1.5 * drop_prev, drop_last),
-    ], f"L* = 0 not attained; excess ~ t^{slope:.2f} on [100, 2000] time units")
-
+    return outcome(
+        [
+            condition("separable detected (true by construction)", problem.separability.status == "separable"),
+            equal("L* = 0", abs(problem.optimal_loss), 0.0),
+            Measurement("monotone loss (worst rise / L_0)", INEQUALITY, float(-np.max(rises)), 1e-6),
+            condition("still decreasing at the end (E_T < E_{T/2})", drop_last > 0),
+            at_least(
+                "sublinear: the last time-doubling's log-drop < 1.5 x the previous one's", 1.5 * drop_prev, drop_last
+            ),
+        ],
+        f"L* = 0 not attained; excess ~ t^{slope:.2f} on [100, 2000] time units",
+    )
 
 
 SPECS = [
-    ClaimSpec(id="CE-LINEAR", theorem="cross-entropy", provenance=PAPER, symbolic="not applicable",
-              statement="cross-entropy, non-separable data: monotone, linear convergence to the attained L* "
-                        "(kappa is an ESTIMATE; the rate check is one-sided)",
-              default=Tier(sample=sampler(losses=("cross_entropy",), gamma=(0.05, 0.9), max_dim=4, scales=(-0.5, 0.5),
-                                          non_separable=True),
-                           check=check_cross_entropy_linear, quick=6, thorough=300, digest=asymptotic_rate_ratio)),
-    ClaimSpec(id="CE-SEPARABLE", theorem="cross-entropy", provenance=DERIVED, symbolic="not applicable",
-              statement="cross-entropy, separable data: L* = 0 is not attained; the decay is sublinear",
-              default=Tier(sample=sampler(losses=("cross_entropy",), gamma=(0.2, 0.95), max_dim=5, m1_every=None,
-                                          scales=(-0.5, 0.5)),
-                           check=check_cross_entropy_separable, quick=2, thorough=20)),
+    ClaimSpec(
+        id="CE-LINEAR",
+        theorem="cross-entropy",
+        provenance=PAPER,
+        symbolic="not applicable",
+        statement="cross-entropy, non-separable data: monotone, linear convergence to the attained L* "
+        "(kappa is an ESTIMATE; the rate check is one-sided)",
+        default=Tier(
+            sample=sampler(
+                losses=("cross_entropy",), gamma=(0.05, 0.9), max_dim=4, scales=(-0.5, 0.5), non_separable=True
+            ),
+            check=check_cross_entropy_linear,
+            quick=6,
+            thorough=300,
+            digest=asymptotic_rate_ratio,
+        ),
+    ),
+    ClaimSpec(
+        id="CE-SEPARABLE",
+        theorem="cross-entropy",
+        provenance=DERIVED,
+        symbolic="not applicable",
+        statement="cross-entropy, separable data: L* = 0 is not attained; the decay is sublinear",
+        default=Tier(
+            sample=sampler(losses=("cross_entropy",), gamma=(0.2, 0.95), max_dim=5, m1_every=None, scales=(-0.5, 0.5)),
+            check=check_cross_entropy_separable,
+            quick=2,
+            thorough=20,
+        ),
+    ),
 ]

@@ -67,9 +67,12 @@ def check_implicit_bias_loops(config):
     W1_0, W2_0 = states["deep_linear"][0]
     W0 = states["linear"][0]
     start_tol = 2 * rounding.forward_errors(W0, Phi, np.zeros_like(Y), gamma)["W"] + 2 * m * EPS * norm(W0)
-    meas = [equal("common start: W(A_0, B_0) = W_lin,0 (reference forward pass)", norm(weight("deq", 0) - W0), start_tol),
-            condition("common start: W_1,0 = I and W_2,0 = W_lin,0",
-                      np.array_equal(W1_0, np.eye(m)) and np.array_equal(W2_0, W0))]
+    meas = [
+        equal("common start: W(A_0, B_0) = W_lin,0 (reference forward pass)", norm(weight("deq", 0) - W0), start_tol),
+        condition(
+            "common start: W_1,0 = I and W_2,0 = W_lin,0", np.array_equal(W1_0, np.eye(m)) and np.array_equal(W2_0, W0)
+        ),
+    ]
     worst_loss, worst_step = 0.0, 0.0
     for k in range(len(states["linear"])):
         for model in ("deq", "linear", "deep_linear"):
@@ -97,33 +100,52 @@ def check_implicit_bias_loops(config):
         P = W2 @ W1
         g = ref.shallow_gradient(P, Phi, Y, loss) / n
         # the product W_2 W_1 rounds by m eps ||W_2|| ||W_1||; the gradient then moves by ||Phi||^2 that much
-        e_dln = (rounding.forward_errors(P, Phi, ref.output_gradient(P @ Phi, Y, loss), gamma)["grad_L0"] / n
-                 + m * EPS * norm(W2) * norm(W1) * float(np.linalg.norm(Phi, 2)) ** 2 / n)
+        e_dln = (
+            rounding.forward_errors(P, Phi, ref.output_gradient(P @ Phi, Y, loss), gamma)["grad_L0"] / n
+            + m * EPS * norm(W2) * norm(W1) * float(np.linalg.norm(Phi, 2)) ** 2 / n
+        )
         V1, V2 = states["deep_linear"][k + 1]
         err = norm(V1 - (W1 - lr * W2.T @ g)) + norm(V2 - (W2 - lr * g @ W1.T))
-        tol = 2 * lr * (e_dln * (norm(W1) + norm(W2)) + m * EPS * norm(g) * (norm(W1) + norm(W2))) \
-            + 2 * EPS * (norm(W1) + norm(W2))
+        tol = 2 * lr * (e_dln * (norm(W1) + norm(W2)) + m * EPS * norm(g) * (norm(W1) + norm(W2))) + 2 * EPS * (
+            norm(W1) + norm(W2)
+        )
         worst_step = max(worst_step, err / tol)
-    meas += [equal("recorded train and test losses = reference mean losses (worst error/tolerance)", worst_loss, 1.0),
-             equal("each recorded step = theta - lr grad(L / n) with the reference gradient (worst error/tolerance)",
-                   worst_step, 1.0)]
+    meas += [
+        equal("recorded train and test losses = reference mean losses (worst error/tolerance)", worst_loss, 1.0),
+        equal(
+            "each recorded step = theta - lr grad(L / n) with the reference gradient (worst error/tolerance)",
+            worst_step,
+            1.0,
+        ),
+    ]
     return outcome(meas, f"lr = {lr:.3g}, loss {loss}")
 
 
 def _sample(rng, index):
     loss = "square" if index % 2 == 0 else "cross_entropy"
     m = int(rng.integers(3, 9))
-    return {"seed": int(rng.integers(2**32)), "loss": loss, "m": m, "m_y": int(rng.integers(2, 4)),
-            "n": int(rng.integers(2, m)) if loss == "square" else int(rng.integers(m + 1, 3 * m)),
-            "gamma": float(rng.uniform(0.1, 0.9)), "a_scale": float(rng.choice([0.1, 1.0])),
-            "init_scale": float(rng.choice([0.01, 1.0]))}
+    return {
+        "seed": int(rng.integers(2**32)),
+        "loss": loss,
+        "m": m,
+        "m_y": int(rng.integers(2, 4)),
+        "n": int(rng.integers(2, m)) if loss == "square" else int(rng.integers(m + 1, 3 * m)),
+        "gamma": float(rng.uniform(0.1, 0.9)),
+        "a_scale": float(rng.choice([0.1, 1.0])),
+        "init_scale": float(rng.choice([0.01, 1.0])),
+    }
 
 
 SPECS = [
-    ClaimSpec(id="IMPLICIT-BIAS", theorem="implicit bias", provenance=DERIVED, symbolic="not applicable",
-              statement="the implicit-bias experiment's three training loops (DEQ-linear, linear, deep linear) start "
-                        "from the same W_0, take gradient-descent steps of their own per-sample-mean losses, and "
-                        "record the losses of their parameters (the loops behind the figure; the direction of "
-                        "the test-loss gap is measured, not judged)",
-              default=Tier(sample=_sample, check=check_implicit_bias_loops, quick=6, thorough=60)),
+    ClaimSpec(
+        id="IMPLICIT-BIAS",
+        theorem="implicit bias",
+        provenance=DERIVED,
+        symbolic="not applicable",
+        statement="the implicit-bias experiment's three training loops (DEQ-linear, linear, deep linear) start "
+        "from the same W_0, take gradient-descent steps of their own per-sample-mean losses, and "
+        "record the losses of their parameters (the loops behind the figure; the direction of "
+        "the test-loss gap is measured, not judged)",
+        default=Tier(sample=_sample, check=check_implicit_bias_loops, quick=6, thorough=60),
+    ),
 ]

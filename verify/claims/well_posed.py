@@ -44,44 +44,81 @@ def check_well_posedness(config):
     err0 = np.abs(iterates[0] - z_star).sum(axis=0)
     # the solve's error in z* and the iteration's own rounding ((m + 2) eps per layer, damped by
     # gamma per layer: sum over layers <= (m + 2) eps / (1 - gamma) times the column's 1-norm)
-    floor = (2 * rounding.solve_rounding(m, gamma) + (m + 2) * EPS / (1 - gamma)) * np.abs(z_star).sum(axis=0) * np.sqrt(m)
+    floor = (
+        (2 * rounding.solve_rounding(m, gamma) + (m + 2) * EPS / (1 - gamma)) * np.abs(z_star).sum(axis=0) * np.sqrt(m)
+    )
     meas = [
         equal("sigma(A) = reference softmax", np.abs(S - S_ref).max(), entry_tol),
         equal("column sums of sigma(A) = 1", np.abs(S.sum(axis=0) - 1).max(), (2 * m + 3) * EPS),
         equal("||gamma S||_1 = gamma", abs(np.linalg.norm(gamma * S, 1) - gamma), gamma * (2 * m + 4) * EPS),
         equal("rho(gamma S) = gamma", abs(np.abs(np.linalg.eigvals(gamma * S)).max() - gamma), rho_tol),
-        at_least("cond_1(U) <= (1+gamma)/(1-gamma)", rounding.cond_bound(gamma), np.linalg.cond(U, 1),
-                 # cond via an explicit inverse: relative error <= m cond eps
-                 m * rounding.cond_bound(gamma) * EPS),
-        equal("equilibrium U^{-1} Phi = reference solve", norm(equilibrium(c.A, c.Phi, gamma=gamma) - z_star),
-              2 * rounding.solve_rounding(m, gamma) * Z_norm * rounding.cond_bound(gamma)),
-        equal("iterates z^(l) = reference iteration", norm(iterates[-1] - z_layers),
-              2 * (m + 2) * EPS / (1 - gamma) * Z_norm * np.sqrt(m) * layers),
+        at_least(
+            "cond_1(U) <= (1+gamma)/(1-gamma)",
+            rounding.cond_bound(gamma),
+            np.linalg.cond(U, 1),
+            # cond via an explicit inverse: relative error <= m cond eps
+            m * rounding.cond_bound(gamma) * EPS,
+        ),
+        equal(
+            "equilibrium U^{-1} Phi = reference solve",
+            norm(equilibrium(c.A, c.Phi, gamma=gamma) - z_star),
+            2 * rounding.solve_rounding(m, gamma) * Z_norm * rounding.cond_bound(gamma),
+        ),
+        equal(
+            "iterates z^(l) = reference iteration",
+            norm(iterates[-1] - z_layers),
+            2 * (m + 2) * EPS / (1 - gamma) * Z_norm * np.sqrt(m) * layers,
+        ),
     ]
     W_ref = ref.end_to_end_weight(c.A, c.B, gamma)
     e = rounding.forward_errors(W_ref, c.Phi, np.zeros((c.m_y, c.n)), gamma)
-    meas += [equal("W = B U^-1 (verify.end_to_end_weight) = reference", norm(end_to_end_weight(c.A, c.B, gamma=gamma) - W_ref),
-                   2 * e["W"]),
-             equal("outputs W Phi (verify.predict) = reference", norm(predict(c.A, c.B, c.Phi, gamma=gamma) - W_ref @ c.Phi),
-                   2 * e["Q"])]
+    meas += [
+        equal(
+            "W = B U^-1 (verify.end_to_end_weight) = reference",
+            norm(end_to_end_weight(c.A, c.B, gamma=gamma) - W_ref),
+            2 * e["W"],
+        ),
+        equal(
+            "outputs W Phi (verify.predict) = reference",
+            norm(predict(c.A, c.B, c.Phi, gamma=gamma) - W_ref @ c.Phi),
+            2 * e["Q"],
+        ),
+    ]
     cond_ratio = rounding.cond_bound(gamma) / np.linalg.cond(U, 1)
     if config.get("concentrated") and m > 1:
         # U = I - gamma s 1^T with s = e_1 up to (m - 1) e^-50: ||U||_1 = 1 + gamma and ||U^-1||_1 =
         # 1/(1 - gamma) up to that (Sherman-Morrison), so the bound is attained: two-sided
-        meas.append(equal("concentrated A: cond_1(U) = (1+gamma)/(1-gamma) (attained; relative)", abs(cond_ratio - 1),
-                          m * rounding.cond_bound(gamma) * EPS + 4 * m * np.exp(-50.0) * rounding.cond_bound(gamma)))
+        meas.append(
+            equal(
+                "concentrated A: cond_1(U) = (1+gamma)/(1-gamma) (attained; relative)",
+                abs(cond_ratio - 1),
+                m * rounding.cond_bound(gamma) * EPS + 4 * m * np.exp(-50.0) * rounding.cond_bound(gamma),
+            )
+        )
     # every layer l = 0..layers, not the last alone: gamma^40 < eps for gamma < 0.4, where both
     # sides of the last layer's comparison sit below the rounding floor and decide nothing
     errs = np.abs(iterates - z_star).sum(axis=1)  # (layers + 1, n): ||z^(l) - z*||_1 per column
     powers = gamma ** np.arange(layers + 1)[:, None]
     if m == 1:
         # sigma(A) = 1: z^(l) - z* = -gamma^l z* exactly
-        meas.append(equal("m = 1: ||z^(l) - z*||_1 = gamma^l ||z^(0) - z*||_1 (every layer)",
-                          float(np.max(np.abs(errs - powers * err0))), float(np.max(floor))))
+        meas.append(
+            equal(
+                "m = 1: ||z^(l) - z*||_1 = gamma^l ||z^(0) - z*||_1 (every layer)",
+                float(np.max(np.abs(errs - powers * err0))),
+                float(np.max(floor)),
+            )
+        )
     else:
-        meas.append(at_least("||z^(l) - z*||_1 <= gamma^l ||z^(0) - z*||_1 (every layer, worst column)",
-                             float(np.min((powers * err0 + floor) / np.maximum(errs, 1e-300))), 1.0))
-    tight = config.get("tight") or (f"WELL-POSED/concentrated m={m}, gamma={gamma:g}" if config.get("concentrated") else None)
+        meas.append(
+            at_least(
+                "||z^(l) - z*||_1 <= gamma^l ||z^(0) - z*||_1 (every layer, worst column)",
+                float(np.min((powers * err0 + floor) / np.maximum(errs, 1e-300))),
+                1.0,
+            )
+        )
+    tight = config.get("tight") or (
+        f"WELL-POSED/concentrated m={m}, gamma={gamma:g}" if config.get("concentrated") else None
+    )
     return outcome(meas, ratio=float(cond_ratio), tight=tight)
 
 
@@ -105,12 +142,19 @@ def check_expressivity(config):
     delta = (tol_W / max(norm(W_target), 1e-300) + proj) * norm(W_star_ref) * s.max() + proj * norm(c.Y)
     residual_norm = np.sqrt(2 * L_star_ref)
     dr = rounding.residual_rounding(norm(c.Phi), norm(c.Y), norm(W_star_ref), m, c.n)
-    return outcome([
-        equal("W(A, W U) = W (reference forward pass)", norm(W_back - W_target), tol_W),
-        equal("L* (verify.optimal_loss) = reference least squares", abs(optimal_loss(c.Phi, c.Y) - L_star_ref),
-              2 * (residual_norm * dr + dr ** 2 / 2)),
-        equal("L(A, W* U) - L* = 0 (reference excess)", E, 2 * (0.5 * delta ** 2 + residual_norm * 0 + delta * D_norm)),
-    ])
+    return outcome(
+        [
+            equal("W(A, W U) = W (reference forward pass)", norm(W_back - W_target), tol_W),
+            equal(
+                "L* (verify.optimal_loss) = reference least squares",
+                abs(optimal_loss(c.Phi, c.Y) - L_star_ref),
+                2 * (residual_norm * dr + dr**2 / 2),
+            ),
+            equal(
+                "L(A, W* U) - L* = 0 (reference excess)", E, 2 * (0.5 * delta**2 + residual_norm * 0 + delta * D_norm)
+            ),
+        ]
+    )
 
 
 def check_nonconvexity(config):
@@ -125,34 +169,67 @@ def check_nonconvexity(config):
     s = np.linalg.svd(c.Phi, compute_uv=False)
     W_star_norm = norm(ref.least_squares(c.Phi, c.Y)[1])
     # rounding floor of an excess at a minimiser: W is W* up to (solve + projection) rounding
-    delta = (4 * rounding.solve_rounding(c.m, c.gamma) + rounding.projection_rounding(s, c.m, c.n)) \
-        * W_star_norm * s.max() * np.sqrt(c.m) * rounding.cond_bound(c.gamma)
-    floor = 0.5 * delta ** 2 + 1e-300
+    delta = (
+        (4 * rounding.solve_rounding(c.m, c.gamma) + rounding.projection_rounding(s, c.m, c.n))
+        * W_star_norm
+        * s.max()
+        * np.sqrt(c.m)
+        * rounding.cond_bound(c.gamma)
+    )
+    floor = 0.5 * delta**2 + 1e-300
     gap = e_mid - 0.5 * (e1 + e2)
-    return outcome([
-        equal("L(A_1, B_1) = L* (endpoint 1 is a global minimiser)", e1, floor),
-        equal("L(A_2, B_2) = L* (endpoint 2 is a global minimiser)", e2, floor),
-        at_least("L(midpoint) - mean > rounding floor", gap, floor),
-    ], f"L(mid) - mean = {gap:.3e}, floor {floor:.1e}")
-
+    return outcome(
+        [
+            equal("L(A_1, B_1) = L* (endpoint 1 is a global minimiser)", e1, floor),
+            equal("L(A_2, B_2) = L* (endpoint 2 is a global minimiser)", e2, floor),
+            at_least("L(midpoint) - mean > rounding floor", gap, floor),
+        ],
+        f"L(mid) - mean = {gap:.3e}, floor {floor:.1e}",
+    )
 
 
 SPECS = [
-    ClaimSpec(id="WELL-POSED", theorem="well-posedness", provenance=DERIVED, symbolic="not applicable",
-              statement="sigma(A) is column-stochastic, ||gamma S||_1 = rho(gamma S) = gamma, cond_1(U) <= "
-                        "(1+gamma)/(1-gamma), and the forward iteration contracts like gamma^l (equality for m = 1) "
-                        "to U^{-1} Phi",
-              default=Tier(sample=sampler(a_scales=(0.1, 1.0, 3.0, 30.0)), check=check_well_posedness,
-                           quick=40, thorough=400,
-                           fixed=tight_configs("WELL-POSED") + tuple(
-                               {"seed": 0, "m": m, "m_y": 2, "n": 3, "gamma": g, "loss": "square", "concentrated": True}
-                               for m, g in ((4, 0.5), (30, 0.9), (8, 0.99))))),
-    ClaimSpec(id="EXPRESSIVITY", theorem="well-posedness", provenance=PAPER, symbolic="not applicable",
-              statement="for every A, B = W U realises any W; so inf L = inf L0 = L* whatever the width",
-              default=Tier(sample=sampler(losses=("square",), spreads=(None, 2.0)), check=check_expressivity,
-                           quick=30, thorough=300)),
-    ClaimSpec(id="NONCONVEX", theorem="well-posedness", provenance=DERIVED, symbolic="not applicable",
-              statement="L(A, B) is not convex (m >= 2): two global minimisers with a worse midpoint",
-              default=Tier(sample=sampler(losses=("square",), gamma=(0.3, 0.99), m1_every=None),
-                           check=check_nonconvexity, quick=20, thorough=200)),
+    ClaimSpec(
+        id="WELL-POSED",
+        theorem="well-posedness",
+        provenance=DERIVED,
+        symbolic="not applicable",
+        statement="sigma(A) is column-stochastic, ||gamma S||_1 = rho(gamma S) = gamma, cond_1(U) <= "
+        "(1+gamma)/(1-gamma), and the forward iteration contracts like gamma^l (equality for m = 1) "
+        "to U^{-1} Phi",
+        default=Tier(
+            sample=sampler(a_scales=(0.1, 1.0, 3.0, 30.0)),
+            check=check_well_posedness,
+            quick=40,
+            thorough=400,
+            fixed=tight_configs("WELL-POSED")
+            + tuple(
+                {"seed": 0, "m": m, "m_y": 2, "n": 3, "gamma": g, "loss": "square", "concentrated": True}
+                for m, g in ((4, 0.5), (30, 0.9), (8, 0.99))
+            ),
+        ),
+    ),
+    ClaimSpec(
+        id="EXPRESSIVITY",
+        theorem="well-posedness",
+        provenance=PAPER,
+        symbolic="not applicable",
+        statement="for every A, B = W U realises any W; so inf L = inf L0 = L* whatever the width",
+        default=Tier(
+            sample=sampler(losses=("square",), spreads=(None, 2.0)), check=check_expressivity, quick=30, thorough=300
+        ),
+    ),
+    ClaimSpec(
+        id="NONCONVEX",
+        theorem="well-posedness",
+        provenance=DERIVED,
+        symbolic="not applicable",
+        statement="L(A, B) is not convex (m >= 2): two global minimisers with a worse midpoint",
+        default=Tier(
+            sample=sampler(losses=("square",), gamma=(0.3, 0.99), m1_every=None),
+            check=check_nonconvexity,
+            quick=20,
+            thorough=200,
+        ),
+    ),
 ]
