@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench mutation mutants clean
+.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench bench-jax lint mutation mutants clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(ARGS)
+
+# The optional peer: JAX jit autodiff against the project (skipped without JAX: pip install 'jax[cpu]').
+bench-jax: $(STAMP)
+	$(PY) benchmarks/jax_peer.py $(ARGS)
+
+# ruff (pyproject.toml [tool.ruff]): pyflakes, pycodestyle, import order, pyupgrade.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # Mutation testing of the formula modules, judged by the campaign alone (long: hours on one core).
 mutation: $(STAMP)

@@ -31,7 +31,7 @@ MUTANTS = {
     "equilibrium transposed solve": ("verify/model.py", "        return self.solve(Phi)", "        return self.solve_transposed(Phi)"),
     "weight_for U^T": ("verify/model.py", "return W @ ImplicitLayer.from_weights(A, gamma=gamma).U", "return W @ ImplicitLayer.from_weights(A, gamma=gamma).U.T"),
     "TR metric +H": ("verify/trust_region.py", "G = sla.cho_solve(c, np.eye(K.shape[0])) / dt - H", "G = sla.cho_solve(c, np.eye(K.shape[0])) / dt + H"),
-    "CE Newton 3 iterations": ("verify/losses.py", "def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = 200)", "def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = 3)"),
+    "CE Newton 3 iterations": ("verify/losses.py", "NEWTON_MAX_ITERATIONS = 200", "NEWTON_MAX_ITERATIONS = 3"),
     "CE hessian half pp^T": ("verify/losses.py", "        H = -(X @ X.T)", "        H = -0.5 * (X @ X.T)"),
     "square loss value x(1+1e-9)": ("verify/gradients.py", "        return 0.5 * float(np.sum(G * G)), G", "        return 0.5 * (1 + 1e-9) * float(np.sum(G * G)), G"),
     "dA scaled 1+1e-6": ("verify/gradients.py", "    return softmax_vjp(layer.S, Gamma), dB", "    return (1 + 1e-6) * softmax_vjp(layer.S, Gamma), dB"),
