@@ -121,8 +121,8 @@ def _pseudo_huber_excess(W, Phi, Y) -> float:
     total = 0.0
     for s, d in zip(S.ravel(), D.ravel()):
         if d != 0.0:
-            weight = quad(lambda u: (1.0 - u) * (1.0 + (s + u * d) ** 2) ** -1.5, 0.0, 1.0, epsabs=0.0, epsrel=QUAD_RTOL,
-                          limit=200)[0]
+            weight = quad(lambda u: (1.0 - u) * (1.0 + (s + u * d) ** 2) ** -1.5, 0.0, 1.0, epsabs=0.0,
+                          epsrel=QUAD_RTOL, limit=200)[0]
             total += d * d * weight
     return float(total)
 

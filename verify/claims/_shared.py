@@ -111,7 +111,7 @@ class ReferenceState:
     errors: dict
 
     @classmethod
-    def at(cls, A, B, Phi, Y, gamma, loss) -> "ReferenceState":
+    def at(cls, A, B, Phi, Y, gamma, loss) -> ReferenceState:
         W = ref.end_to_end_weight(A, B, gamma)
         Q = W @ Phi
         G = ref.output_gradient(Q, Y, loss)

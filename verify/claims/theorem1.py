@@ -27,8 +27,8 @@ from ._shared import (
     kappa_measurement,
     norm,
     ode_method,
-    rate_measurement,
     pl_losses,
+    rate_measurement,
     sampler,
     tight_configs,
 )

@@ -11,10 +11,10 @@ docs/theory.md, sections 1, 3 and 5. A loss is a :class:`Loss` object registered
 rest. To add a loss, see :mod:`verify.losses.registry` (and CONTRIBUTING.md).
 """
 
-from ..separability import Separability
+from ..separability import Separability  # noqa: I001 - the built-in losses register in the order below
 from .problem import EXPLICIT_HESSIAN_MAX_SIZE, NotAttainedError, ShallowProblem, optimal_loss
 from .registry import Loss, get_loss, loss_names, register, unregister
-from .square import SQUARE, SquareLoss  # noqa: I001 - the built-in losses register in this order
+from .square import SQUARE, SquareLoss
 from .cross_entropy import CROSS_ENTROPY, CrossEntropyLoss, column_log_softmax, cross_entropy_terms
 from .pseudo_huber import PSEUDO_HUBER, PseudoHuberLoss
 
