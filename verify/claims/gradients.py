@@ -97,6 +97,22 @@ def check_conservation(config):
     return check_conservation_batch([config])[0]
 
 
+def _flow_horizon(c) -> float:
+    """A horizon over which the flow moves, but no further than the start can vouch for: the
+    shorter of three curvature time scales 3 (1 - gamma)^2 / ||Phi||^2 (the B-block's Hessian is
+    U^-1 Phi Phi^T U^-T (x) l'' with ||U^-1|| <= 1 / (1 - gamma) and l'' <= Loss.curvature_bound
+    <= 1 for every registered loss) and the time theta / ||grad L(A, B)|| the initial speed needs
+    to move the parameters by their own size theta = max(|A|, |B|, 1). The curvature time scale
+    alone ignores the growth of B: with small Phi and large Y the flow drives ||B|| towards
+    ||Y|| / ||Phi||, the A-block's curvature grows like ||B||^2 ||Phi||^2, and an explicit solver
+    run over the long horizon 1 / ||Phi||^2 turns stiff (it spent its whole evaluation budget)."""
+    curvature = 3.0 * (1 - c.gamma) ** 2 / max(float(np.linalg.norm(c.Phi, 2)) ** 2, 1e-300)
+    _, dA, dB = loss_and_grad(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, loss=c.loss)
+    theta = max(float(np.abs(c.A).max()), float(np.abs(c.B).max()), 1.0)
+    speed = float(np.sqrt(norm(dA) ** 2 + norm(dB) ** 2))
+    return curvature if speed == 0.0 else min(curvature, theta / speed)
+
+
 def _batched_flow_measurements(cases) -> list[list]:
     """One batched gradient flow of the stack (verify.batched.batched_gradient_flow, which
     promises rtol for EACH configuration by asking rtol / sqrt(k) of the whole state) against
@@ -106,9 +122,7 @@ def _batched_flow_measurements(cases) -> list[list]:
     from ..batched import batched_gradient_flow
 
     rtol, rtol_single = 1e-8, 1e-12
-    # a horizon over which the flow moves: three times the slowest configuration's time scale
-    # 1 / (||Phi||^2 ||U^-1||^2), with ||U^-1|| <= 1 / (1 - gamma)
-    T = 3.0 * min((1 - c.gamma) ** 2 / max(float(np.linalg.norm(c.Phi, 2)) ** 2, 1e-300) for c in cases)
+    T = min(_flow_horizon(c) for c in cases)
     t, A_t, B_t = batched_gradient_flow(np.stack([c.A for c in cases]), np.stack([c.B for c in cases]),
                                         np.stack([c.Phi for c in cases]), np.stack([c.Y for c in cases]),
                                         np.array([c.gamma for c in cases]), T=T, loss=cases[0].loss, rtol=rtol,
