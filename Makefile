@@ -32,7 +32,7 @@ test-thorough: $(STAMP)
 
 # The scale properties at the scale tier's widths and data sizes.
 test-scale: $(STAMP)
-	HYPOTHESIS_PROFILE=scale $(PY) -m pytest -q -m "slow or not slow" property_tests/test_scale.py $(ARGS)
+	HYPOTHESIS_PROFILE=scale $(PY) -m pytest -q -m "slow or not slow" property_tests/campaign/test_scale.py $(ARGS)
 
 figures: $(STAMP)
 	MPLBACKEND=Agg $(PY) figures/make_figures.py --out figures/output $(ARGS)

@@ -1,5 +1,5 @@
 """Hypothesis profiles: `ci` (default; derandomised and fast), `thorough` (many examples) and
-`scale` (the scale tier's widths and data sizes in property_tests/test_scale.py).
+`scale` (the scale tier's widths and data sizes in property_tests/campaign/test_scale.py).
 
 Select with HYPOTHESIS_PROFILE=thorough (see the README). The `slow` marker holds long
 trajectory runs; it is deselected by default (pyproject addopts) and selected by
@@ -19,7 +19,7 @@ threadpool_limits(limits=1)
 
 # The campaign's tests patch claims and core functions in this process (mutants, counting checks,
 # Ctrl-C raised by a check): they run the serial path unless they ask for --workers or --scheduler
-# (property_tests/test_parallel.py). DEQ_VERIFY_WORKERS=2 pytest ... runs them in parallel instead.
+# (property_tests/campaign/test_parallel.py). DEQ_VERIFY_WORKERS=2 pytest ... runs them in parallel instead.
 os.environ.setdefault("DEQ_VERIFY_WORKERS", "1")
 # ... and the default tier only (the slice of the scale tier and the certificate plan, which the
 # default `python -m verify` adds, are run by their own tests: test_campaign_coverage.py)
@@ -33,7 +33,7 @@ settings.register_profile(
     "thorough", max_examples=500, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-# `scale`: property_tests/test_scale.py draws widths 2-1024 and n up to 1e5 (the scale tier's
+# `scale`: property_tests/campaign/test_scale.py draws widths 2-1024 and n up to 1e5 (the scale tier's
 # ranges) instead of its default 48 and 2000; the other properties run as under `ci`.
 settings.register_profile(
     "scale", max_examples=20, deadline=None, print_blob=True,

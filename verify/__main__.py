@@ -39,7 +39,7 @@ from .campaign import (
     write_atomically,
 )
 from .catalogue import symbolic_label
-from .cli_checks import check_distinct_outputs, check_output_path, save_fallback
+from .cli_checks import check_distinct_outputs, check_output_path, write_reports
 from .config_schema import replay_config
 from .executors import make_backend, run_parallel
 from .results import condition
@@ -242,23 +242,9 @@ def summary_table(reports: list[ClaimReport], title: str) -> Table:
 def _write_reports(args, result: dict, reports: list[ClaimReport]) -> bool:
     """Write the requested reports; a write that fails (disk full, a path that changed since the
     check) saves the report elsewhere and says where. Returns True if all went where asked."""
-    ok = True
     outputs = [("--json", args.json, lambda: json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n", ".json"),
                ("--markdown", args.markdown, lambda: markdown_table(reports), ".md")]
-    for option, path, render, suffix in outputs:
-        if not path:
-            continue
-        text = render()
-        try:
-            write_atomically(path, text)
-        except OSError as err:
-            ok = False
-            saved = save_fallback(text, suffix)
-            where = f"saved to {saved} instead" if saved else "not saved anywhere; it follows on stdout"
-            usage_error(f"{option}: could not write {path} ({err.strerror or err}); the report was {where}")
-            if saved is None:
-                print(text)
-    return ok
+    return write_reports(outputs, write_atomically, usage_error)
 
 
 def _replay(args, claim, console) -> int:

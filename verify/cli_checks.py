@@ -62,3 +62,24 @@ def save_fallback(text: str, suffix: str) -> str | None:
         except OSError:
             continue
     return None
+
+
+def write_reports(outputs, write, usage_error) -> bool:
+    """Write each requested report: ``outputs`` is a list of (option, path or None, render,
+    suffix). A write that fails (disk full, a path that changed since the check) saves the report
+    elsewhere and says where (through ``usage_error``), or prints it. True if all went where asked."""
+    ok = True
+    for option, path, render, suffix in outputs:
+        if not path:
+            continue
+        text = render()
+        try:
+            write(path, text)
+        except OSError as err:
+            ok = False
+            saved = save_fallback(text, suffix)
+            where = f"saved to {saved} instead" if saved else "not saved anywhere; it follows on stdout"
+            usage_error(f"{option}: could not write {path} ({err.strerror or err}); the report was {where}")
+            if saved is None:
+                print(text)
+    return ok

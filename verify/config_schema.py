@@ -9,7 +9,7 @@ them is refused too (it would be silently ignored), unless the table marks it op
 with a default by some claim (``config.get(key, default)``) without its sampler producing it.
 
 To add a configuration key, add one line to ``SCHEMA`` (name: type, interval or choices, what
-it is). ``property_tests/test_hostile_cli.py`` samples every claim and fails, naming the key, if
+it is). ``property_tests/hostile/test_hostile_cli.py`` samples every claim and fails, naming the key, if
 a sampler emits a key that is not here.
 """
 

@@ -479,7 +479,8 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
 
 
 def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
-                     record_every: int = 1, on_divergence: str = "raise", record_excess: bool = True) -> Trajectory:
+                     record_every: int = 1, on_divergence: str = "raise", record_excess: bool = True,
+                     track_rate: bool = True) -> Trajectory:
     """Gradient descent A <- A - lr dL/dA, B <- B - lr dL/dB for ``steps`` steps.
 
     Records every ``record_every`` steps (and the last); ``t`` is step * lr, the flow time it
@@ -492,8 +493,13 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
     with ``on_divergence="stop"``, ends the run at the last finite state with ``message`` saying
     so (the diverged state is neither recorded nor returned). ``record_excess`` as in
     :func:`gradient_flow`.
+
+    ``track_rate=False`` drops the per-step lambda(A_k): a step then costs one gradient, lambda
+    is computed at the records only, and ``rate_integral`` is NaN at every record after the first
+    (the integral needs lambda at every step). The Theorem 1 checks need it on (the default).
     """
     objective, A, B = _make_objective(A0, B0, Phi, Y, gamma, loss)
+    track_rate = check_flag("track_rate", track_rate)
     lr = check_positive("lr", lr)
     steps = check_positive("steps", steps, integer=True)
     record_every = check_positive("record_every", record_every, integer=True)
@@ -527,12 +533,16 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
                 status, message = "diverged", (f"diverged at step {k} (non-finite parameters, loss or gradient); "
                                                f"A and B are the last finite state, step {k - 1}")
                 break
-            rate = rate_of(st_new.layer.U)
-            integral += 0.5 * lr * (prev_rate + rate)
+            if track_rate:
+                rate = rate_of(st_new.layer.U)
+                integral += 0.5 * lr * (prev_rate + rate)
+            else:  # lambda at the records only; the integral is unknown
+                rate = rate_of(st_new.layer.U) if recording else float("nan")
+                integral = float("nan")
             if recording:
                 recorder.add(k * lr, st_new, integral, rate)
             A, B, st, prev_rate = A_new, B_new, st_new, rate
     if status == "diverged" and recorder.rows[-1][0] < (k - 1) * lr:
-        recorder.record((k - 1) * lr, A, B, integral, rate=prev_rate)  # the last finite state closes the records
+        recorder.record((k - 1) * lr, A, B, integral, rate=prev_rate if track_rate else None)  # the last finite state closes the records
     return recorder.build(A, B, "descent", message=message,
                           info={"lr": lr, "steps": steps, "status": status, "rate_tracker": dict(rate_of.stats)})

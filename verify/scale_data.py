@@ -166,6 +166,13 @@ def scale_sampler(losses=("square", "cross_entropy"), gamma=(0.05, 0.95), regime
     return sample
 
 
+#: INTEGRATED's widest run: a gradient flow with 2 x 512^2 + 2 x 512 parameters to 6 decades below
+#: its start (the random widths stop at 128, where a flow costs seconds; this one costs minutes:
+#: docs/scale.md). Checked in every scale run, whatever the seed.
+WIDE_INTEGRATED = {"seed": 7, "regime": "m<n", "m": 512, "m_y": 2, "n": 2048, "gamma": 0.3, "loss": "square",
+                   "a_scale": 1.0, "dataset": "synthetic", "phi_scale": 1.0}
+
+
 #: The default run's slice of this tier (``python -m verify`` runs one configuration of each
 #: scale claim there): widths from SLICE_WIDTH, synthetic data, m^2 n at most SLICE_WORK.
 SLICE_WIDTH, SLICE_WORK = 256, 1e9

@@ -12,9 +12,23 @@ Claims with certificates (docs/theory.md notation):
     UNIFORM-RATE       lambda(A) >= 1/(1+gamma sqrt m)^2, i.e. ||U||_2 <= 1 + gamma sqrt m
     STATE-WISE         ||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*)    (square loss)
     ENERGY             vec(dW/dt) = -K g,  dL/dt = -||dL/dA||^2 - ||dL/dB||^2 = -g^T K g,
-                       K >= lambda(A) I,  -dL/dt >= lambda(A) ||g||^2
+                       K >= lambda(A) I (proved strictly: lambda_min(K) > lambda(A)),
+                       -dL/dt >= lambda(A) ||g||^2
     TRUST-REGION       KKT of  min g^T v + 1/2 v^T H v  s.t.  v^T G v <= delta^2  at v = -dt K g:
                        G = K^{-1}/dt - H > 0, H + G > 0, (H + 1 G) v + g = 0, radius, step bound
+
+Along trajectories and the remaining finite claims (docs/theory.md, sections 9 and 10):
+
+    GD-RATE       the discrete Theorem 1 at every step of a float64 descent run: lr M_k <= 1,
+                  E(theta_k - lr g_k) <= (1 - lr kappa lambda(A_k)) E(theta_k) and its refined form,
+                  the run's own E_{k+1} <= (1 - lr kappa lambda(A_k)) E_k (``descent``)
+    INTEGRATED    E(t) <= E(0) exp(-2 kappa int lambda) along a validated enclosure of gradient flow
+                  (interval Taylor method, logarithmic-norm spreading; ``flow``)
+    NONCONVEX     a certified midpoint violation of convexity            (``finite``)
+    CONSERVATION  1^T dL/dA = 0: exact at rationals, consistent to 2^-k at sigma(A)
+    STATIONARY    grad L0(W) = dL/dB U^T: exact at rationals, consistent at sigma(A); U invertible
+
+(``paths``: the model at ball parameters and along segments; ``trajectory_plan``: their plan entries.)
 
 Items. Each certificate is a list of items; an item is
 
@@ -77,8 +91,23 @@ eigenvalue is enclosed from both sides:
          with the extremal eigenvector refined by inverse iteration at the working precision.
 flint's acb_mat.eig (a different rigorous method) is used in the tests as a cross-check.
 
+The metric without its matrix (:mod:`verify.certify.metric`). ENERGY and TRUST-REGION never form
+the (m m_y)^2 matrix K or its inverse. On paper (exact identities and structure): K v and H v are
+the Kronecker formulas applied term by term ((A (x) B) vec X = vec(B X A^T)); K = F M F^T with
+F = U^{-T} (x) I and M = blockdiag(I + gamma^2 W J_j^2 W^T), so K^{-1} v costs m solves of size m_y
+and products with U; every term of K's A part is a Kronecker product of PSD matrices, so
+K >= (U^{-T} U^{-1}) (x) I; and K - nu I, K^{-1} - H/tau are congruent to matrices E (x) I +
+blockdiag(PSD) of the same inertia. Proved in balls: lambda_min(K) from above by a Rayleigh quotient
+and from below by Temple's inequality, whose gap lambda_2(K) > nu is proved by a Schur-complement
+bound on that inertia (:mod:`verify.certify.kronecker`: m x m and (k m_y)^2 ball matrices); the
+same for lambda_max(K^{1/2} H K^{1/2}) = 1/dt_max, which decides every G_dt > 0. Where no gap can
+be proved (a multiple smallest eigenvalue, e.g. m < m_y) the lower end comes from the Schur bound
+alone. The explicit K (BallState.metric) is kept only as the tests' cross-check at small sizes.
+
 Modules: ``proof`` (items, verdicts, the precision loop), ``balls`` (ball-matrix helpers and
-eigenvalue enclosures), ``ball_model`` (the model from its definitions), ``validation``
+eigenvalue enclosures), ``ball_model`` (the model from its definitions), ``metric`` (K, K^{-1}
+and H as operators, the structured eigenvalue enclosures), ``kronecker`` (the Schur inertia bound
+and Temple's inequality), ``validation``
 (arguments, size budget), ``statements`` (one certificate per claim), ``instances`` (the plan's
 instances and reference values), ``plan`` (the entries of ``--certify``), ``cli`` (the report).
 """

@@ -126,7 +126,8 @@ class BallState:
     def metric(self, second_term_scale: float = 1.0) -> arb_mat:
         """K = (U^{-T} U^{-1}) (x) I_{m_y} + gamma^2 sum_j (U^{-T} e_j e_j^T U^{-1}) (x) (W J_j^2 W^T),
         column-major vec; row (i, k) of K is index i m_y + k. ``second_term_scale`` != 1 builds a
-        WRONG K (tests only)."""
+        WRONG K (tests only). The explicit (m m_y)^2 matrix (cost m^3 m_y^2): no certificate uses it
+        (verify.certify.metric applies K by its factors); the tests cross-check against it."""
         m, m_y = self.m, self.m_y
         Q = self.Uinv.transpose() * self.Uinv
         # N_j = (W J_j)(W J_j)^T = W J_j^2 W^T, stored as rows vec(N_j) of an m x m_y^2 matrix
@@ -162,7 +163,8 @@ class BallState:
         return K
 
     def hessian(self) -> arb_mat:
-        """H = (Phi Phi^T) (x) I_{m_y}, the Hessian of L0 in vec(W) (square loss)."""
+        """H = (Phi Phi^T) (x) I_{m_y}, the Hessian of L0 in vec(W) (square loss); explicit, for the
+        tests' cross-check only (verify.certify.metric applies H as X Phi Phi^T)."""
         m, m_y = self.m, self.m_y
         H = arb_mat(m * m_y, m * m_y)
         for i in range(m):

@@ -15,7 +15,7 @@ import traceback
 from contextlib import nullcontext
 
 from ..campaign import json_safe, write_atomically
-from ..cli_checks import check_distinct_outputs, check_output_path, save_fallback
+from ..cli_checks import check_distinct_outputs, check_output_path, write_reports
 from .plan import HEADLINE, check_config, entries, judge, run_entry
 from .proof import CERTIFIED, CLAIMS, CONSISTENT, EQUATION_BITS, NOT_CERTIFIED, PRECISIONS, VIOLATED
 
@@ -145,23 +145,9 @@ def _table(results, title):
 
 
 def _write_reports(args, report: dict, results) -> bool:
-    ok = True
     outputs = [("--json", args.json, lambda: json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n",
                 ".json"), ("--markdown", args.markdown, lambda: markdown_table(results), ".md")]
-    for option, path, render, suffix in outputs:
-        if not path:
-            continue
-        text = render()
-        try:
-            write_atomically(path, text)
-        except OSError as err:
-            ok = False
-            saved = save_fallback(text, suffix)
-            where = f"saved to {saved} instead" if saved else "not saved anywhere; it follows on stdout"
-            _usage_error(f"{option}: could not write {path} ({err.strerror or err}); the report was {where}")
-            if saved is None:
-                print(text)
-    return ok
+    return write_reports(outputs, write_atomically, _usage_error)
 
 
 def run_one(config):

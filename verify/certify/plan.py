@@ -60,6 +60,15 @@ NEAR_TIGHT = 1.02
 HEADLINE = {"NAIVE-BOUND-FALSE": "ratio", "UNIFORM-RATE": "ratio", "STATE-WISE": "ratio",
             "ENERGY": "lambda_min(K) / lambda(A)", "TRUST-REGION": "lambda_min(G)"}
 
+
+# ---- trajectory and finite certificates: GD-RATE, INTEGRATED, NONCONVEX, CONSERVATION, STATIONARY ----
+# (their entries, instances and runs live in verify/certify/trajectory_plan.py; entries(), check_config()
+# and run_entry() below hand them over there)
+from . import trajectory_plan as _trajectory  # noqa: E402
+
+HEADLINE.update(_trajectory.HEADLINE)
+# ---- end of the trajectory block ----
+
 #: configuration keys passed to the certificate as keyword arguments
 FACTORS = {"NAIVE-BOUND-FALSE": ("bound_factor",), "UNIFORM-RATE": ("bound_factor",),
            "STATE-WISE": ("bound_factor",),
@@ -264,6 +273,7 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
         plan += _step_entries(_state("TRUST-REGION", "instance", "random", seed, 8, 2, 4), (1e-3,))
         plan += [_state("TRUST-REGION", "instance", "random", seed, 3, 6, 10, expect=[CONSISTENT, NOT_CERTIFIED],
                         scale=s, label=f"(B, Phi, Y) x {s:g}") for s in (1e300, 1e-300)]
+    plan += _trajectory.entries(seed, quick=quick)
     for config in plan:
         config.setdefault("label", config["kind"])
     json.dumps(plan, allow_nan=False)  # the plan is strict JSON
@@ -286,6 +296,8 @@ def check_config(config) -> dict:
     expect = config.get("expect")
     if not isinstance(expect, list) or not expect or any(v not in VERDICTS for v in expect):
         raise ValueError(f"config['expect'] must be a non-empty list of verdicts from {list(VERDICTS)}; got {expect!r}")
+    if claim in _trajectory.CLAIMS:
+        return _trajectory.check_config(config)
     allowed = {"claim", "kind", "expect", *INSTANCE_KEYS, *FACTORS[claim], *DESCRIPTIVE}
     unknown = sorted(set(config) - allowed)
     if unknown:
@@ -315,6 +327,8 @@ def run_entry(config: dict) -> Certificate:
     """The certificate of one plan entry, from the configuration alone."""
     config = check_config(config)
     claim = config["claim"]
+    if claim in _trajectory.CLAIMS:
+        return _trajectory.run_entry(config)
     arrays = build(config)
     kwargs = {k: config[k] for k in FACTORS[claim] if k in config}
     instance = {k: config[k] for k in INSTANCE_KEYS if k in config}

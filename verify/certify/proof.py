@@ -30,7 +30,9 @@ VERDICTS = (CERTIFIED, CONSISTENT, VIOLATED, NOT_CERTIFIED)
 #: statuses of an item (an equation's "consistent" carries its k)
 PROVED, FAILED, UNDECIDED = "proved", "violated", "undecided"
 
-CLAIMS = ("NAIVE-BOUND-FALSE", "UNIFORM-RATE", "STATE-WISE", "ENERGY", "TRUST-REGION")
+CLAIMS = ("NAIVE-BOUND-FALSE", "UNIFORM-RATE", "STATE-WISE", "ENERGY", "TRUST-REGION",
+          # along trajectories and the remaining finite claims (verify/certify/trajectory_plan.py)
+          "GD-RATE", "INTEGRATED", "NONCONVEX", "CONSERVATION", "STATIONARY")
 
 
 class Undecided(Exception):

@@ -17,16 +17,8 @@ from flint import arb, arb_mat
 
 from .._validation import check_gamma
 from .ball_model import BallState, apply_jacobians, implicit_matrix_ball, rate_enclosure
-from .balls import (
-    ball_matrix,
-    ball_sum,
-    ball_vec,
-    frobenius_inner,
-    frobenius_sq,
-    lambda_min_enclosure,
-    power_of_two,
-    scaled_mid_array,
-)
+from .balls import ball_sum, ball_vec, frobenius_inner, frobenius_sq, lambda_max_enclosure
+from .metric import StructuredMetric
 from .proof import (
     PRECISIONS,
     Certificate,
@@ -182,10 +174,11 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
         K >= rate_factor lambda(A) I              (enclosures of lambda_min(K) and lambda(A))
         -dL/dt >= energy_factor lambda(A) ||g||^2
 
-    The equations can be at best consistent to 2^-k (module :mod:`verify.certify.proof`). K is
-    built explicitly from its Kronecker formula; ``second_term_scale`` != 1 builds a wrong K.
-    When m < m_y or m = 1, lambda_min(K) = lambda(A) exactly (W J_j^2 W^T has a common null
-    space; J = 0), so K >= lambda(A) I is tight and cannot be certified by balls.
+    The equations can be at best consistent to 2^-k (module :mod:`verify.certify.proof`). K is never
+    formed: K g by its Kronecker formula term by term, lambda_min(K) by a Rayleigh quotient above and
+    Temple's bound (or a Schur bound) below (:mod:`verify.certify.metric`); ``second_term_scale`` != 1
+    builds a wrong K. When m < m_y or m = 1, lambda_min(K) = lambda(A) exactly (W J_j^2 W^T has a common
+    null space; J = 0), so K >= lambda(A) I is tight and cannot be certified by balls.
     """
     A, B, Phi, Y, gamma = check_state(A, B, Phi, Y, gamma)
     second_term_scale = check_real("second_term_scale", second_term_scale, allow_zero=True)
@@ -197,10 +190,10 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
 
     def compute(cert):
         st = BallState(A, B, Phi, Y, gamma)
-        K = st.metric(second_term_scale)
-        g = ball_vec(st.grad_L0)
-        Kg = K * g
-        gKg = (g.transpose() * Kg)[0, 0]
+        K = StructuredMetric(st, second_term_scale)
+        Kg_mat = K.apply(st.grad_L0)
+        Kg = ball_vec(Kg_mat)
+        gKg = frobenius_inner(st.grad_L0, Kg_mat)
         # forward-mode derivative of W = B U^{-1} along (dA, dB) = (-dL/dA, -dL/dB):
         # dS_j = J_j dA_j, dU = -gamma dS, d(U^{-1}) = -U^{-1} dU U^{-1}
         dS = apply_jacobians(st.S, -st.dL_dA)
@@ -216,10 +209,11 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
         for item in cert.items:
             cert.give_up_early(item)
         lam = st.rate()
-        lam_K = lambda_min_enclosure(K)
+        lam_K, how = K.lambda_min()
         g_sq = frobenius_sq(st.grad_L0)
         cert.items.append(inequality("K >= lambda(A) I  (lambda_min(K) - lambda(A))"
-                                     + _factor_label("rate_factor", rate_factor), lam_K - lam * arb(rate_factor)))
+                                     + _factor_label("rate_factor", rate_factor), lam_K - lam * arb(rate_factor),
+                                     detail=how))
         cert.items.append(inequality("-dL/dt >= lambda(A) ||g||^2" + _factor_label("energy_factor", energy_factor),
                                      -dL_dt - lam * g_sq * arb(energy_factor)))
         cert.enclosures.update({"lambda(A)": Enclosure.of(lam), "lambda_min(K)": Enclosure.of(lam_K),
@@ -229,7 +223,7 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
             cert.enclosures["lambda_min(K) / lambda(A)"] = Enclosure.of(lam_K / lam)
             if g_sq > 0:
                 cert.enclosures["-dL/dt / (lambda ||g||^2)"] = Enclosure.of(-dL_dt / (lam * g_sq))
-        cert.balls.update(K=K, g=g, lam=lam, lam_K=lam_K, dW=dW, dL_dt=dL_dt)
+        cert.balls.update(Kg=Kg, g=ball_vec(st.grad_L0), lam=lam, lam_K=lam_K, dW=dW, dL_dt=dL_dt, metric=K)
 
     inst = state_instance(A, B, Phi, instance, gamma)
     for name, value in (("second_term_scale", second_term_scale), ("rate_factor", rate_factor),
@@ -243,21 +237,15 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
 STEP_BOUND_GAP = 2.0 ** -6
 
 
-def step_bound_estimate(K: arb_mat, H: arb_mat) -> tuple[arb, arb_mat]:
-    """(dt_est, x): a float64 estimate of dt_max = 1 / lambda_max(K^{1/2} H K^{1/2}) (as an exact
-    ball; the float64 work is done on 2^-e K and 2^-f H, exact power-of-two scalings) and
-    x = L y (K ~ L L^T, y the top eigenvector of L^T H L): the witness of x^T G_dt x < 0 above it."""
-    Kf, eK = scaled_mid_array(K)
-    Hf, eH = scaled_mid_array(H)
-    try:
-        Lc = np.linalg.cholesky(0.5 * (Kf + Kf.T))
-    except np.linalg.LinAlgError:
-        raise Undecided("the float64 Cholesky factor of K's midpoints does not exist at this scale") from None
-    top, vecs = np.linalg.eigh(Lc.T @ (0.5 * (Hf + Hf.T)) @ Lc)
-    inv_top = 1.0 / top[-1] if top[-1] > 0 else np.inf
-    if not np.isfinite(inv_top):
-        raise Undecided("no finite estimate of dt_max = 1/lambda_max(K^{1/2} H K^{1/2}) in float64")
-    return arb(inv_top) * power_of_two(-(eK + eH)), ball_matrix(Lc @ vecs[:, -1:])
+def _lambda_min_G(Lam: arb, step: arb, lam_max_K: arb, lam_min_K, witness: arb) -> arb:
+    """An enclosure of lambda_min(G_s), G_s = K^{-1}/s - H = K^{-1/2} (I/s - K^{1/2} H K^{1/2}) K^{-1/2}, so
+    x^T G_s x = y^T (I/s - K^{1/2} H K^{1/2}) y with y = K^{-1/2} x, ||x||^2/lambda_max(K) <= ||y||^2 <=
+    ||x||^2/lambda_min(K): below (1/s - Lambda)/lambda_max(K) if 1/s - Lambda >= 0, else (1/s - Lambda)/
+    lambda_min(K) (``lam_min_K()`` a lower bound, computed only then); above the Rayleigh quotient
+    ``witness`` of the witness x. Both ends have comparable sizes, so the ball keeps the sign of each."""
+    gap = arb((arb(1) / step - Lam).lower())
+    lower = gap / arb(lam_max_K.upper()) if gap >= 0 else gap / lam_min_K()
+    return arb(lower.lower()).union(witness)
 
 
 def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, dt_max: float | None = None,
@@ -270,10 +258,19 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
         G = K^{-1}/dt - H > 0                        (the trust region is an ellipsoid)
         H + mu G > 0                                  (second-order condition: global minimiser)
         (H + mu G) v + g = 0,  mu = multiplier        (stationarity; true at mu = 1)
-        ||v_KKT||_G = delta = ||v||_G, v_KKT = -(H + mu G)^{-1} g  (the radius; rigorous solve)
+        ||v_KKT||_G = delta = ||v||_G, v_KKT = -(H + mu G)^{-1} g  (the radius)
         G_dt > 0 at (1 - step_gap) dt_max, and x^T G_dt x < 0 at (1 + step_gap) dt_max
 
-    K^{-1} and v_KKT are rigorous enclosures (Arb inverse / solve); dt is exact (a dyadic number).
+    Nothing of size (m m_y)^2 is formed (:mod:`verify.certify.metric`): K v and H v by their Kronecker
+    formulas, K^{-1} v by m_y x m_y solves with M_j and products with U. G_s > 0 iff s Lambda < 1,
+    Lambda = lambda_max(K^{1/2} H K^{1/2}) (a congruence); Lambda is enclosed (Temple or a Schur bound
+    above, a Rayleigh quotient below), and x^T G x < 0 uses the witness x = K Xi y. lambda_min(G) is
+    enclosed by Temple at a float64 eigenvector of G (else from Lambda by Ostrowski: x^T G x =
+    y^T (I/s - K^{1/2} H K^{1/2}) y, y = K^{-1/2} x); lambda_min(H + mu G) by Weyl from lambda_max(K)
+    (Temple, else max_j lambda_max(M_j) lambda_max(Q)); the G_dt > 0 item below dt_max from Lambda.
+    v_KKT is enclosed around v: (H + mu G)(v_KKT - v) = -residual, so
+    ||v_KKT - v||_2 <= ||residual||_2 / lambda_min(H + mu G), and ||v_KKT||_G^2 follows with the error
+    terms 2 e^T G v and e^T G e bounded by norms. dt is exact (a dyadic number).
     """
     A, B, Phi, Y, gamma = check_state(A, B, Phi, Y, gamma)
     dt_factor = check_real("dt_factor", dt_factor)
@@ -287,48 +284,79 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
 
     def compute(cert):
         st = BallState(A, B, Phi, Y, gamma)
-        K = st.metric()
-        H = st.hessian()
-        g = ball_vec(st.grad_L0)
-        estimate, x = step_bound_estimate(K, H)
+        K = StructuredMetric(st)
+        g = st.grad_L0
+        estimate_f = K.largest_pairs()[0]
+        if not (np.isfinite(estimate_f) and estimate_f > 0):
+            raise Undecided("no finite estimate of dt_max = 1/lambda_max(K^{1/2} H K^{1/2}) in float64")
+        estimate = arb(1.0 / estimate_f)
         bound = estimate if dt_max is None else arb(dt_max)
         dt = arb((bound * arb(dt_factor)).mid())  # exact
-        Kinv = K.inv()
-
-        def metric_G(step: arb) -> arb_mat:
-            return Kinv * (arb(1) / step) - H
-
-        G = metric_G(dt)
         mu = arb(multiplier)
-        HG = H + G * mu
-        v = -(K * g) * dt                               # the Euler step of the flow in function space
-        residual = HG * v + g
+
+        def metric_G(X: arb_mat, step: arb) -> arb_mat:
+            return K.apply_inverse(X) / step - K.apply_hessian(X)
+
+        v = -K.apply(g) * dt                            # the Euler step of the flow in function space
+        Hv, Gv = K.apply_hessian(v), metric_G(v, dt)
+        residual = Hv + Gv * mu + g
         stationarity = equation(f"(H + {multiplier!r} G) v + g = 0 at v = -dt K g", list(residual.entries()),
                                 list(g.entries()))
         cert.items.append(stationarity)
         cert.give_up_early(stationarity)
-        v_kkt = HG.solve(-g)                             # the exact KKT point, rigorously enclosed
-        delta_sq = (v.transpose() * G * v)[0, 0]
-        radius_kkt = (v_kkt.transpose() * G * v_kkt)[0, 0]
+        delta_sq = frobenius_inner(v, Gv)
         cert.items.append(inequality("delta = ||v||_G > 0", delta_sq))
+        lam_max_K, how_K = K.lambda_max()
+        lam_max_H = arb(lambda_max_enclosure(st.P).upper())
+        # Weyl: H + mu G = mu K^{-1}/dt + (1 - mu) H, lambda_min(mu K^{-1}/dt) = mu/(dt lambda_max(K)), 0 <= H
+        lam_HG = mu / (dt * lam_max_K) + arb(0).union((1 - mu) * lam_max_H)
+        if lam_HG > 0:
+            # v_KKT = v + e, ||e||_2 <= spread; ||v_KKT||_G^2 = delta^2 + 2 e^T G v + e^T G e, and
+            # ||G||_2 <= ||K^{-1}||_2/dt + ||H||_2 <= ||U||_F^2/dt + ||Phi Phi^T||_F (K^{-1} = (U (x) I) M^{-1}
+            # (U^T (x) I), M >= I)
+            spread = arb(frobenius_sq(residual).upper()).sqrt() / arb(lam_HG.lower())
+            norm_G = frobenius_sq(K.U) / dt + frobenius_sq(st.P).sqrt()
+            error = 2 * spread * frobenius_sq(Gv).sqrt() + spread * spread * norm_G
+            radius_kkt = delta_sq + (-error).union(error)    # + a ball around 0 holding [-error, error]
+            box = (-spread).union(spread)
+            v_kkt = v + arb_mat([[box for _ in range(v.ncols())] for _ in range(v.nrows())])
+        else:
+            v_kkt, radius_kkt = None, arb(0, float("inf"))
         radius = equation("||v_KKT||_G^2 = delta^2", [radius_kkt - delta_sq], [delta_sq])
         cert.items.append(radius)
-        cert.give_up_early(radius)  # before the three costly lambda_min enclosures
-        lam_G = lambda_min_enclosure(G)
-        lam_HG = lambda_min_enclosure(HG)
-        cert.items.append(positive_definite("G = K^{-1}/dt - H > 0" + _factor_label("dt_factor", dt_factor), lam_G))
-        cert.items.append(positive_definite(f"H + {multiplier!r} G > 0", lam_HG))
-        # the admissible step bound, which depends on H
+        cert.give_up_early(radius)  # before the costly step-bound enclosure
+        step = K.step_bound()
+        Lam, q1, q2, xx = step["Lambda"], step["q1"], step["q2"], step["xx"]
         below, above = (arb((bound * (1 + s * arb(step_gap))).mid()) for s in (-1, 1))
-        lam_below = lambda_min_enclosure(metric_G(below))
-        quad_above = (x.transpose() * metric_G(above) * x)[0, 0]
-        cert.items.append(positive_definite(f"G_dt > 0 at dt = (1 - {step_gap:.3g}) dt_max", lam_below))
-        cert.items.append(inequality(f"x^T G_dt x < 0 at dt = (1 + {step_gap:.3g}) dt_max", -quad_above))
+
+        def lam_min_K() -> arb:  # lambda_min(K) >= lambda(A) = 1/||U||_2^2 (K >= Q (x) I; section 4)
+            if "lam" not in cert.balls:
+                cert.balls["lam"] = arb(st.rate().lower())
+                if not cert.balls["lam"] > 0:
+                    raise Undecided("lambda(A) > 0 not proved")
+            return cert.balls["lam"]
+
+        def ostrowski(s: arb) -> tuple[arb, str]:
+            return (_lambda_min_G(Lam, s, lam_max_K, lam_min_K, (q1 / s - q2) / xx),
+                    "Ostrowski from 1/dt_max (" + step["how"] + ")")
+        lam_G, how_G = K.lambda_min_G(dt) or ostrowski(dt)   # Temple where a gap is proved
+        lam_below, how_below = ostrowski(below)              # the admissible step bound decides it
+        quad_above = q1 / above - q2                   # x^T G x at x = K Xi y: x^T K^{-1} x = q1, x^T H x = q2
+        cert.items.append(positive_definite("G = K^{-1}/dt - H > 0" + _factor_label("dt_factor", dt_factor), lam_G,
+                                            detail=how_G))
+        cert.items.append(positive_definite(f"H + {multiplier!r} G > 0", lam_HG, detail=f"lambda_max(K): {how_K}"))
+        cert.items.append(positive_definite(f"G_dt > 0 at dt = (1 - {step_gap:.3g}) dt_max", lam_below,
+                                            detail=how_below))
+        cert.items.append(inequality(f"x^T G_dt x < 0 at dt = (1 + {step_gap:.3g}) dt_max", -quad_above,
+                                     detail=step["how"]))
         cert.enclosures.update({"lambda_min(G)": Enclosure.of(lam_G), "lambda_min(H + mu G)": Enclosure.of(lam_HG),
                                 "delta^2": Enclosure.of(delta_sq), "||v_KKT||_G^2": Enclosure.of(radius_kkt),
-                                "dt": Enclosure.of(dt), "dt_max estimate": Enclosure.of(estimate)})
+                                "dt": Enclosure.of(dt), "dt_max estimate": Enclosure.of(estimate),
+                                "dt_max = 1/lambda_max(K^1/2 H K^1/2)": Enclosure.of(arb(1) / Lam),
+                                "lambda_max(K)": Enclosure.of(lam_max_K)})
         cert.instance["dt"] = float(dt)
-        cert.balls.update(K=K, H=H, G=G, v=v, v_kkt=v_kkt, residual=residual, g=g, dt=dt)
+        cert.balls.update(v=ball_vec(v), v_kkt=None if v_kkt is None else ball_vec(v_kkt),
+                          residual=ball_vec(residual), g=ball_vec(g), dt=dt, Lambda=Lam, metric=K)
 
     inst = state_instance(A, B, Phi, instance, gamma)
     for name, value, default in (("dt_factor", dt_factor, 0.5), ("step_gap", step_gap, STEP_BOUND_GAP),

@@ -17,10 +17,11 @@ from .._validation import as_matrix, check_gamma, check_positive, check_square_w
 #: Largest estimated cost of one certificate at its first precision, in ball multiply-adds
 #: (:func:`estimated_cost`). Measured on the development machine (benchmarks/certify_sizes.py):
 #: a product of two d x d ball matrices costs about 1e-8 d^3 s at 53 bits and 1.2e-8 d^3 s at
-#: 106 bits, an inverse about four products, so 1e9 is about 10-40 s per precision, and a
-#: certificate runs at one to four precisions. TRUST-REGION at m = 32, m_y = 10 (d = 320) costs
-#: 6.6e8; m = 100, m_y = 10 would cost 2e10 and is refused.
-COST_LIMIT = 1.0e9
+#: 106 bits, an inverse about four products, so 3e9 is at most about 30-120 s per precision (the
+#: estimate is pessimistic for the exact Gram matrices: STATE-WISE at m = 256, m_y = 10, n = 1000
+#: is estimated at 1e9 and takes 6 s). ENERGY at m = 256, m_y = 10, n = 1000 costs 1.7e9; an
+#: explicit (m m_y)^2 metric at m = 100, m_y = 10 would have cost 2e10.
+COST_LIMIT = 3.0e9
 
 #: Largest precision accepted (bits); the default loop ends at 424.
 MAX_BITS = 8192
@@ -93,10 +94,15 @@ def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> int:
     UNIFORM-RATE, NAIVE-BOUND-FALSE   4 m^3        (U^T U and its lambda_max enclosure)
     STATE-WISE                        12 m^3 + 10 (m^2 n + m_y m n) + 8 min(m, n)^3
                                       + 10 n^2 m (m > n: Phi^T Phi) + 3 m^2 m_y
-    ENERGY                            STATE-WISE + m^3 m_y^2 (K) + 4 d^3, d = m m_y (lambda_min(K))
-    TRUST-REGION                      STATE-WISE + m^3 m_y^2 + 20 d^3 (K^{-1}, a solve, three
-                                      lambda_min enclosures of d x d matrices)
+    ENERGY                            STATE-WISE + 2 m^2 m_y^2 (the N_j) + 16 m^2 m_y (products with K)
+                                      + one Schur bound (verify.certify.kronecker: 4 d^3, d = m m_y,
+                                      for d <= DENSE_Z; else 2 m^3 + k m_y^2 m^2 + k^2 m_y^3 m + 4 (k m_y)^3
+                                      with k the largest SCHUR_DIRECTIONS)
+    TRUST-REGION                      ENERGY's terms with two Schur bounds, + 12 m^3 (lambda_max of
+                                      Q and Phi Phi^T, lambda(A)) + m m_y^3 (the M_j^{-1})
     """
+    from .metric import DENSE_Z, SCHUR_DIRECTIONS
+
     m, m_y, n = int(m), int(m_y), int(n)
     if claim in ("UNIFORM-RATE", "NAIVE-BOUND-FALSE"):
         return 4 * m ** 3
@@ -105,12 +111,15 @@ def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> int:
         state += 10 * n * n * m
     if claim == "STATE-WISE":
         return state
-    d = m * m_y
-    metric = m ** 3 * m_y ** 2
+    d, k = m * m_y, min(m, SCHUR_DIRECTIONS[-1])
+    schur = 4 * d ** 3
+    if d > DENSE_Z:
+        schur = 2 * m ** 3 + k * m_y ** 2 * m * m + k * k * m_y ** 3 * m + 4 * (k * m_y) ** 3
+    metric = 2 * m * m * m_y ** 2 + 16 * m * m * m_y
     if claim == "ENERGY":
-        return state + metric + 4 * d ** 3
+        return state + metric + schur
     if claim == "TRUST-REGION":
-        return state + metric + 20 * d ** 3
+        return state + metric + 2 * schur + 12 * m ** 3 + m * m_y ** 3
     raise ValueError(f"claim must be one of the certified claims; got {claim!r}")
 
 

@@ -4,6 +4,7 @@
     gradients       GRAD-FD, GRAD-SYMBOLIC, CONSERVATION, STATIONARY,  (section 3)
                     UNROLLED
     theorem1        ENERGY, STATE-WISE, INTEGRATED, GD-STEP            (sections 4-5)
+    descent         GD-RATE (the discrete Theorem 1)                   (section 9)
     rates           UNIFORM-RATE, NAIVE-BOUND-FALSE                    (sections 4-5)
     cross_entropy   CE-LINEAR, CE-SEPARABLE                            (section 5)
     theorem2        HESSIAN, TRUST-REGION, TR-ITERATION                (section 6)
@@ -46,8 +47,8 @@ from ..results import (
 from .spec import Claim, ClaimSpec, Tier, configuration_stream
 
 #: the group modules, in the order of the report
-GROUPS = ("well_posed", "gradients", "theorem1", "rates", "cross_entropy", "theorem2", "implicit_bias", "hypotheses",
-          "symbolic")
+GROUPS = ("well_posed", "gradients", "theorem1", "descent", "rates", "cross_entropy", "theorem2", "implicit_bias",
+          "hypotheses", "symbolic")
 
 
 def _collect() -> list[ClaimSpec]:
@@ -90,4 +91,5 @@ def certify_claims() -> dict[str, Claim]:
 
 __all__ = ["CLAIMS", "CLAIMS_BY_ID", "CONDITION", "Claim", "ClaimSpec", "DERIVED", "EPS", "EQUALITY", "EXACT",
            "GROUPS", "INEQUALITY", "Measurement", "Outcome", "PAPER", "SCALE_CLAIMS", "SCALE_CLAIMS_BY_ID", "SPECS",
-           "SLICE_CLAIMS", "SLICE_CLAIMS_BY_ID", "SPECS_BY_ID", "Tier", "certify_claims", "at_least", "condition", "configuration_stream", "equal", "exact", "outcome"]
+           "SLICE_CLAIMS", "SLICE_CLAIMS_BY_ID", "SPECS_BY_ID", "Tier", "certify_claims", "at_least", "condition",
+           "configuration_stream", "equal", "exact", "outcome"]

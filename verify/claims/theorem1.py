@@ -17,6 +17,7 @@ from ..judging import MAX_SLACK, ode_slack, order_of_convergence, theorem1_verdi
 from ..losses import ShallowProblem, get_loss
 from ..results import DERIVED, EPS, INEQUALITY, PAPER, Measurement, at_least, condition, equal, outcome
 from ..sampling import tight_state_wise_case
+from ..scale_data import WIDE_INTEGRATED
 from ._shared import (
     TRAJECTORY_OPTIONS,
     ReferenceState,
@@ -338,6 +339,7 @@ SPECS = [
                           sample=scale.scale_sampler(losses=("square",), real_losses=("square",), gamma=(0.05, 0.8), max_width=128,
                                                 real_pca=32),
                           check=scale.check_integrated_scale, quick=60, thorough=240, digest=tightness_by_regime,
+                          fixed=(WIDE_INTEGRATED,),
                           slice_sample=scale.slice_sampler(losses=("square",), gamma=(0.05, 0.8), max_width=300,
                                                            max_work=1e8))),
     ClaimSpec(id="GD-STEP", theorem="Theorem 1", provenance=DERIVED, symbolic="not applicable",

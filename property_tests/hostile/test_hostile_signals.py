@@ -55,8 +55,8 @@ def test_sigterm_and_sighup_end_the_run_like_ctrl_c(signum, status, tmp_path):
     assert "INTERRUPTED" in out
 
 
-def test_sigterm_in_the_serial_path_keeps_the_partial_report(tmp_path, monkeypatch):
-    """In this process (--workers 1): the handler turns SIGTERM into the Ctrl-C path."""
+def _sigterm_at_the_third_configuration(monkeypatch):
+    """WELL-POSED's check replaced by one that sends this process SIGTERM at its third call."""
     from verify import claims as claims_module
     from verify.claims import condition, outcome
 
@@ -69,6 +69,11 @@ def test_sigterm_in_the_serial_path_keeps_the_partial_report(tmp_path, monkeypat
             signal.raise_signal(signal.SIGTERM)
         return outcome([condition("reached", True)])
     monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", claim.__class__(**{**claim.__dict__, "check": check}))
+
+
+def test_sigterm_in_the_serial_path_keeps_the_partial_report(tmp_path, monkeypatch):
+    """In this process (--workers 1): the handler turns SIGTERM into the Ctrl-C path."""
+    _sigterm_at_the_third_configuration(monkeypatch)
     path = tmp_path / "r.json"
     assert main(["--only", "WELL-POSED", "--count", "50", "--workers", "1", "--json", str(path)]) == 143
     report = json.loads(path.read_text())
@@ -117,18 +122,7 @@ def test_an_unknown_claim_is_one_line_on_stderr(argv, capsys):
 def test_a_second_sigterm_does_not_cut_the_clean_up_short(tmp_path, monkeypatch):
     """Found probing: a second SIGTERM while the first one's clean-up ran (workers stopped, report
     written) escaped as a traceback and lost the report. Further signals now wait until the end."""
-    from verify import claims as claims_module
-    from verify.claims import condition, outcome
-
-    calls = {"n": 0}
-    claim = claims_module.CLAIMS_BY_ID["WELL-POSED"]
-
-    def check(config):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            signal.raise_signal(signal.SIGTERM)
-        return outcome([condition("reached", True)])
-    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", claim.__class__(**{**claim.__dict__, "check": check}))
+    _sigterm_at_the_third_configuration(monkeypatch)
     write = cli._write_reports
 
     def write_after_another_signal(*args):

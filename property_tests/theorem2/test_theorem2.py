@@ -21,7 +21,7 @@ EPS = np.finfo(float).eps
 
 # ---- symbolic -------------------------------------------------------------------------------
 # The admissible step theorem, its instances at the derived K and H, and the subproblem on both
-# sides of the threshold: property_tests/test_derivations.py.
+# sides of the threshold: property_tests/derivations/test_derivations.py.
 def test_first_order_form_is_steepest_descent_in_metric_K_inverse():
     residuals = steepest_descent_in_metric(2)
     assert len(residuals) == 1 and residuals[0] == sp.zeros(2, 1)

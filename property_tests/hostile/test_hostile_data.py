@@ -15,7 +15,7 @@ import pytest
 
 from verify.implicit_bias import load_idx, load_idx_split, split_classification
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CODES = {0x08: ">u1", 0x09: ">i1", 0x0C: ">i4", 0x0D: ">f4"}
 
 

@@ -11,7 +11,7 @@ from verify import claims as registry
 from verify.campaign import claim_configurations
 from verify.claims.spec import ClaimSpec, Tier, configuration_stream, stream_key
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _toy_spec(claim_id: str) -> ClaimSpec:

@@ -40,7 +40,7 @@ def test_derived_metric_equals_closed_form_exactly(m, m_y):
 
 
 def test_comparison_ode_derivation():
-    # the PL inequality and the uniform bound: property_tests/test_derivations.py
+    # the PL inequality and the uniform bound: property_tests/derivations/test_derivations.py
     d_ratio, initial = comparison_ode()
     assert d_ratio == 0 and initial == 0
 
@@ -239,6 +239,7 @@ def test_gradient_flow_rejects_bad_arguments(kwargs, match):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(lr=0.0), "lr"), (dict(lr=-1e-3), "lr"), (dict(steps=0), "steps"), (dict(steps=2.5), "steps"),
+    (dict(track_rate="no"), "track_rate must be True or False"), (dict(track_rate=0), "track_rate"),
 ])
 def test_gradient_descent_rejects_bad_arguments(kwargs, match):
     case = make_case(0, 2, 2, 3, 0.5)
@@ -289,3 +290,24 @@ def test_flow_bounds_at_larger_widths(shape):
     report = flow_bound_report(traj, problem, gamma=0.8, rtol=1e-12)
     assert report["holds"], report
     assert traj.event_time is not None
+
+
+def test_descent_without_the_rate_integral_takes_the_same_steps():
+    """track_rate=False changes what is recorded, never the iterates: the same A, B and losses
+    at every record (bit for bit: the update does not read lambda); lambda at the last record
+    equal to 1/sigma_max(U)^2 (docs/theory.md, section 4) from an independent SVD of the final U; the integral NaN after the
+    first record (it needs lambda at every step)."""
+    case = make_case(3, 4, 2, 12, 0.7)
+    kwargs = dict(gamma=0.7, lr=0.05, steps=30, record_every=10)
+    on = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, **kwargs)
+    off = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, track_rate=False, **kwargs)
+    np.testing.assert_array_equal(on.A, off.A)
+    np.testing.assert_array_equal(on.B, off.B)
+    np.testing.assert_array_equal(on.loss, off.loss)
+    assert len(off.t) == 4 and np.isnan(off.rate_integral[1:]).all() and off.rate_integral[0] == 0.0
+    assert np.isfinite(on.rate_integral).all() and on.rate_integral[-1] > 0
+    E = np.exp(off.A - off.A.max(axis=0))
+    U = np.eye(4) - 0.7 * E / E.sum(axis=0)
+    sigma_max = np.linalg.svd(U, compute_uv=False)[0]
+    # lambda's relative error: the tracker's rtol 1e-10 plus the SVD's O(m eps)
+    np.testing.assert_allclose(off.rate[-1], 1.0 / sigma_max ** 2, rtol=1e-9)
