@@ -13,6 +13,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from .losses import output_gradient
 from .symbolic_model import SymbolicDEQ, build, column_softmax_from_exponentials, symbol_matrix
 
 
@@ -119,7 +120,8 @@ def derive_gradients(m: int, m_y: int, n: int, loss: str = "square") -> DerivedG
 
 
 def closed_form_gradients(model: SymbolicDEQ, point: dict) -> tuple[sp.Matrix, sp.Matrix]:
-    """docs/theory.md, section 3 evaluated at a point (exact rationals; sympy Floats for cross-entropy):
+    """docs/theory.md, section 3 evaluated at a point (exact rationals for the square loss; sympy
+    Floats where exp or sqrt enter):
 
     dL/dB = G Phi^T U^{-T},  Gamma = gamma W^T dL/dB,  dL/dA = S o (Gamma - 1 1^T (S o Gamma)).
     """
@@ -130,11 +132,7 @@ def closed_form_gradients(model: SymbolicDEQ, point: dict) -> tuple[sp.Matrix, s
     U = sp.eye(model.m) - gamma * S
     W = B * U.inv()
     Q = W * Phi
-    if model.loss == "square":
-        G = Q - Y
-    else:
-        P = sp.Matrix(Q.rows, Q.cols, lambda k, i: sp.exp(Q[k, i]) / sum(sp.exp(Q[r, i]) for r in range(Q.rows)))
-        G = P - Y
+    G = output_gradient(Q, Y, model.loss)  # the closed form of dL/dQ (theory.losses)
     dB = G * Phi.T * U.inv().T
     Gamma = gamma * W.T * dB
     SG = S.multiply_elementwise(Gamma)

@@ -17,6 +17,8 @@ import numpy as np
 import sympy as sp
 from sympy.combinatorics import Permutation
 
+from .losses import symbolic_loss, total_loss
+
 
 def symbol_matrix(prefix: str, rows: int, cols: int, **assumptions) -> sp.Matrix:
     return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{prefix}_{i}{j}", **assumptions))
@@ -80,8 +82,7 @@ def adjugate(M: sp.Matrix) -> sp.Matrix:
 @cache
 def build(m: int, m_y: int, n: int, loss: str = "square") -> SymbolicDEQ:
     """The scalar loss L(A, B) = sum_i l(B (I - gamma sigma(A))^{-1} phi_i, y_i), symbolically."""
-    if loss not in ("square", "cross_entropy"):
-        raise ValueError(f"loss must be 'square' or 'cross_entropy'; got {loss!r}")
+    symbolic_loss(loss)  # an unknown name is refused there, listing the registered losses
     gamma = sp.Symbol("gamma", positive=True)
     E = symbol_matrix("e", m, m, positive=True)
     B = symbol_matrix("b", m_y, m, real=True)
@@ -92,19 +93,14 @@ def build(m: int, m_y: int, n: int, loss: str = "square") -> SymbolicDEQ:
     # The inverse comes from the adjugate formula: exact, and a rational function of the symbols.
     W = B * adjugate(U) / leibniz_det(U)
     Q = W * Phi
-    if loss == "square":
-        L = sp.Rational(1, 2) * sum((Q[k, i] - Y[k, i]) ** 2 for k in range(m_y) for i in range(n))
-    else:
-        L = sum(
-            -sum(Y[k, i] * (Q[k, i] - sp.log(sum(sp.exp(Q[r, i]) for r in range(m_y)))) for k in range(m_y))
-            for i in range(n)
-        )
+    L = total_loss(Q, Y, loss)
     return SymbolicDEQ(m, m_y, n, loss, gamma, E, B, Phi, Y, S, U, W, L)
 
 
 # ---- numeric points ----------------------------------------------------------------------
 def random_rational_point(model: SymbolicDEQ, rng: np.random.Generator, *, denominator: int = 16) -> dict:
-    """Exact rational values for every symbol (e_ij > 0, gamma in (0, 1), one-hot Y for CE)."""
+    """Exact rational values for every symbol (e_ij > 0, gamma in (0, 1), one-hot Y for a loss with
+    one-hot targets)."""
 
     def rat(low, high):
         return sp.Rational(int(rng.integers(low * denominator, high * denominator)), denominator)
@@ -114,7 +110,7 @@ def random_rational_point(model: SymbolicDEQ, rng: np.random.Generator, *, denom
         point[s] = rat(1, 4)
     for s in list(model.B) + list(model.Phi):
         point[s] = rat(-2, 2)
-    if model.loss == "square":
+    if symbolic_loss(model.loss).targets == "real":
         for s in model.Y:
             point[s] = rat(-2, 2)
     else:

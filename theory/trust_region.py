@@ -5,7 +5,7 @@ The admissible step and the trust-region subproblem at the derived K and H are i
 
 - The first-order form: solving the KKT system of min g^T v s.t. v^T K^{-1} v <= r^2 gives
   v = -r K g / sqrt(g^T K g): steepest descent in the metric K^{-1}.
-- The Hessian of L0 for both losses, by differentiating L0(W) twice.
+- The Hessian of L0 for every registered loss (theory.losses), by differentiating L0(W) twice.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import cache
 
 import sympy as sp
 
+from .losses import total_loss
 from .symbolic_model import symbol_matrix
 
 
@@ -53,26 +54,19 @@ def derived_loss(m: int, m_y: int, n: int, loss: str):
 
     Returns (L0, W, Phi, Y) with W, Phi, Y matrices of symbols.
     """
-    if loss not in ("square", "cross_entropy"):
-        raise ValueError(f"loss must be 'square' or 'cross_entropy'; got {loss!r}")
     W = symbol_matrix("w", m_y, m, real=True)
     Phi = symbol_matrix("p", m, n, real=True)
     Y = symbol_matrix("y", m_y, n, real=True)
-    Q = W * Phi
-    if loss == "square":
-        L0 = sp.Rational(1, 2) * sum((Q[k, i] - Y[k, i]) ** 2 for k in range(m_y) for i in range(n))
-    else:
-        L0 = sum(-sum(Y[k, i] * (Q[k, i] - sp.log(sum(sp.exp(Q[r, i]) for r in range(m_y))))
-                      for k in range(m_y)) for i in range(n))
-    return L0, W, Phi, Y
+    return total_loss(W * Phi, Y, loss), W, Phi, Y
 
 
 @cache
 def derived_hessian(m: int, m_y: int, n: int, loss: str):
     """The Hessian of L0(W) in column-major vec(W) coordinates, by differentiating L0 twice.
 
-    Returns (H, W, Phi, Y) symbols; compare with (Phi Phi^T) (x) I (square) or
-    sum_i (phi_i phi_i^T) (x) (diag p_i - p_i p_i^T) (cross-entropy).
+    Returns (H, W, Phi, Y) symbols; compare with (Phi Phi^T) (x) I (square),
+    sum_i (phi_i phi_i^T) (x) (diag p_i - p_i p_i^T) (cross-entropy) or
+    sum_i (phi_i phi_i^T) (x) diag((1 + r_i^2)^(-3/2)) (pseudo-Huber).
     """
     L0, W, Phi, Y = derived_loss(m, m_y, n, loss)
     w = [W[i, j] for j in range(m) for i in range(m_y)]

@@ -4,7 +4,8 @@ Every check raises :class:`ValueError` naming the offending argument and the rul
 Arrays are converted to float64 only when that is lossless (integer, float16 and float32 input);
 nothing else is coerced: longdouble is refused (values beyond float64 would change), a masked
 array with masked entries is refused (the mask would be dropped), a 1-D array is not reshaped, a
-non-one-hot target is not repaired, a gamma outside (0, 1) is not clipped.
+non-one-hot target is not repaired, a gamma outside (0, 1) is not clipped. Which targets a loss
+accepts is the loss's own rule (``Loss.check_targets``, :mod:`verify.losses.registry`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-
-LOSSES = ("square", "cross_entropy")
 
 #: largest array (or set of records) an entry point allocates on request; above it the request
 #: is refused up front with the size named, instead of failing or swapping later
@@ -101,21 +100,19 @@ def check_gamma(gamma) -> float:
     return g
 
 
-def check_loss(loss: str) -> str:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}")
-    return loss
+def check_loss(loss):
+    """The :class:`verify.losses.Loss` of a registered name or a Loss object; an unknown name is
+    refused by :func:`verify.losses.get_loss` (ValueError listing the registered losses)."""
+    from .losses.registry import get_loss
+
+    return get_loss(loss)
 
 
-def check_one_hot(name: str, Y: np.ndarray) -> None:
-    """Each column of Y must be a standard basis vector (exactly one 1, the rest 0)."""
-    is_binary = np.all((Y == 0.0) | (Y == 1.0))
-    if not is_binary or not np.all(Y.sum(axis=0) == 1.0):
-        bad = np.flatnonzero(~(np.all((Y == 0.0) | (Y == 1.0), axis=0) & (Y.sum(axis=0) == 1.0)))
-        raise ValueError(
-            f"{name} must have one-hot columns for the cross-entropy loss "
-            f"(entries 0 or 1, exactly one 1 per column); columns {bad[:5].tolist()} are not"
-        )
+def loss_names() -> tuple[str, ...]:
+    """The registered losses' names (for the configuration schema: read when a key is checked)."""
+    from .losses import loss_names as names
+
+    return names()
 
 
 def check_square_weight(A) -> np.ndarray:
@@ -138,8 +135,9 @@ def check_output_rows(B: np.ndarray, Y: np.ndarray) -> None:
         raise ValueError(f"Y has {Y.shape[0]} rows but B has {B.shape[0]}: both must equal m_y")
 
 
-def check_data(Phi, Y, loss: str, *, m: int | None = None, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the data: Phi is m x n, Y is m_y x n (one-hot columns for cross-entropy).
+def check_data(Phi, Y, loss, *, m: int | None = None, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the data: Phi is m x n, Y is m_y x n with targets the loss accepts (finite reals;
+    one-hot columns for the cross-entropy: ``Loss.check_targets``).
 
     ``finite=False`` skips the finiteness check of Phi and Y (two passes over the data) for a
     caller that checks it itself more cheaply (a square-loss ShallowProblem: a NaN or inf makes
@@ -151,16 +149,14 @@ def check_data(Phi, Y, loss: str, *, m: int | None = None, finite: bool = True) 
             loss = check_loss(loss)
             Phi_ = as_matrix("Phi", Phi, shape=(m, None), finite=False)
             Y_ = as_matrix("Y", Y, shape=(None, Phi_.shape[1]), finite=False)
-            if loss == "cross_entropy":
-                check_one_hot("Y", Y_)
+            loss.check_targets("Y", Y_)
             return Phi_, Y_
         except ValueError:
             pass  # re-checked below in the usual order
     loss = check_loss(loss)
     Phi = as_matrix("Phi", Phi, shape=(m, None))
     Y = as_matrix("Y", Y, shape=(None, Phi.shape[1]))
-    if loss == "cross_entropy":
-        check_one_hot("Y", Y)
+    loss.check_targets("Y", Y)
     return Phi, Y
 
 

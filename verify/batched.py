@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_array, check_gamma, check_loss, check_one_hot, check_positive, check_times
+from ._validation import as_array, check_gamma, check_loss, check_positive, check_times
 from .gradients import check_finite_result, softmax_vjp
-from .losses import cross_entropy_terms
 from .model import column_softmax
 
 
@@ -54,7 +53,7 @@ def _gammas(gamma, k: int) -> np.ndarray:
     return arr
 
 
-def batched_loss_and_grad(A, B, Phi, Y, gamma, loss: str = "square"):
+def batched_loss_and_grad(A, B, Phi, Y, gamma, loss="square"):
     """(L, dL/dA, dL/dB) for every configuration in the stack: shapes (k,), (k, m, m), (k, m_y, m).
 
     gamma is a scalar or a (k,) array of values in (0, 1).
@@ -66,19 +65,14 @@ def batched_loss_and_grad(A, B, Phi, Y, gamma, loss: str = "square"):
             or Y.shape[0] != k or Y.shape[1] != B.shape[1] or Y.shape[2] != Phi.shape[2]:
         raise ValueError(f"stack shapes do not fit: A {A.shape}, B {B.shape}, Phi {Phi.shape}, Y {Y.shape}")
     gammas = _gammas(gamma, k)
-    if loss == "cross_entropy":
-        check_one_hot("Y", Y.transpose(1, 0, 2).reshape(Y.shape[1], -1))
+    loss.check_targets("Y", Y)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is detected and named below
         S = column_softmax(A)
         U = np.eye(m)[None] - gammas[:, None, None] * S
         Ut = U.transpose(0, 2, 1)
         W = np.linalg.solve(Ut, B.transpose(0, 2, 1)).transpose(0, 2, 1)  # B U^{-1}
         Q = W @ Phi
-        if loss == "square":
-            G = Q - Y
-            L = 0.5 * np.einsum("kij,kij->k", G, G)
-        else:
-            L, G = cross_entropy_terms(Q, np.argmax(Y, axis=-2))
+        L, G = loss.terms(Q, Y)  # stack-aware: (k,) values and (k, m_y, n) output gradients
         grad_L0 = G @ Phi.transpose(0, 2, 1)
         dB = np.linalg.solve(U, grad_L0.transpose(0, 2, 1)).transpose(0, 2, 1)  # grad L0 U^{-T}
         Gamma = gammas[:, None, None] * (W.transpose(0, 2, 1) @ dB)
@@ -97,7 +91,7 @@ def batched_rate_constant(A, gamma) -> np.ndarray:
     return 1.0 / np.linalg.norm(U, ord=2, axis=(1, 2)) ** 2
 
 
-def batched_gradient_descent(A, B, Phi, Y, gamma, *, lr: float, steps: int, loss: str = "square"):
+def batched_gradient_descent(A, B, Phi, Y, gamma, *, lr: float, steps: int, loss="square"):
     """Gradient descent run on the whole stack at once; returns (final A, final B, losses (steps+1, k)).
 
     lr must be a finite number > 0 and steps an integer >= 1 (as for the single-configuration
@@ -127,7 +121,7 @@ class _BudgetSpent(Exception):
     pass
 
 
-def batched_gradient_flow(A, B, Phi, Y, gamma, *, T: float, loss: str = "square", rtol: float = 1e-10,
+def batched_gradient_flow(A, B, Phi, Y, gamma, *, T: float, loss="square", rtol: float = 1e-10,
                           t_eval=None, method: str = "DOP853", max_nfev: int = 1_000_000):
     """Integrate k independent gradient flows as one ODE (state = all k parameter sets).
 

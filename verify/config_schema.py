@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import LOSSES
+from ._validation import loss_names
 from .sampling import REGIMES
 
 
@@ -93,7 +93,7 @@ SCHEMA: dict[str, Key] = {
     "m_y": Key(int, f"[1, {MAX_DIM}]", "output dimension"),
     "n": Key(int, f"[1, {MAX_DIM}]", "number of samples"),
     "gamma": Key(float, "(0, 1)", "contraction factor"),
-    "loss": Key(str, LOSSES, "loss function"),
+    "loss": Key(str, loss_names, "loss function (a registered name: verify.losses)"),
     # the samplers' ranges (a_scale <= 1000, spread <= 4): at spread = 12, inside the old [0, 12],
     # STATE-WISE "failed" (its tight state is not resolvable at a condition number of 1e12)
     "a_scale": Key(float, "[0, 1000]", "standard deviation of the entries of A"),

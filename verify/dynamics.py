@@ -199,7 +199,7 @@ class _Recorder:
 
     def _excess_known(self) -> bool:
         problem = self.objective.problem
-        return problem.loss == "square" or problem.separability.status != "partially separable"
+        return problem.loss.optimum_known(problem)
 
     def _optimal_loss(self) -> float:
         if not self.record_excess:
@@ -228,31 +228,11 @@ CONVERGENCE_CHECK_EVERY = 4
 
 
 def excess_rounding_floor(problem: ShallowProblem, W: np.ndarray, gamma: float) -> float:
-    """The level below which the computed excess L - L* at W = B U^{-1} is rounding noise.
-
-    Square loss (verify.rounding.excess_tolerance for one implementation): E = 1/2 ||D||^2 with
-    D = (W - W*) Phi computed to delta = (rho + m eps) ||W|| ||Phi||_2 + (m + n) eps cond(Phi) ||Y||
-    (rho = verify.rounding.solve_rounding, the solve that forms W), so |E_computed - E| <=
-    ||D|| delta + delta^2 / 2 = sqrt(2 E) delta + delta^2 / 2. E is indistinguishable from 0 when
-    it is at most that bound: E <= ((sqrt(2) + 2) delta / 2)^2 = (3 + 2 sqrt(2)) delta^2 / 2.
-
-    Cross-entropy (attained L*): E = L0(W) - L* cancels. L0 errs by ||G|| e_Q + 4 n m_y eps L0
-    (the outputs Q = W Phi to e_Q = (rho + m eps) ||W|| ||Phi||_F, G = dL0/dQ; n log-sum-exps of
-    m_y terms), and L* by Newton's stopping rule, 64 eps max(1, L*) (verify.losses).
-    """
-    m, n = problem.m, problem.n
-    rho = rounding.solve_rounding(m, gamma)
-    W_norm = float(np.linalg.norm(W))
-    if problem.loss == "square":
-        s = problem.feature_singular_values
-        keep = s > s.max() * max(m, n) * EPS
-        cond = float(s.max() / s[keep].min()) if np.any(keep) else 1.0
-        delta = (rho + m * EPS) * W_norm * float(s.max()) + (m + n) * EPS * cond * float(np.linalg.norm(problem.Y))
-        return (3.0 + 2.0 * np.sqrt(2.0)) / 2.0 * delta * delta
-    L_star = problem.optimal_loss
-    value, G = problem.value(W), problem.output_gradient(W)
-    e_Q = (rho + m * EPS) * W_norm * float(np.linalg.norm(problem.Phi))
-    return float(np.linalg.norm(G)) * e_Q + 4 * n * problem.m_y * EPS * abs(value) + 64 * EPS * max(1.0, L_star)
+    """The level below which the computed excess L - L* at W = B U^{-1} is rounding noise: the
+    loss's own rule (``Loss.excess_rounding``: square loss, the cancellation-free 1/2 ||(W - W*)
+    R^T||^2 to its rounding; a difference L0(W) - L* otherwise), for W formed by one solve with
+    relative error rho = verify.rounding.solve_rounding(m, gamma)."""
+    return problem.loss.excess_rounding(problem, W, rounding.solve_rounding(problem.m, gamma))
 
 
 #: order p of each one-step solver (local error O(h^{p+1})); LSODA and BDF vary their order from

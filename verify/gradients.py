@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_matrix, check_data, check_gamma, check_memory, check_model, check_output_rows, check_positive
-from .losses import ShallowProblem, cross_entropy_terms
+from ._validation import (as_matrix, check_data, check_gamma, check_loss, check_memory, check_model, check_output_rows,
+                          check_positive)
+from .losses import ShallowProblem
 from .model import ImplicitLayer, column_softmax
 
 
@@ -79,23 +80,21 @@ class DEQObjective:
         return DEQState(A, B, layer, W, value, excess, grad_L0, dA, dB)
 
 
-def output_loss_and_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
-    """sum_i l(q_i, y_i) and G = dL/dQ for outputs Q (columns): square or cross-entropy."""
-    if loss == "square":
-        G = Q - Y
-        return 0.5 * float(np.sum(G * G)), G
-    value, G = cross_entropy_terms(Q, np.argmax(Y, axis=0))
+def output_loss_and_gradient(Q: np.ndarray, Y: np.ndarray, loss) -> tuple[float, np.ndarray]:
+    """sum_i l(q_i, y_i) and G = dL/dQ for outputs Q (columns), from the loss's ``terms``."""
+    value, G = check_loss(loss).terms(Q, Y)
     return float(value), G
 
 
-def loss_and_grad(A, B, Phi, Y, *, gamma, loss: str = "square") -> tuple[float, np.ndarray, np.ndarray]:
+def loss_and_grad(A, B, Phi, Y, *, gamma, loss="square") -> tuple[float, np.ndarray, np.ndarray]:
     """L(A, B) and its exact gradients (dL/dA, dL/dB) by implicit differentiation.
 
     Parameters
     ----------
     A : (m, m) implicit-layer weight.  B : (m_y, m) output weight.
     Phi : (m, n) features as columns.  Y : (m_y, n) targets as columns (one-hot for cross-entropy).
-    gamma : float in (0, 1).  loss : "square" or "cross_entropy".
+    gamma : float in (0, 1).  loss : a registered name ("square", "cross_entropy", "pseudo_huber")
+    or a :class:`verify.losses.Loss`.
 
     Returns ``(L, dA, dB)`` with L = sum_i l(B U^{-1} phi_i, y_i). Cost O(m^3 + m_y m n).
     """
@@ -121,7 +120,7 @@ def check_finite_result(where: str, value, dA, dB, **inputs) -> None:
                      "rescale Phi and Y (the loss is homogeneous in them) or shrink B")
 
 
-def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss: str = "square"):
+def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss="square"):
     """Back-propagation through the weight-tied H-layer model z^(l) = gamma S z^(l-1) + Phi.
 
     z^(0) = 0 and f_H(x) = B z^(H). Returns (L_H, dA_H, dB_H); as H -> infinity these tend to the

@@ -58,16 +58,16 @@ def fixed_point(A: np.ndarray, Phi: np.ndarray, gamma: float, layers: int) -> np
 
 
 # ---- losses -------------------------------------------------------------------------------
-def output_loss(Q: np.ndarray, Y: np.ndarray, loss: str):
-    """sum_i l(q_i, y_i): square 1/2 ||q - y||^2; cross-entropy -log softmax(q)_{y}.
+def _square_value(Q, Y):
+    """1/2 ||Q - Y||_F^2."""
+    R = Q - Y
+    return 0.5 * np.sum(R * R)
 
-    Cross-entropy per sample, with d = q - q_y: log sum_k exp(d_k) = log1p(sum_{k != y} exp(d_k))
-    when y is the (real) argmax (so no digit is lost when the loss is tiny), otherwise
-    max d + log sum exp(d - max d).
-    """
-    if loss == "square":
-        R = Q - Y
-        return 0.5 * np.sum(R * R)
+
+def _cross_entropy_value(Q, Y):
+    """-sum_i log softmax(q_i)_{y_i}. Per sample, with d = q - q_y: log sum_k exp(d_k) =
+    log1p(sum_{k != y} exp(d_k)) when y is the (real) argmax (so no digit is lost when the loss
+    is tiny), otherwise max d + log sum exp(d - max d)."""
     labels = np.argmax(Y.real, axis=0)
     cols = np.arange(Q.shape[1])
     true = labels[None, :] == np.arange(Q.shape[0])[:, None]
@@ -80,16 +80,120 @@ def output_loss(Q: np.ndarray, Y: np.ndarray, loss: str):
     return np.sum(np.where(y_is_max, np.log1p(others), shifted))
 
 
-def output_gradient(Q: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
-    """G = dL/dQ: Q - Y (square) or softmax(Q) - Y (cross-entropy; the true-class entry is
-    -(mass of the other classes), which keeps its digits when the softmax saturates)."""
-    if loss == "square":
-        return Q - Y
+def _cross_entropy_gradient(Q, Y):
+    """softmax(Q) - Y; the true-class entry is -(mass of the other classes), which keeps its
+    digits when the softmax saturates."""
     P = softmax_columns(Q)
     labels = np.argmax(Y.real, axis=0)
     true = labels[None, :] == np.arange(Q.shape[0])[:, None]
     rest = np.sum(np.where(true, 0.0, P), axis=0)
     return np.where(true, -rest[None, :], P)
+
+
+def _pseudo_huber_value(Q, Y):
+    """sum (sqrt(1 + r^2) - 1), r = Q - Y, as r^2 / (1 + sqrt(1 + r^2)) (no cancellation at small r;
+    analytic, so the complex step applies)."""
+    R = Q - Y
+    return np.sum(R * R / (1.0 + np.sqrt(1.0 + R * R)))
+
+
+def _pseudo_huber_gradient(Q, Y):
+    """r / sqrt(1 + r^2) entrywise."""
+    R = Q - Y
+    return R / np.sqrt(1.0 + R * R)
+
+
+#: relative accuracy asked of each quadrature in :func:`_pseudo_huber_excess` (QUADPACK accepts
+#: no less than 50 eps); the integrands are positive, so the sum has the same relative accuracy
+QUAD_RTOL = 1e-13
+
+
+def _pseudo_huber_excess(W, Phi, Y) -> float:
+    """L0(W) - L* as sum_{k,i} (r - s)^2 int_0^1 (1 - u) l''(s + u (r - s)) du (Taylor's formula with
+    the integral remainder about s = W* Phi - Y, r = W Phi - Y; the linear terms sum to
+    <grad L0(W*), W - W*> = 0), l''(t) = (1 + t^2)^(-3/2), each integral by adaptive quadrature
+    (scipy.integrate.quad): no cancellation, and no closed form shared with the core."""
+    from scipy.integrate import quad
+
+    W_star = _cached_minimiser(Phi, Y)
+    S = W_star @ Phi - Y
+    D = (W - W_star) @ Phi
+    total = 0.0
+    for s, d in zip(S.ravel(), D.ravel()):
+        if d != 0.0:
+            weight = quad(lambda u: (1.0 - u) * (1.0 + (s + u * d) ** 2) ** -1.5, 0.0, 1.0, epsabs=0.0,
+                          epsrel=QUAD_RTOL, limit=200)[0]
+            total += d * d * weight
+    return float(total)
+
+
+_MINIMISERS: dict = {}
+
+
+def _cached_minimiser(Phi, Y) -> np.ndarray:
+    """The pseudo-Huber W* of (Phi, Y), kept for the last few data sets (a trajectory's records all
+    share one)."""
+    key = (Phi.shape, Phi.tobytes(), Y.shape, Y.tobytes())
+    if key not in _MINIMISERS:
+        if len(_MINIMISERS) >= 8:
+            _MINIMISERS.pop(next(iter(_MINIMISERS)))
+        _MINIMISERS[key] = pseudo_huber_minimiser(Phi, Y)[1]
+    return _MINIMISERS[key]
+
+
+class ReferenceLoss:
+    """The reference's own implementation of one loss, registered under the core's name:
+    ``value(Q, Y)`` and ``gradient(Q, Y)`` (complex-step safe), ``minimiser(Phi, Y) -> (L*, W*)``,
+    ``excess(W, Phi, Y)`` and ``pl_constant(Phi, Y, level)`` (None where the loss has none)."""
+
+    def __init__(self, name, value, gradient, minimiser, excess, pl_constant=None):
+        self.name, self.value, self.gradient = name, value, gradient
+        self.minimiser, self.excess, self.pl_constant = minimiser, excess, pl_constant
+
+
+REFERENCE_LOSSES: dict = {}
+
+
+def register_loss(loss: ReferenceLoss) -> ReferenceLoss:
+    REFERENCE_LOSSES[loss.name] = loss
+    return loss
+
+
+def reference_loss(loss) -> ReferenceLoss:
+    """The reference implementation of ``loss`` (a name, or any object whose ``name`` is one)."""
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None)
+    if name not in REFERENCE_LOSSES:
+        raise ValueError(f"the reference has no loss {loss!r}; it has {tuple(REFERENCE_LOSSES)}")
+    return REFERENCE_LOSSES[name]
+
+
+def output_loss(Q: np.ndarray, Y: np.ndarray, loss):
+    """sum_i l(q_i, y_i) (square 1/2 ||q - y||^2; cross-entropy -log softmax(q)_{y}; pseudo-Huber
+    sum_k sqrt(1 + r_k^2) - 1)."""
+    return reference_loss(loss).value(Q, Y)
+
+
+def output_gradient(Q: np.ndarray, Y: np.ndarray, loss) -> np.ndarray:
+    """G = dL/dQ: Q - Y (square), softmax(Q) - Y (cross-entropy), r / sqrt(1 + r^2) (pseudo-Huber)."""
+    return reference_loss(loss).gradient(Q, Y)
+
+
+def optimum(Phi, Y, loss) -> tuple[float, np.ndarray]:
+    """(L*, W*) of ``loss`` by the reference's own route."""
+    return reference_loss(loss).minimiser(Phi, Y)
+
+
+def excess(W, Phi, Y, loss) -> float:
+    """L0(W) - L* by the reference's own route (cancellation-free for square and pseudo-Huber)."""
+    return reference_loss(loss).excess(W, Phi, Y)
+
+
+def loss_pl_constant(Phi, Y, loss, level: float | None = None) -> float:
+    """The loss's PL constant (square: global; pseudo-Huber: on {L0 <= level})."""
+    f = reference_loss(loss).pl_constant
+    if f is None:
+        raise ValueError(f"the {reference_loss(loss).name} loss has no PL constant in the reference")
+    return f(Phi, Y, level)
 
 
 def loss_value(A, B, Phi, Y, gamma: float, loss: str):
@@ -262,18 +366,19 @@ def square_excess(W, Phi, Y) -> float:
     return 0.5 * float(np.sum(D * D))
 
 
-def cross_entropy_minimiser(Phi, Y, *, max_iter: int = 100) -> tuple[float, np.ndarray]:
-    """(L*, W*) of the cross-entropy on non-separable data by Newton's method on the
-    complex-step Hessian, with pseudo-inverse steps (the flat directions W -> W + 1 c^T and
-    null vectors of Phi leave L0 unchanged) and backtracking; stops when the Newton decrement
-    no longer exceeds the rounding of L0, then polishes twice."""
+def newton_minimiser(Phi, Y, loss, *, max_iter: int = 100, W0=None) -> tuple[float, np.ndarray]:
+    """(L*, W*) of a convex loss by Newton's method on the complex-step Hessian, with
+    pseudo-inverse steps (flat directions, e.g. W -> W + 1 c^T for the cross-entropy and null
+    vectors of Phi, leave L0 unchanged; from W0 = 0 or a minimum-norm W0 the iterates keep
+    minimum norm) and backtracking; stops when the Newton decrement no longer exceeds the
+    rounding of L0, then polishes twice."""
     m_y, m = Y.shape[0], Phi.shape[0]
-    W = np.zeros((m_y, m))
+    W = np.zeros((m_y, m)) if W0 is None else np.array(W0, dtype=float)
     polish = 0
     for _ in range(max_iter):
-        value = float(output_loss(W @ Phi, Y, "cross_entropy"))
-        g = shallow_gradient(W, Phi, Y, "cross_entropy").reshape(-1, order="F")
-        step = -np.linalg.pinv(shallow_hessian(W, Phi, Y, "cross_entropy"), rcond=1e-12) @ g
+        value = float(output_loss(W @ Phi, Y, loss))
+        g = shallow_gradient(W, Phi, Y, loss).reshape(-1, order="F")
+        step = -np.linalg.pinv(shallow_hessian(W, Phi, Y, loss), rcond=1e-12) @ g
         decrement = float(-g @ step)
         V = step.reshape(W.shape, order="F")
         if decrement <= 64 * EPS * max(1.0, value):
@@ -283,10 +388,32 @@ def cross_entropy_minimiser(Phi, Y, *, max_iter: int = 100) -> tuple[float, np.n
             W = W + V
             continue
         t = 1.0
-        while float(output_loss((W + t * V) @ Phi, Y, "cross_entropy")) > value - 0.25 * t * decrement and t > 1e-12:
+        while float(output_loss((W + t * V) @ Phi, Y, loss)) > value - 0.25 * t * decrement and t > 1e-12:
             t *= 0.5
         W = W + t * V
-    return float(output_loss(W @ Phi, Y, "cross_entropy")), W
+    return float(output_loss(W @ Phi, Y, loss)), W
+
+
+def cross_entropy_minimiser(Phi, Y, *, max_iter: int = 100) -> tuple[float, np.ndarray]:
+    """(L*, W*) of the cross-entropy on non-separable data (:func:`newton_minimiser` from 0)."""
+    return newton_minimiser(Phi, Y, "cross_entropy", max_iter=max_iter)
+
+
+def pseudo_huber_minimiser(Phi, Y) -> tuple[float, np.ndarray]:
+    """(L*, W*) of the pseudo-Huber loss: :func:`newton_minimiser` from the minimum-norm
+    least-squares W, so W* is the minimum-norm minimiser."""
+    return newton_minimiser(Phi, Y, "pseudo_huber", W0=least_squares(Phi, Y)[1])
+
+
+register_loss(ReferenceLoss("square", _square_value, lambda Q, Y: Q - Y, lambda Phi, Y: least_squares(Phi, Y),
+                            lambda W, Phi, Y: square_excess(W, Phi, Y), lambda Phi, Y, level: pl_constant(Phi)))
+register_loss(ReferenceLoss("cross_entropy", _cross_entropy_value, _cross_entropy_gradient, cross_entropy_minimiser,
+                            lambda W, Phi, Y: float(output_loss(W @ Phi, Y, "cross_entropy"))
+                            - cross_entropy_minimiser(Phi, Y)[0]))
+register_loss(ReferenceLoss("pseudo_huber", _pseudo_huber_value, _pseudo_huber_gradient, pseudo_huber_minimiser,
+                            _pseudo_huber_excess,
+                            # kappa_Phi / (1 + c)^3 on {L0 <= c} (docs/theory.md, section 5)
+                            lambda Phi, Y, level: pl_constant(Phi) / (1.0 + level) ** 3))
 
 
 # ---- trust region --------------------------------------------------------------------------

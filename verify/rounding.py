@@ -42,16 +42,18 @@ def _fro(X) -> float:
     return float(np.linalg.norm(X))
 
 
-def forward_errors(W, Phi, G, gamma: float) -> dict:
+def forward_errors(W, Phi, G, gamma: float, Y=None) -> dict:
     """First-order bounds on the rounding errors (Frobenius norms) of one implementation of
 
         W = B U^{-1},  Q = W Phi,  G = dl/dQ,  grad L0 = G Phi^T,  dL/dB = grad L0 U^{-T},
         Gamma = gamma W^T dL/dB,  dL/dA = softmax VJP(S, Gamma),
 
-    evaluated at the exact (reference) W, Phi and G. dl/dQ is 1-Lipschitz in Q for both losses
-    (square: identity; cross-entropy: the softmax Jacobian has norm <= 1/2), and so is the
+    evaluated at the exact (reference) W, Phi and G. dl/dQ is 1-Lipschitz in Q for every loss
+    (square: identity; cross-entropy: the softmax Jacobian has norm <= 1/2; pseudo-Huber:
+    l'' = (1 + r^2)^(-3/2) <= 1), and so is the
     softmax VJP in Gamma (||J_j||_2 <= 1/2), while its error from S is <= 3 ||delta S|| ||Gamma||.
-    Returns the bounds on W, Q, grad L0, dB, Gamma, dA and L.
+    Returns the bounds on W, Q, grad L0, dB, Gamma, dA and L (with the targets Y, when given,
+    the scale of L's sum covers losses whose terms grow with the residual: :func:`abs_loss_scale`).
     """
     m_y, m = W.shape
     n = Phi.shape[1]
@@ -70,14 +72,17 @@ def forward_errors(W, Phi, G, gamma: float) -> dict:
     e_S = (m + 3) * EPS * np.sqrt(m)  # ||S||_F <= sqrt(m) (columns are probability vectors)
     e_dA = 0.5 * e_Gamma + 3 * e_S * Gamma_norm + 2 * m * EPS * Gamma_norm
     return {"W": e_W, "Q": e_Q, "grad_L0": e_grad, "dB": e_dB, "Gamma": e_Gamma, "dA": e_dA,
-            "L": nG * e_Q + n * m_y * EPS * abs_loss_scale(W @ Phi, G)}
+            "L": nG * e_Q + n * m_y * EPS * abs_loss_scale(W @ Phi, G, Y)}
 
 
-def abs_loss_scale(Q, G) -> float:
+def abs_loss_scale(Q, G, Y=None) -> float:
     """A scale for the rounding of the final sum in L: the sum of |per-entry terms| is at most
-    ||Q|| ||G|| + ||G||^2 for both losses (square: 1/2 ||G||^2; cross-entropy: log-sum-exp
-    differences bounded by the outputs' spread)."""
-    return _fro(Q) * _fro(G) + _fro(G) ** 2 + 1.0
+    ||Q|| ||G|| + ||G||^2 for the square loss (1/2 ||G||^2) and the cross-entropy (log-sum-exp
+    differences bounded by the outputs' spread); with Y given, at least ||Q - Y|| ||G||, which
+    bounds it for pseudo-Huber (l(r) = r^2 / (1 + a) <= r^2 / a = r l'(r), a = sqrt(1 + r^2), so
+    the sum is at most <R, G> <= ||R|| ||G||; for the square loss it is ||G||^2, already counted)."""
+    scale = _fro(Q) * _fro(G) + _fro(G) ** 2 + 1.0
+    return scale if Y is None else max(scale, _fro(Q - Y) * _fro(G))
 
 
 def gradient_tolerances(W, Phi, G, gamma: float) -> tuple[float, float, float]:

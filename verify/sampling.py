@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .losses import get_loss
+
 REGIMES = ("m<m_y", "m<n", "m>n", "m=1")
 PROPER_REGIMES = ("m<m_y", "m<n", "m>n")
 
@@ -51,7 +53,7 @@ class Case:
 
 
 def overlapping_labels(rng: np.random.Generator, m_y: int, n: int) -> np.ndarray:
-    """One-hot labels drawn uniformly (cross-entropy)."""
+    """One-hot labels drawn uniformly (the cross-entropy's sample_targets draws the same)."""
     return np.eye(m_y)[:, rng.integers(0, m_y, n)]
 
 
@@ -79,14 +81,15 @@ def spread_features(rng: np.random.Generator, m: int, n: int, decades: float) ->
     return (orthonormal_columns(rng, m, k) * rng.permutation(s)) @ orthonormal_columns(rng, n, k).T
 
 
-def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss: str = "square",
+def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss="square",
               a_scale: float = 1.0, non_separable: bool = False, well_conditioned: bool = False,
               phi_scale: float = 1.0, y_scale: float = 1.0, spread: float | None = None) -> Case:
     """Random A, B ~ N(0, a_scale^2), N(0, 1); Phi ~ N(0, 1/n) (so Phi Phi^T is O(1)), or with
     singular values in [0.6, 1.2] (``well_conditioned``) or log-spaced over ``spread`` decades;
-    then scaled by ``phi_scale``. Y ~ N(0, y_scale^2) (square) or one-hot labels (cross-entropy).
+    then scaled by ``phi_scale``. Y from the loss's ``sample_targets``: N(0, y_scale^2) for real
+    targets (square, pseudo-Huber), one-hot labels drawn uniformly (cross-entropy).
 
-    ``non_separable`` (cross-entropy) repeats every feature column once per class with each
+    ``non_separable`` (one-hot targets) repeats every feature column once per class with each
     label, plus random extra copies, so no direction separates any pair: L* is attained.
     """
     rng = np.random.default_rng(seed)
@@ -98,15 +101,14 @@ def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss: str = "sq
     if spread is not None:
         Phi = spread_features(rng, m, n, spread)
     Phi = phi_scale * Phi
-    if loss == "square":
-        Y = y_scale * rng.standard_normal((m_y, n))
-    elif non_separable:
+    targets = get_loss(loss).targets
+    if non_separable and targets == "one-hot":
         base = Phi
         labels = np.concatenate([np.tile(np.arange(m_y), n), rng.integers(0, m_y, n)])
         Phi = np.concatenate([np.repeat(base, m_y, axis=1), base], axis=1)
         Y = np.eye(m_y)[:, labels]
     else:
-        Y = overlapping_labels(rng, m_y, n)
+        Y = get_loss(loss).sample_targets(rng, m_y, n, y_scale)
     options = {"a_scale": a_scale, "non_separable": non_separable, "well_conditioned": well_conditioned}
     if phi_scale != 1.0 or y_scale != 1.0 or spread is not None:
         options.update(phi_scale=phi_scale, y_scale=y_scale, spread=spread)

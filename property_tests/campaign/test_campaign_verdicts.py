@@ -146,7 +146,9 @@ def test_the_true_formulas_pass_those_claims():
 
 def test_claims_are_listed_with_a_symbolic_status():
     for claim in CLAIMS:
-        assert claim.symbolic.startswith(("exact", "not applicable", "column sums derived", "dsolve")), claim.id
+        # "proof on paper" alone: every step is a written proof (docs/theory.md), none decided by SymPy
+        assert (claim.symbolic.startswith(("exact", "not applicable", "column sums derived", "dsolve"))
+                or "proof on paper" in claim.symbolic), claim.id
     assert DERIVATIONS  # SYMBOLIC runs every derivation of theory.catalogue
 
 

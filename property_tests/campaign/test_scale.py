@@ -181,16 +181,16 @@ def test_record_excess_off_never_computes_the_optimum(monkeypatch):
     """record_excess=False: no separability LP, no L*, the excess column is NaN; the loss and the
     parameters are those of the default run. A non-boolean flag is refused by name."""
     from verify import gradient_descent, gradient_flow
-    from verify.losses import ShallowProblem
+    from verify.losses import CrossEntropyLoss, ShallowProblem
 
     rng = np.random.default_rng(0)
     Phi, labels = rng.standard_normal((3, 40)), np.eye(4)[:, rng.integers(0, 4, 40)]  # one-hot columns
     A, B = rng.standard_normal((3, 3)), rng.standard_normal((4, 3))
     reference = gradient_descent(A, B, ShallowProblem(Phi, labels, "cross_entropy"), gamma=0.5, lr=0.01, steps=3)
 
-    def no_lp(self):
+    def no_lp(self, problem):
         raise AssertionError("the separability LP ran")
-    monkeypatch.setattr(ShallowProblem, "separability", property(no_lp))
+    monkeypatch.setattr(CrossEntropyLoss, "_analysis", no_lp)  # the one route to separability and L*
     problem = ShallowProblem(Phi, labels, "cross_entropy")
     gd = gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=3, record_excess=False)
     flow = gradient_flow(A, B, problem, gamma=0.5, T=0.01, num_points=3, record_excess=False)

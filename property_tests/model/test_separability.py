@@ -91,7 +91,7 @@ def test_certificates_decide_without_the_lp(kind, monkeypatch):
     checked here directly, and L* is attained (a stationary point) for the non-separable data."""
     def no_lp(Phi, Y):
         raise AssertionError("the separability LP was solved")
-    monkeypatch.setattr(verify.losses, "separability_lp", no_lp)
+    monkeypatch.setattr(verify.losses.cross_entropy, "separability_lp", no_lp)
     rng = np.random.default_rng(7)
     m, m_y, n = 16, 5, 400
     Phi = rng.standard_normal((m, n)) / np.sqrt(n)

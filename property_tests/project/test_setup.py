@@ -68,7 +68,7 @@ def test_setup_agrees_with_the_previous_implementation(name, targets):
     cond = s_max / nonzero.min()
     # Both implementations are backward stable: each factorisation is exact for Phi + F with
     # ||F|| <= (m + n) eps ||Phi||_2 to first order (verify.rounding's model, derived for
-    # CholeskyQR2 in verify.losses._cholesky_qr2). The tolerances are for two such computations.
+    # CholeskyQR2 in verify.losses.square._cholesky_qr2). The tolerances are for two such computations.
     tol_kappa = rounding.kappa_tolerance(s, m, n)
     assert abs(problem.pl_constant - kappa_old) <= tol_kappa, (problem.pl_constant, kappa_old, tol_kappa)
 
@@ -103,7 +103,7 @@ def test_ill_conditioned_q1_falls_back_to_householder():
     """At cond(Phi) ~ 1e8-3e9 the Cholesky factorisation of Phi Phi^T still succeeds, but
     Q1 = Phi^T R1^{-1} is far from orthonormal (||Q1^T Q1 - I||_F > 1): the a posteriori check
     refuses CholeskyQR2, and the setup (Householder QR) agrees with the previous implementation."""
-    from verify import losses
+    from verify.losses import square as losses
 
     # Whether dpotrf still succeeds this close to cond(Phi Phi^T) ~ 1/eps depends on the BLAS's
     # summation order; search seeds and spreads of 8-9.5 decades for a case where it does
@@ -138,7 +138,7 @@ def test_fast_setup_keeps_the_gradient_statistics_and_the_excess_at_the_optimum(
     gram = Phi @ Phi.T
     # one n-term inner product per entry, summed in a different order: 2 n eps |Phi| |Phi|^T
     assert np.all(np.abs(problem.gram - gram) <= 2 * 400 * EPS * (np.abs(Phi) @ np.abs(Phi).T))
-    assert np.all(np.abs(problem._YPhiT - Y @ Phi.T) <= 2 * 400 * EPS * (np.abs(Y) @ np.abs(Phi).T))
+    assert np.all(np.abs(problem.state.YPhiT - Y @ Phi.T) <= 2 * 400 * EPS * (np.abs(Y) @ np.abs(Phi).T))
     assert problem.excess(problem.minimiser) == 0.0
     D = rng.standard_normal((4, 20))
     expected = 0.5 * 1e-16 * np.sum((D @ Phi) ** 2)
@@ -149,7 +149,7 @@ def test_fast_setup_keeps_the_gradient_statistics_and_the_excess_at_the_optimum(
 
 def test_streaming_blocks_do_not_change_the_result(monkeypatch):
     """The pass over the samples in blocks (smaller than n here) equals one block."""
-    from verify import losses
+    from verify.losses import square as losses
 
     rng = np.random.default_rng(6)
     Phi, Y = features(rng, 8, 3050, 3), rng.standard_normal((2, 3050))  # 30 blocks of 100, and 50
@@ -170,7 +170,7 @@ def test_recursive_triangular_solve_is_substitution(m):
     """X R = B solved in place by the recursive split (gemm updates, trsm leaves) has the
     row-wise backward error of substitution: |B - X R| <= gamma_m |X| |R| entrywise
     (Higham Thm 8.5), and it agrees with LAPACK's solve to cond(R) times that."""
-    from verify import losses
+    from verify.losses import square as losses
 
     rng = np.random.default_rng(m)
     R = np.triu(rng.standard_normal((m, m))) + 3 * np.eye(m)  # well-conditioned upper triangular

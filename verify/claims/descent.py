@@ -10,9 +10,9 @@ from .. import reference as ref
 from .. import rounding
 from ..certify.trajectory_plan import reference_curvature
 from ..dynamics import gradient_descent
-from ..losses import ShallowProblem
+from ..losses import ShallowProblem, get_loss
 from ..results import DERIVED, EPS, INEQUALITY, Measurement, equal, outcome
-from ._shared import TRAJECTORY_OPTIONS, case_of, cond2, norm, sampler
+from ._shared import TRAJECTORY_OPTIONS, case_of, cond2, losses_where, norm, sampler
 from .spec import ClaimSpec, Tier
 
 #: steps of the run below the bound, of the m = 1 runs (above the bound E shrinks 400x per step:
@@ -23,6 +23,17 @@ BELOW, TIGHT, ABOVE = 0.5, 0.97, 1.05
 #: form (increasing in M) is judged with M inflated by this factor (phi'' moves by a few percent over
 #: a step at lr M = 1/2, so its sup exceeds the grid's largest value by far less)
 SUP_SAFETY = 1.05
+
+
+def _applies(loss) -> bool:
+    """The claim's hypotheses on the loss: one PL constant for every W (kappa along the whole run)
+    and a constant Hessian (the curvature along a step is that of the square loss, whose reference
+    kappa and W* are ref.pl_constant and ref.least_squares)."""
+    return loss.pl == "global" and loss.constant_hessian
+
+
+#: the registered losses GD-RATE samples (by their properties; today the square loss)
+DESCENT_LOSSES = losses_where(_applies)
 
 
 def simple_bound(lr, kappa, lam):
@@ -91,19 +102,22 @@ def check_descent_rate(config):
     x = lr kappa lambda (the refined bound attained), a rate constant 1.05 x violated, and a step
     1.05 / M above the bound violating the contraction at every step."""
     c = case_of(config)
+    if not _applies(get_loss(c.loss)):
+        raise ValueError(f"config['loss'] must be a loss with a global PL constant and a constant Hessian "
+                         f"({', '.join(DESCENT_LOSSES)}) for GD-RATE; got {c.loss!r}")
     gamma = c.gamma
-    problem = ShallowProblem(c.Phi, c.Y)
+    problem = ShallowProblem(c.Phi, c.Y, c.loss)
     kappa = ref.pl_constant(c.Phi)
     s = np.linalg.svd(c.Phi, compute_uv=False)
     tol_kappa = rounding.kappa_tolerance(s, c.m, c.n)
     # the step: lr = BELOW / (the largest reference curvature along the core's run), iterated
-    dA, dB = ref.gradients(c.A, c.B, c.Phi, c.Y, gamma, "square")
+    dA, dB = ref.gradients(c.A, c.B, c.Phi, c.Y, gamma, str(c.loss))
     lr = BELOW / reference_curvature(c.A, c.B, c.Phi, c.Y, gamma, dA, dB, 0.0, 1e-6)
     for _ in range(3):
         As, Bs, E_core, lam_core = _chain(c.A, c.B, problem, gamma, lr, STEPS)
         M = []
         for A, B in zip(As[:-1], Bs[:-1]):
-            gA, gB = ref.gradients(A, B, c.Phi, c.Y, gamma, "square")
+            gA, gB = ref.gradients(A, B, c.Phi, c.Y, gamma, str(c.loss))
             if np.sum(gA * gA) + np.sum(gB * gB) == 0:  # converged to a stationary point: no step to bound
                 M.append(0.0)
                 continue
@@ -152,7 +166,7 @@ def _width_one(c) -> list[Measurement]:
     gamma = c.gamma
     Phi = c.Phi[:1, :]
     A0, B0 = np.zeros((1, 1)), c.B[:, :1].copy()
-    problem = ShallowProblem(Phi, c.Y)
+    problem = ShallowProblem(Phi, c.Y, c.loss)
     kappa = float(np.sum(Phi * Phi))
     lam_exact = 1 / (1 - gamma) ** 2
     M = kappa * lam_exact   # the curvature of L in B
@@ -192,9 +206,10 @@ SPECS = [
     ClaimSpec(id="GD-RATE", theorem="Theorem 1", provenance=DERIVED,
               symbolic="descent lemma with the curvature along the step, and STATE-WISE: proof on paper "
                        "(docs/theory.md, section 9)",
-              statement="gradient descent with lr M_k <= 1 (M_k the curvature of L along the step): "
+              statement="gradient descent (square loss) with lr M_k <= 1 (M_k the curvature of L along the step): "
                         "E_{k+1} <= (1 - lr kappa lambda(A_k)) E_k; attained at m = 1 (refined form), and false "
                         "there for lr = 1.05/M",
-              default=Tier(sample=sampler(**{**TRAJECTORY_OPTIONS, "max_dim": 4}, well_conditioned=True),
+              default=Tier(sample=sampler(**{**TRAJECTORY_OPTIONS, "max_dim": 4, "losses": DESCENT_LOSSES},
+                                          well_conditioned=True),
                            check=check_descent_rate, quick=4, thorough=60)),
 ]
