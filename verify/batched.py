@@ -143,7 +143,7 @@ def batched_gradient_flow(A, B, Phi, Y, gamma, *, T: float, loss="square", rtol:
     max_nfev = check_positive("max_nfev", max_nfev, integer=True)
     k, m, _ = A.shape
     m_y = B.shape[1]
-    na, nb = k * m * m, k * m_y * m
+    na = k * m * m
 
     calls = [0]
 

@@ -186,7 +186,9 @@ def parse_config(text: str) -> dict:
     except ValueError as err:  # from the hooks above, or an integer literal too long to convert
         raise ValueError(f"not valid JSON: {err}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"the configuration must be a JSON object {{\"key\": value, ...}}; got {type(config).__name__}")
+        raise ValueError(
+            f"the configuration must be a JSON object {{\"key\": value, ...}}; got {type(config).__name__}"
+        )
     return config
 
 
@@ -200,40 +202,50 @@ def claim_keys(claim, draws: int = 20) -> tuple[list[str], list[str]]:
     return required, allowed
 
 
-def validate_config(config: dict, claim_id: str, required: list[str] = (), allowed: list[str] = (),
-                    tier: str = "default") -> dict:
+def validate_config(
+    config: dict, claim_id: str, required: list[str] = (), allowed: list[str] = (), tier: str = "default"
+) -> dict:
     """Check ``config``: the ``required`` keys present, every key in SCHEMA and (when ``allowed``
     is given) among the claim's keys, every value of the right type and range, the per-claim caps
     and the memory budget. Raises ValueError."""
     missing = [k for k in required if k not in config]
     if missing:
-        raise ValueError(f"the configuration is missing the key '{missing[0]}' that {claim_id} needs "
-                         f"(its keys: {', '.join(required)})")
+        raise ValueError(
+            f"the configuration is missing the key '{missing[0]}' that {claim_id} needs "
+            f"(its keys: {', '.join(required)})"
+        )
     unknown = sorted(k for k in config if k not in SCHEMA)
     if unknown:
         raise ValueError(f"unknown configuration key '{unknown[0]}' (known keys: {', '.join(SCHEMA)})")
     if allowed:
         foreign = [k for k in config if k not in allowed and not SCHEMA[k].optional]
         if foreign:
-            raise ValueError(f"key '{foreign[0]}' is not a configuration key of {claim_id}, which would ignore it "
-                             f"(its keys: {', '.join(allowed)})")
+            raise ValueError(
+                f"key '{foreign[0]}' is not a configuration key of {claim_id}, which would ignore it "
+                f"(its keys: {', '.join(allowed)})"
+            )
     for name, value in config.items():
         SCHEMA[name].check(name, value)
     for name, cap in CLAIM_SIZE_LIMITS.get(claim_id, {}).items():
         if config.get(name, 0) > cap:
-            raise ValueError(f"key '{name}' = {config[name]} exceeds {cap}, the largest {claim_id} can check "
-                             "in reasonable time")
+            raise ValueError(
+                f"key '{name}' = {config[name]} exceeds {cap}, the largest {claim_id} can check in reasonable time"
+            )
     if config.get("method") in IMPLICIT_METHODS:
         states = config.get("m", 1) ** 2 + config.get("m_y", 1) * config.get("m", 1)
         if states > IMPLICIT_REPLAY_STATES:
-            raise ValueError(f"method '{config['method']}' integrates the flow with a dense finite-difference Jacobian "
-                             f"of the m^2 + m_y m = {states} states; a replay allows the implicit methods "
-                             f"{list(IMPLICIT_METHODS)} up to {IMPLICIT_REPLAY_STATES} states (Radau took 184 s at 120; "
-                             "the campaign samples at most 50): use 'DOP853' or a smaller m")
+            raise ValueError(
+                f"method '{config['method']}' integrates the flow with a dense finite-difference Jacobian "
+                f"of the m^2 + m_y m = {states} states; a replay allows the implicit methods "
+                f"{list(IMPLICIT_METHODS)} up to {IMPLICIT_REPLAY_STATES} states (Radau took 184 s at 120; "
+                "the campaign samples at most 50): use 'DOP853' or a smaller m"
+            )
     need = estimated_bytes(config, tier)
     if need > REPLAY_MEMORY_LIMIT:
-        raise ValueError(f"m = {config.get('m', 1)}, m_y = {config.get('m_y', 1)}, n = {config.get('n', 1)} "
-                         f"would need about {need / 2 ** 30:.3g} GiB (limit {REPLAY_MEMORY_LIMIT / 2 ** 30:.3g} GiB)")
+        raise ValueError(
+            f"m = {config.get('m', 1)}, m_y = {config.get('m_y', 1)}, n = {config.get('n', 1)} "
+            f"would need about {need / 2**30:.3g} GiB (limit {REPLAY_MEMORY_LIMIT / 2**30:.3g} GiB)"
+        )
     return config
 
 
@@ -248,8 +260,10 @@ def check_scale_sizes(config: dict) -> None:
     if config.get("dataset", "synthetic") == "synthetic" and "n" in config:
         work = config.get("m", 1) ** 2 * config["n"]
         if work > scale.SCALE_WORK:
-            raise ValueError(f"m^2 n = {work:.3g} exceeds {scale.SCALE_WORK:.3g}, the scale tier's largest (the "
-                             "reference SVD of Phi costs a few times that)")
+            raise ValueError(
+                f"m^2 n = {work:.3g} exceeds {scale.SCALE_WORK:.3g}, the scale tier's largest (the "
+                "reference SVD of Phi costs a few times that)"
+            )
     scale.check_scale_replay(config)
 
 

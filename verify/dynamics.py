@@ -543,6 +543,12 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
                 recorder.add(k * lr, st_new, integral, rate)
             A, B, st, prev_rate = A_new, B_new, st_new, rate
     if status == "diverged" and recorder.rows[-1][0] < (k - 1) * lr:
-        recorder.record((k - 1) * lr, A, B, integral, rate=prev_rate if track_rate else None)  # the last finite state closes the records
-    return recorder.build(A, B, "descent", message=message,
-                          info={"lr": lr, "steps": steps, "status": status, "rate_tracker": dict(rate_of.stats)})
+        # the last finite state closes the records
+        recorder.record((k - 1) * lr, A, B, integral, rate=prev_rate if track_rate else None)
+    return recorder.build(
+        A,
+        B,
+        "descent",
+        message=message,
+        info={"lr": lr, "steps": steps, "status": status, "rate_tracker": dict(rate_of.stats)},
+    )

@@ -16,8 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import (as_matrix, check_data, check_gamma, check_loss, check_memory, check_model, check_output_rows,
-                          check_positive)
+from ._validation import (
+    as_matrix,
+    check_data,
+    check_gamma,
+    check_loss,
+    check_memory,
+    check_model,
+    check_output_rows,
+    check_positive,
+)
 from .losses import ShallowProblem
 from .model import ImplicitLayer, column_softmax
 

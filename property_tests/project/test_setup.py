@@ -118,7 +118,9 @@ def test_ill_conditioned_q1_falls_back_to_householder():
         if np.linalg.norm(Q1.T @ Q1 - np.eye(12)) > 2 * losses.CHOLESKY_QR_MAX_DEVIATION:
             break
     else:
-        pytest.fail("no seed < 10 and spread of 8-9.5 decades gives a successful Cholesky with a far-from-orthonormal Q1")
+        pytest.fail(
+            "no seed < 10 and spread of 8-9.5 decades gives a successful Cholesky with a far-from-orthonormal Q1"
+        )
     assert losses._cholesky_qr2(Phi, Y, gram) is None
     problem = verify.ShallowProblem(Phi, Y)
     assert problem.factorization == "Householder QR"

@@ -164,16 +164,36 @@ def check_integrated_bound(config):
     method = config.get("method") or ode_method(c, kappa / (1 + gamma * np.sqrt(m)) ** 2)
     # first to the target event, then again with the records spread over [0, event time] (a
     # linear and a geometric grid: the quadrature of lambda and the bounds need both ends)
-    probe = gradient_flow(c.A, c.B, problem, gamma=gamma, T=T, rtol=rtol, atol=atol, target_excess=10 ** (-decades) * E0,
-                          num_points=2, method=method)
+    probe = gradient_flow(
+        c.A,
+        c.B,
+        problem,
+        gamma=gamma,
+        T=T,
+        rtol=rtol,
+        atol=atol,
+        target_excess=10 ** (-decades) * E0,
+        num_points=2,
+        method=method,
+    )
     reached = probe.event_time is not None
     t_end = probe.event_time if reached else float(probe.t[-1])
     t_eval = np.unique(np.concatenate([np.linspace(0, t_end, 300), np.geomspace(t_end * 1e-6, t_end, 300)]))
     W_star = ref.least_squares(c.Phi, c.Y)[1]
     curvature = float(np.linalg.norm(c.Phi, 2) ** 2)
     for refinement in range(4):
-        traj = gradient_flow(c.A, c.B, problem, gamma=gamma, T=t_end, rtol=rtol, atol=atol, t_eval=t_eval,
-                             record_parameters=True, method=method)
+        traj = gradient_flow(
+            c.A,
+            c.B,
+            problem,
+            gamma=gamma,
+            T=t_end,
+            rtol=rtol,
+            atol=atol,
+            t_eval=t_eval,
+            record_parameters=True,
+            method=method,
+        )
         t, r = traj.t, traj.rate_integral
         W_t = [ref.end_to_end_weight(A, B, gamma) for A, B in zip(traj.A_t, traj.B_t)]
         E = np.array([0.5 * float(np.sum(((W - W_star) @ c.Phi) ** 2)) for W in W_t])
@@ -202,8 +222,10 @@ def check_integrated_bound(config):
     lam_ref = np.array([ref.rate_constant(A, gamma) for A in traj.A_t])
     cond_U = max(cond2(A, gamma) for A in traj.A_t)
     lam_err = np.abs(traj.rate - lam_ref) / np.array([rounding.rate_tolerance(x, m, gamma, cond_U) for x in lam_ref])
-    meas = [m_kappa,
-            equal("lambda(A_t) = reference at every record (worst error/tolerance)", float(np.max(lam_err)), 1.0)]
+    meas = [
+        m_kappa,
+        equal("lambda(A_t) = reference at every record (worst error/tolerance)", float(np.max(lam_err)), 1.0),
+    ]
     # rate integral r_t = int lambda: the trapezoid rule on the records errs by
     # sum_k h_k^3 |lambda''| / 12 per interval; lambda'' is estimated by second divided differences
     # of the reference lambda (the larger of the two at an interval's ends), counted twice
@@ -212,7 +234,7 @@ def check_integrated_bound(config):
     if len(t) > 2:
         second = 2 * np.abs(np.diff(np.diff(lam_ref) / h)) / (h[:-1] + h[1:])
         curv = np.maximum(np.concatenate([second[:1], second]), np.concatenate([second, second[-1:]]))
-        trap_err = float(np.sum(h ** 3 * curv) / 12)
+        trap_err = float(np.sum(h**3 * curv) / 12)
     else:
         trap_err = float("inf")
     quad_tol = 2 * trap_err + rounding.ODE_GLOBAL_ERROR_FACTOR * rtol * r[-1] + 10 * len(t) * EPS * r[-1]
@@ -224,9 +246,11 @@ def check_integrated_bound(config):
         return outcome(meas, "no record could be checked")
     meas.append(condition("resolved >= 6 decades (or down to the floor the ODE error can resolve)", covered))
     tightness = info["tightness"]
-    detail = f"tightness {tightness:.4f} (observed log-decay / 2 kappa int lambda), resolved {resolved / np.log(10):.1f} decades"
-    return outcome(meas, detail, tightness=tightness, regime=config.get("regime"), resolved_decades=resolved / np.log(10))
-
+    detail = (f"tightness {tightness:.4f} (observed log-decay / 2 kappa int lambda), "
+              f"resolved {resolved / np.log(10):.1f} decades")
+    return outcome(
+        meas, detail, tightness=tightness, regime=config.get("regime"), resolved_decades=resolved / np.log(10)
+    )
 
 
 def check_gradient_descent_step(config):
@@ -275,17 +299,25 @@ def check_gradient_descent_step(config):
             break
         largest, lr = lr, 2 * lr
     finest = max(monotone)
-    return outcome([
-        equal("first step = theta - lr dL/dtheta (reference gradient)", step_err, step_tol),
-        equal("records' lambda = reference, 3 steps (worst error/tolerance)",
-              float(np.max(np.abs(three.rate - lam_ref) / lam_tol)), 1.0),
-        equal("rate integral = trapezoid of the reference lambda, 3 steps (worst error/tolerance)",
-              float(np.max(integral_err)), 1.0),
-        condition("first order in lr (observed orders settle at 1)", order["passed"]),
-        Measurement(f"monotone at lr = T/{finest} (worst rise / L_0)", INEQUALITY, -monotone[finest], 8 * EPS),
-    ], f"orders {np.array2string(order['orders'], precision=3)} (extrapolated {order['extrapolated']:.3f}); "
-       f"largest monotone step {largest / bound if largest else 0:.3g} x 1/lambda_max(K^1/2 H K^1/2)")
-
+    return outcome(
+        [
+            equal("first step = theta - lr dL/dtheta (reference gradient)", step_err, step_tol),
+            equal(
+                "records' lambda = reference, 3 steps (worst error/tolerance)",
+                float(np.max(np.abs(three.rate - lam_ref) / lam_tol)),
+                1.0,
+            ),
+            equal(
+                "rate integral = trapezoid of the reference lambda, 3 steps (worst error/tolerance)",
+                float(np.max(integral_err)),
+                1.0,
+            ),
+            condition("first order in lr (observed orders settle at 1)", order["passed"]),
+            Measurement(f"monotone at lr = T/{finest} (worst rise / L_0)", INEQUALITY, -monotone[finest], 8 * EPS),
+        ],
+        f"orders {np.array2string(order['orders'], precision=3)} (extrapolated {order['extrapolated']:.3f}); "
+        f"largest monotone step {largest / bound if largest else 0:.3g} x 1/lambda_max(K^1/2 H K^1/2)",
+    )
 
 
 def _integrated_sampler():
@@ -302,53 +334,109 @@ def _integrated_sampler():
         if index % 3 == 2:
             config.update(well_conditioned=False, spread=float(rng.choice([1.5, 2.0])), method="LSODA")
         return config
+
     return sample
 
 
 SPECS = [
-    ClaimSpec(id="ENERGY", theorem="Theorem 1", provenance=DERIVED, symbolic="exact: theory.dynamics.derive_metric (J_A J_A^T and J_B J_B^T closed forms); K >= lambda(A) I: "
-                       "proof on paper",
-              statement="vec(dW/dt) = -K g, dL/dt = -g^T K g, K >= lambda(A) I, lambda(A) = lambda_min of the B-part "
-                        "of K",
-              default=Tier(sample=sampler(max_dim=6, a_scales=(0.1, 1.0, 3.0, 30.0)), check=check_energy_and_metric,
-                           quick=30, thorough=500, fixed=tight_configs("ENERGY")),
-              scale=Tier(statement="at scale: the gradient (complex step along random directions), K = J J^T matrix-free, "
-                      "dL/dt = -g^T K g and g^T K g >= lambda(A) ||g||^2",
-                      sample=scale.scale_sampler(), check=scale.check_energy_scale, quick=120, thorough=480,
-                         slice_sample=scale.slice_sampler())),
-    ClaimSpec(id="STATE-WISE", theorem="Theorem 1", provenance=DERIVED,
-              symbolic="exact: theory.pl_inequality (kappa = smallest nonzero eigenvalue works, kappa + q does not; "
-                       "rational instances vs the core); K >= lambda(A) I and the product of the two bounds: proof on paper",
-              statement="||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) at every state (square loss, with "
-                        "equality at a constructed state; pseudo-Huber with kappa = kappa_Phi / (1 + L)^3, near "
-                        "equality as L -> 0)",
-              default=Tier(sample=sampler(losses=pl_losses(), spreads=(None, 2.0, 4.0)), check=check_state_wise,
-                           quick=60, thorough=1000, fixed=tight_configs("STATE-WISE")),
-              scale=Tier(statement="at scale: ||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) (square loss)",
-                          sample=scale.scale_sampler(losses=("square",), real_losses=("square",)), check=scale.check_state_wise_scale,
-                          quick=120, thorough=480,
-                          slice_sample=scale.slice_sampler(losses=("square",)))),
-    ClaimSpec(id="INTEGRATED", theorem="Theorem 1", provenance=PAPER,
-              symbolic="dsolve of the comparison ODE; comparison principle: proof on paper",
-              statement="along gradient flow, L_T - L* <= (L_0 - L*) exp(-2 kappa int lambda) <= ... "
-                        "exp(-2 kappa lambda_T T) (equality for m = 1); converges to L* in every width regime",
-              default=Tier(sample=_integrated_sampler(), check=check_integrated_bound, quick=10, thorough=500,
-                           digest=tightness_by_regime),
-              scale=Tier(statement="at scale: gradient flow reaches 1e-6 (L_0 - L*) within the uniform-bound time, with the "
-                          "integrated bound at every record (square loss)",
-                          sample=scale.scale_sampler(losses=("square",), real_losses=("square",), gamma=(0.05, 0.8), max_width=128,
-                                                real_pca=32),
-                          check=scale.check_integrated_scale, quick=60, thorough=240, digest=tightness_by_regime,
-                          fixed=(WIDE_INTEGRATED,),
-                          slice_sample=scale.slice_sampler(losses=("square",), gamma=(0.05, 0.8), max_width=300,
-                                                           max_work=1e8))),
-    ClaimSpec(id="GD-STEP", theorem="Theorem 1", provenance=DERIVED, symbolic="not applicable",
-              statement="gradient descent: one step is theta - lr grad; small steps track the flow to first order "
-                        "and decrease the loss; reports the largest monotone step",
-              default=Tier(sample=sampler(**{**TRAJECTORY_OPTIONS, "max_dim": 4}, well_conditioned=True),
-                           check=check_gradient_descent_step, quick=4, thorough=100),
-              scale=Tier(statement="at scale: one descent step is theta - lr grad with the gradient judged by the complex step; "
-                       "first order in lr up to width 128",
-                       sample=scale.scale_sampler(), check=scale.check_gd_step_scale, quick=90, thorough=360,
-                       slice_sample=scale.slice_sampler())),
+    ClaimSpec(
+        id="ENERGY",
+        theorem="Theorem 1",
+        provenance=DERIVED,
+        symbolic="exact: theory.dynamics.derive_metric (J_A J_A^T and J_B J_B^T closed forms); K >= lambda(A) I: "
+        "proof on paper",
+        statement="vec(dW/dt) = -K g, dL/dt = -g^T K g, K >= lambda(A) I, lambda(A) = lambda_min of the B-part of K",
+        default=Tier(
+            sample=sampler(max_dim=6, a_scales=(0.1, 1.0, 3.0, 30.0)),
+            check=check_energy_and_metric,
+            quick=30,
+            thorough=500,
+            fixed=tight_configs("ENERGY"),
+        ),
+        scale=Tier(
+            statement="at scale: the gradient (complex step along random directions), K = J J^T matrix-free, "
+            "dL/dt = -g^T K g and g^T K g >= lambda(A) ||g||^2",
+            sample=scale.scale_sampler(),
+            check=scale.check_energy_scale,
+            quick=120,
+            thorough=480,
+            slice_sample=scale.slice_sampler(),
+        ),
+    ),
+    ClaimSpec(
+        id="STATE-WISE",
+        theorem="Theorem 1",
+        provenance=DERIVED,
+        symbolic="exact: theory.pl_inequality (kappa = smallest nonzero eigenvalue works, kappa + q does not; "
+        "rational instances vs the core); K >= lambda(A) I and the product of the two bounds: proof on paper",
+        statement="||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) at every state (square loss, with "
+        "equality at a constructed state; pseudo-Huber with kappa = kappa_Phi / (1 + L)^3, near "
+        "equality as L -> 0)",
+        default=Tier(
+            sample=sampler(losses=pl_losses(), spreads=(None, 2.0, 4.0)),
+            check=check_state_wise,
+            quick=60,
+            thorough=1000,
+            fixed=tight_configs("STATE-WISE"),
+        ),
+        scale=Tier(
+            statement="at scale: ||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) (square loss)",
+            sample=scale.scale_sampler(losses=("square",), real_losses=("square",)),
+            check=scale.check_state_wise_scale,
+            quick=120,
+            thorough=480,
+            slice_sample=scale.slice_sampler(losses=("square",)),
+        ),
+    ),
+    ClaimSpec(
+        id="INTEGRATED",
+        theorem="Theorem 1",
+        provenance=PAPER,
+        symbolic="dsolve of the comparison ODE; comparison principle: proof on paper",
+        statement="along gradient flow, L_T - L* <= (L_0 - L*) exp(-2 kappa int lambda) <= ... "
+        "exp(-2 kappa lambda_T T) (equality for m = 1); converges to L* in every width regime",
+        default=Tier(
+            sample=_integrated_sampler(),
+            check=check_integrated_bound,
+            quick=10,
+            thorough=500,
+            digest=tightness_by_regime,
+        ),
+        scale=Tier(
+            statement="at scale: gradient flow reaches 1e-6 (L_0 - L*) within the uniform-bound time, with the "
+            "integrated bound at every record (square loss)",
+            sample=scale.scale_sampler(
+                losses=("square",), real_losses=("square",), gamma=(0.05, 0.8), max_width=128, real_pca=32
+            ),
+            check=scale.check_integrated_scale,
+            quick=60,
+            thorough=240,
+            digest=tightness_by_regime,
+            fixed=(WIDE_INTEGRATED,),
+            slice_sample=scale.slice_sampler(losses=("square",), gamma=(0.05, 0.8), max_width=300, max_work=1e8),
+        ),
+    ),
+    ClaimSpec(
+        id="GD-STEP",
+        theorem="Theorem 1",
+        provenance=DERIVED,
+        symbolic="not applicable",
+        statement="gradient descent: one step is theta - lr grad; small steps track the flow to first order "
+        "and decrease the loss; reports the largest monotone step",
+        default=Tier(
+            sample=sampler(**{**TRAJECTORY_OPTIONS, "max_dim": 4}, well_conditioned=True),
+            check=check_gradient_descent_step,
+            quick=4,
+            thorough=100,
+        ),
+        scale=Tier(
+            statement="at scale: one descent step is theta - lr grad with the gradient judged by the complex step; "
+            "first order in lr up to width 128",
+            sample=scale.scale_sampler(),
+            check=scale.check_gd_step_scale,
+            quick=90,
+            thorough=360,
+            slice_sample=scale.slice_sampler(),
+        ),
+    ),
 ]
