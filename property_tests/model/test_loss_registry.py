@@ -5,6 +5,12 @@ one registration works through the public API."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -120,9 +126,56 @@ def test_a_loss_is_added_by_one_registration():
         plus = loss_and_grad(A + h * VA, B + h * VB, Phi, Y, gamma=gamma, loss="toy_quartic")[0]
         minus = loss_and_grad(A - h * VA, B - h * VB, Phi, Y, gamma=gamma, loss="toy_quartic")[0]
         fd = (plus - minus) / (2 * h)
+        # central difference: rounding eps |L| / h ~ 2e-10 |L| (|L| < 1e3 here), truncation
+        # h^2 |L_3| / 6 ~ 1e-12 |L_3| (L_3 the third derivative along V); 1e-6 relative is above
+        # both and far below the O(1) relative error of a wrong chain rule
         assert abs(fd - (np.sum(dA * VA) + np.sum(dB * VB))) <= 1e-6 * max(1.0, abs(fd))
         with pytest.raises(ValueError, match="already registered"):
             register(_QuarticLoss())
     finally:
         unregister("toy_quartic")
     assert "toy_quartic" not in loss_names()
+
+
+TOY_MODULE = '''
+import numpy as np
+
+from .registry import Loss, register
+
+
+class QuarticLoss(Loss):
+    name = "toy_quartic"
+
+    def terms(self, Q, Y):
+        R = Q - Y
+        return 0.25 * np.sum(R ** 4, axis=(-2, -1)), R ** 3
+
+    def output_hvp(self, Q, Y, dQ):
+        return 3 * (Q - Y) ** 2 * dQ
+
+    def optimum(self, problem):
+        W = np.linalg.lstsq(problem.Phi.T, problem.Y.T, rcond=None)[0].T
+        return self.value(problem, W), W
+
+
+QUARTIC = register(QuarticLoss())
+'''
+
+
+def test_a_new_loss_module_is_found_without_editing_the_package(tmp_path):
+    """CONTRIBUTING.md's recipe: a module dropped into verify/losses/ registers its loss when the
+    package is imported (no edit of verify/losses/__init__.py), and the public API takes it."""
+    root = Path(__file__).resolve().parents[2]
+    for package in ("verify", "theory"):
+        shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "verify" / "losses" / "toy_quartic.py").write_text(TOY_MODULE)
+    code = ("import numpy as np, verify\n"
+            "from verify.losses import loss_names\n"
+            "assert 'toy_quartic' in loss_names(), loss_names()\n"
+            "r = np.random.default_rng(0)\n"
+            "L, dA, dB = verify.loss_and_grad(r.standard_normal((3, 3)), r.standard_normal((2, 3)), "
+            "r.standard_normal((3, 4)), r.standard_normal((2, 4)), gamma=0.5, loss='toy_quartic')\n"
+            "assert np.isfinite(L) and L > 0\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
