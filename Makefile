@@ -17,8 +17,8 @@ $(STAMP): $(PY) pyproject.toml
 verify: $(STAMP)
 	$(PY) -m verify $(ARGS)
 
-# The scale tier: widths 2-1024, n up to 1e5, the full 8x8 digits (measured: 1-3 minutes on 2 idle
-# cores, 8 minutes on 2 cores shared with other jobs).
+# The scale tier: widths 2-1024, n up to 1e5, the full 8x8 digits, one flow at m = 512 (measured:
+# 183 s on 2 cores while another job used one; docs/scale.md).
 verify-scale: $(STAMP)
 	$(PY) -m verify --scale $(ARGS)
 

@@ -114,7 +114,7 @@ def parse_args(argv):
         "--scale",
         action="store_true",
         help="the scale tier: widths 2-1024, n up to 1e5, m_y up to 10 and the full 8x8 digits "
-        "(measured: 1-3 minutes on 2 idle cores, 8 minutes on 2 cores shared with other jobs; "
+        "(measured: 183 s on 2 cores while another job used one, docs/scale.md; "
         "with --thorough, 4x the configurations)",
     )
     p.add_argument(
