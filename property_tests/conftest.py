@@ -7,6 +7,7 @@ trajectory runs; it is deselected by default (pyproject addopts) and selected by
 """
 
 import os
+import signal
 
 import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS before limiting it)
 from hypothesis import HealthCheck, settings
@@ -23,6 +24,12 @@ os.environ.setdefault("DEQ_VERIFY_WORKERS", "1")
 # ... and the default tier only (the slice of the scale tier and the certificate plan, which the
 # default `python -m verify` adds, are run by their own tests: test_campaign_coverage.py)
 os.environ.setdefault("DEQ_VERIFY_TIERS", "default")
+
+# A run started in the background by a non-interactive shell (`make test &`, some CI runners)
+# inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the Ctrl-C tests,
+# which send this process a real SIGINT, would wait forever. Restore Python's default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile(
     "ci", max_examples=20, derandomize=True, deadline=None, print_blob=True,
