@@ -23,7 +23,7 @@ from ..separability import (
     separating_certificate,
 )
 from .problem import NotAttainedError, ShallowProblem
-from .registry import Loss, register
+from .registry import Loss, armijo_step, register
 
 EPS = np.finfo(np.float64).eps
 
@@ -279,10 +279,7 @@ def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = NEWTON_MAX_IT
             polish += 1
             W = W + V
             continue
-        t = 1.0
-        while problem.value(W + t * V) > value - 0.25 * t * decrement and t > 1e-12:
-            t *= 0.5
-        W = W + t * V
+        W = armijo_step(problem, W, V, value, decrement)
     return W - W.mean(axis=0), state
 
 

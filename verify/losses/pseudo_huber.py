@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from .registry import Loss, register
+from .registry import Loss, armijo_step, register
 
 EPS = np.finfo(np.float64).eps
 
@@ -181,10 +181,7 @@ def newton_minimiser(problem, max_iter: int = NEWTON_MAX_ITERATIONS) -> tuple[np
             polish += 1
             W = W + V
             continue
-        t = 1.0
-        while problem.value(W + t * V) > value - 0.25 * t * decrement and t > 1e-12:
-            t *= 0.5
-        W = W + t * V
+        W = armijo_step(problem, W, V, value, decrement)
     raise RuntimeError(f"Newton's method for the pseudo-Huber optimum did not converge in {max_iter} steps")
 
 

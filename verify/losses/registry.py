@@ -167,6 +167,15 @@ class Loss:
 _REGISTRY: dict[str, Loss] = {}
 
 
+def armijo_step(problem, W, V, value: float, decrement: float):
+    """W + t V for the largest t in {1, 1/2, 1/4, ...} (down to 1e-12) with
+    L0(W + t V) <= L0(W) - t decrement / 4 (a damped Newton step; ``decrement`` = -grad^T V)."""
+    t = 1.0
+    while problem.value(W + t * V) > value - 0.25 * t * decrement and t > 1e-12:
+        t *= 0.5
+    return W + t * V
+
+
 def register(loss: Loss, *, replace: bool = False) -> Loss:
     """Register ``loss`` (an instance) under ``loss.name``; returns it."""
     if not isinstance(loss, Loss) or not isinstance(loss.name, str) or not loss.name.isidentifier():
