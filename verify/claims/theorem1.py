@@ -355,7 +355,7 @@ SPECS = [
         ),
         scale=Tier(
             statement="at scale: the gradient (complex step along random directions), K = J J^T matrix-free, "
-            "dL/dt = -g^T K g and g^T K g >= lambda(A) ||g||^2",
+            "dL/dt = -g^T K g and g^T K g >= lambda(A) ||g||^2, with its equality case (B = 0, g = e p_1^T) two-sided",
             sample=scale.scale_sampler(),
             check=scale.check_energy_scale,
             quick=120,
