@@ -68,11 +68,35 @@ def rate_enclosure(U: arb_mat) -> tuple[arb, arb]:
     return arb(1) / norm_sq, norm_sq
 
 
-class BallState:
-    """W, the implicit gradients and the excess loss of the square loss at (A, B), from the
-    definitions (docs/theory.md, sections 1, 3, 5), in ball arithmetic at the working precision."""
+#: the losses BallState encloses: their output gradient G = dl/dq and value, from the definitions
+STATE_LOSSES = ("square", "pseudo_huber")
 
-    def __init__(self, A, B, Phi, Y, gamma):
+
+def pseudo_huber_terms(R: arb_mat) -> tuple[arb_mat, arb]:
+    """(G, L0) of the pseudo-Huber loss (delta = 1) at the residuals R = W Phi - Y: G_ki = r / sqrt(1 + r^2)
+    and L0 = sum r^2 / (1 + sqrt(1 + r^2)) (= sum sqrt(1 + r^2) - 1, written without the cancellation
+    that would widen the ball at small r); docs/theory.md, section 5."""
+    G = arb_mat(R.nrows(), R.ncols())
+    values = []
+    for k in range(R.nrows()):
+        for i in range(R.ncols()):
+            r = R[k, i]
+            h = (1 + r * r).sqrt()
+            G[k, i] = r / h
+            values.append(r * r / (1 + h))
+    return G, ball_sum(values)
+
+
+class BallState:
+    """W, the implicit gradients and the excess loss at (A, B), from the definitions (docs/theory.md,
+    sections 1, 3, 5), in ball arithmetic at the working precision. ``loss`` "square" (the default;
+    every certificate) or "pseudo_huber" (the STATE-WISE certificate only: its grad_L0 = G Phi^T with
+    G = r / sqrt(1 + r^2) and its ``value`` L0; the square-loss methods below do not apply to it)."""
+
+    def __init__(self, A, B, Phi, Y, gamma, loss: str = "square"):
+        if loss not in STATE_LOSSES:
+            raise ValueError(f"loss must be one of {list(STATE_LOSSES)}; got {loss!r}")
+        self.loss = loss
         self.gamma = arb(gamma)
         self.m, self.m_y, self.n = A.shape[0], B.shape[0], Phi.shape[1]
         self.S, self.U = implicit_matrix_ball(A, gamma)
@@ -81,7 +105,13 @@ class BallState:
         self.W = self.B * self.Uinv                       # W = B U^{-1}
         self.P = exact_gram(Phi, Phi)                    # Phi Phi^T
         self.YPt = exact_gram(Y, Phi)                    # Y Phi^T
-        self.grad_L0 = self.W * self.P - self.YPt         # G Phi^T = (W Phi - Y) Phi^T
+        if loss == "square":
+            self.grad_L0 = self.W * self.P - self.YPt     # G Phi^T = (W Phi - Y) Phi^T
+            self.value = None
+        else:
+            R = self.W * ball_matrix(Phi) - ball_matrix(Y)
+            G, self.value = pseudo_huber_terms(R)
+            self.grad_L0 = G * ball_matrix(Phi.T)         # G Phi^T
         self.dL_dB = self.grad_L0 * self.Uinv.transpose()  # grad L0 U^{-T}
         Gamma = self.W.transpose() * self.dL_dB * self.gamma  # dL/dS = gamma W^T dL/dB
         self.dL_dA = apply_jacobians(self.S, Gamma)      # dL/dA[:, j] = J_j Gamma[:, j]

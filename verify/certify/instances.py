@@ -113,11 +113,16 @@ def reference_floor(claim: str, arrays: dict, K: np.ndarray | None = None) -> fl
     return state * float(w[-1] / w[0])
 
 
-def _state_wise_ratio(A, B, Phi, Y, gamma) -> float:
-    dA, dB = R.gradients(A, B, Phi, Y, gamma, "square")
+def _state_wise_ratio(A, B, Phi, Y, gamma, loss: str = "square") -> float:
+    """Square loss: kappa = kappa_Phi and L - L* by the reference's least squares. Pseudo-Huber
+    (n <= m, full rank, so L* = 0): kappa = kappa_Phi / (1 + L)^3 on the sublevel set of the state."""
+    dA, dB = R.gradients(A, B, Phi, Y, gamma, loss)
     lhs = float(np.sum(dA * dA) + np.sum(dB * dB))
     W = R.end_to_end_weight(A, B, gamma)
-    return lhs / (2 * R.pl_constant(Phi) * R.rate_constant(A, gamma) * R.square_excess(W, Phi, Y))
+    if loss == "square":
+        return lhs / (2 * R.pl_constant(Phi) * R.rate_constant(A, gamma) * R.square_excess(W, Phi, Y))
+    value = float(R.output_loss(W @ Phi, Y, loss))
+    return lhs / (2 * R.pl_constant(Phi) / (1 + value) ** 3 * R.rate_constant(A, gamma) * value)
 
 
 def reference_values(config: dict) -> dict:
@@ -148,7 +153,7 @@ def reference_values(config: dict) -> dict:
         return out
     B, Phi, Y = arrays["B"], arrays["Phi"], arrays["Y"]
     if claim == "STATE-WISE":
-        out["ratio"] = _state_wise_ratio(A, B, Phi, Y, gamma)
+        out["ratio"] = _state_wise_ratio(A, B, Phi, Y, gamma, config.get("loss", "square"))
         return out
     W = R.end_to_end_weight(A, B, gamma)
     g = R.shallow_gradient(W, Phi, Y, "square").reshape(-1, order="F")

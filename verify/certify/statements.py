@@ -127,29 +127,50 @@ def state_instance(A, B, Phi, instance, gamma):
     return dict(instance or {"m": A.shape[0], "m_y": B.shape[0], "n": Phi.shape[1], "gamma": gamma})
 
 
-def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0, instance: dict | None = None,
-                       precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
-    """||dL/dA||^2 + ||dL/dB||^2 >= bound_factor 2 kappa lambda(A) (L - L*) (square loss;
-    docs/theory.md, section 5), with every quantity enclosed; the inequality is proved for every
-    kappa in its enclosure (so for the true one)."""
+def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0, loss: str = "square",
+                       instance: dict | None = None, precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+    """||dL/dA||^2 + ||dL/dB||^2 >= bound_factor 2 kappa lambda(A) (L - L*) (docs/theory.md, section 5),
+    with every quantity enclosed; the inequality is proved for every kappa in its enclosure (so for
+    the true one).
+
+    ``loss="square"``: kappa = kappa_Phi (the smallest nonzero eigenvalue of Phi Phi^T) and L* from
+    the least-squares minimiser. ``loss="pseudo_huber"``: kappa = kappa_Phi / (1 + L)^3, the PL
+    constant on the sublevel set {L0 <= L} of the current state, and only where n <= m: a positive
+    lower end of kappa_Phi's enclosure then proves rank Phi = n, so some W has W Phi = Y and L* = 0
+    exactly (the loss is >= 0, zero at r = 0). At n > m the pseudo-Huber L* has no closed form and
+    no finite certificate here (ValueError).
+    """
     A, B, Phi, Y, gamma = check_state(A, B, Phi, Y, gamma)
     bound_factor = check_real("bound_factor", bound_factor)
+    if loss not in ("square", "pseudo_huber"):
+        raise ValueError(f"loss must be 'square' or 'pseudo_huber' for the STATE-WISE certificate; got {loss!r}")
+    if loss == "pseudo_huber" and Phi.shape[1] > A.shape[0]:
+        raise ValueError(f"the pseudo-Huber STATE-WISE certificate needs n <= m (then L* = 0 is proved by "
+                         f"rank Phi = n); got n = {Phi.shape[1]} > m = {A.shape[0]}")
     precisions = check_precisions(precisions)
     instance = check_instance(instance)
     check_budget("STATE-WISE", A.shape[0], B.shape[0], Phi.shape[1])
 
     def compute(cert):
-        st = BallState(A, B, Phi, Y, gamma)
+        st = BallState(A, B, Phi, Y, gamma, loss)
         lam = st.rate()
         kappa, route = st.kappa()
-        cert.items.append(positive_definite(f"kappa > 0, kappa = {route}", kappa))
+        if loss == "square":
+            cert.items.append(positive_definite(f"kappa > 0, kappa = {route}", kappa))
+            W_star = st.minimiser()
+            excess = st.excess(W_star)
+            label = "||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*)"
+        else:
+            cert.items.append(positive_definite(f"kappa_Phi > 0, kappa_Phi = {route} (so rank Phi = n <= m, "
+                                                "W Phi = Y is solvable and L* = 0)", kappa))
+            W_star, excess = None, st.value
+            cert.enclosures["kappa_Phi"] = Enclosure.of(kappa)
+            kappa = kappa / (1 + st.value) ** 3
+            label = "||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa_Phi (1 + L)^-3 lambda(A) (L - 0) (pseudo-Huber)"
         cert.enclosures["kappa"] = Enclosure.of(kappa)
-        W_star = st.minimiser()
-        excess = st.excess(W_star)
         rhs = 2 * kappa * lam * excess
         bound = rhs * arb(bound_factor)
-        cert.items.append(inequality("||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*)"
-                                     + _factor_label("bound_factor", bound_factor), st.grad_norm_sq - bound))
+        cert.items.append(inequality(label + _factor_label("bound_factor", bound_factor), st.grad_norm_sq - bound))
         cert.enclosures.update({"||dL/dA||^2 + ||dL/dB||^2": Enclosure.of(st.grad_norm_sq),
                                 "lambda(A)": Enclosure.of(lam), "L - L*": Enclosure.of(excess),
                                 "2 kappa lambda (L - L*)": Enclosure.of(rhs)})
@@ -161,6 +182,8 @@ def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0,
     inst = state_instance(A, B, Phi, instance, gamma)
     if bound_factor != 1:
         inst["bound_factor"] = bound_factor
+    if loss != "square":
+        inst["loss"] = loss
     return run_certificate("STATE-WISE", inst, compute, precisions)
 
 
