@@ -371,7 +371,7 @@ SPECS = [
         "rational instances vs the core); K >= lambda(A) I and the product of the two bounds: proof on paper",
         statement="||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*) at every state (square loss, with "
         "equality at a constructed state; pseudo-Huber with kappa = kappa_Phi / (1 + L)^3, near "
-        "equality as L -> 0)",
+        "equality as L -> 0, certified at n <= m where L* = 0)",
         default=Tier(
             sample=sampler(losses=pl_losses(), spreads=(None, 2.0, 4.0)),
             check=check_state_wise,
