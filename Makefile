@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench bench-jax lint mutation mutants clean
+.PHONY: verify verify-scale test test-thorough test-scale test-slow figures bench bench-jax lint format mutation mutants clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +44,14 @@ bench: $(STAMP)
 bench-jax: $(STAMP)
 	$(PY) benchmarks/jax_peer.py $(ARGS)
 
-# ruff (pyproject.toml [tool.ruff]): pyflakes, pycodestyle, import order, pyupgrade.
+# ruff (pyproject.toml [tool.ruff]): pyflakes, pycodestyle, import order, pyupgrade; and the format
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# rewrite the tree in the house format (what make lint checks)
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
 
 # Mutation testing of the formula modules, judged by the campaign alone (long: hours on one core).
 mutation: $(STAMP)

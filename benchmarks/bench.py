@@ -113,8 +113,18 @@ def bench_gradient(quick: bool):
                     with threadpool_limits(limits=None if threads == "default" else threads, user_api="blas"):
                         t_grad = median_time(lambda: objective.evaluate(A, B, with_excess=False))
                         t_floor = floor_time(A, B, gamma, problem, loss)
-                    rows.append({"m": m, "n": n, "loss": loss, "blas_threads": threads, "gradient_s": t_grad,
-                                 "floor_s": t_floor, "ratio_to_floor": t_grad / t_floor, "one_time_setup_s": setup})
+                    rows.append(
+                        {
+                            "m": m,
+                            "n": n,
+                            "loss": loss,
+                            "blas_threads": threads,
+                            "gradient_s": t_grad,
+                            "floor_s": t_floor,
+                            "ratio_to_floor": t_grad / t_floor,
+                            "one_time_setup_s": setup,
+                        }
+                    )
                     print(
                         f"  gradient m={m:5d} n={n:6d} {loss:13s} threads={threads!s:7s}: {t_grad * 1e3:9.3f} ms, "
                         f"floor {t_floor * 1e3:9.3f} ms, ratio {t_grad / t_floor:5.2f} (setup {setup:.2f} s)",

@@ -34,10 +34,12 @@ from verify.sampling import make_case  # noqa: E402
 GAMMA = 0.9
 #: the enclosure that carries the claim's sharp statement (its relative width is printed too)
 SHARP = {"ENERGY": "lambda_min(K)", "TRUST-REGION": "dt_max = 1/lambda_max(K^1/2 H K^1/2)"}
-PRESETS = {"structured": [("ENERGY", s) for s in ((32, 10, 200), (48, 10, 200), (64, 10, 200), (128, 10, 1000),
-                                                  (256, 10, 1000))]
-           + [("TRUST-REGION", s) for s in ((32, 10, 200), (48, 10, 200), (64, 10, 200), (96, 10, 200),
-                                            (128, 10, 1000))]}
+PRESETS = {
+    "structured": [
+        ("ENERGY", s) for s in ((32, 10, 200), (48, 10, 200), (64, 10, 200), (128, 10, 1000), (256, 10, 1000))
+    ]
+    + [("TRUST-REGION", s) for s in ((32, 10, 200), (48, 10, 200), (64, 10, 200), (96, 10, 200), (128, 10, 1000))]
+}
 
 
 def parse_size(text: str) -> tuple[int, int, int]:
@@ -53,8 +55,10 @@ def run_plan(seed: int, quick: bool) -> int:
     started = time.perf_counter()
     entries = P.entries(seed, quick=quick)
     built = time.perf_counter() - started
-    print(f"{'#':>3} {'claim':<18} {'kind':<9} {'label':<40} {'verdict':<14} {'ok':<3} {'bits':>4} {'k':>4} "
-          f"{'seconds':>8}  history")
+    print(
+        f"{'#':>3} {'claim':<18} {'kind':<9} {'label':<40} {'verdict':<14} {'ok':<3} {'bits':>4} {'k':>4} "
+        f"{'seconds':>8}  history"
+    )
     unexpected = 0
     for i, config in enumerate(entries, 1):
         t0 = time.perf_counter()
@@ -62,12 +66,16 @@ def run_plan(seed: int, quick: bool) -> int:
         ok = P.judge(config, cert)
         unexpected += not ok
         history = " ".join(f"{b}:{s}" + ("" if k is None else f"(k={k})") for b, s, k in cert.history)
-        print(f"{i:>3} {config['claim']:<18} {config['kind']:<9} {config.get('label', '')[:40]:<40} {cert.status:<14} "
-              f"{'yes' if ok else 'NO':<3} {cert.bits:>4} {_k(cert):>4} {time.perf_counter() - t0:>8.2f}  {history}",
-              flush=True)
+        print(
+            f"{i:>3} {config['claim']:<18} {config['kind']:<9} {config.get('label', '')[:40]:<40} {cert.status:<14} "
+            f"{'yes' if ok else 'NO':<3} {cert.bits:>4} {_k(cert):>4} {time.perf_counter() - t0:>8.2f}  {history}",
+            flush=True,
+        )
     total = time.perf_counter() - started
-    print(f"{'quick' if quick else 'full'} plan, seed {seed}: {len(entries)} entries, {unexpected} unexpected; "
-          f"plan built in {built:.1f} s, total {total:.1f} s")
+    print(
+        f"{'quick' if quick else 'full'} plan, seed {seed}: {len(entries)} entries, {unexpected} unexpected; "
+        f"plan built in {built:.1f} s, total {total:.1f} s"
+    )
     return 1 if unexpected else 0
 
 
@@ -84,8 +92,10 @@ def main(argv=None) -> int:
     claims = [c.strip() for c in args.claims.split(",") if c.strip()]
     runs = PRESETS[args.preset] if args.preset else [(c, s) for s in args.sizes for c in claims]
     functions = {"STATE-WISE": C.certify_state_wise, "ENERGY": C.certify_energy, "TRUST-REGION": C.certify_trust_region}
-    print(f"{'claim':<18} {'m':>4} {'m_y':>4} {'n':>5}  {'verdict':<14} {'bits':>4} {'k':>4} {'seconds':>8} "
-          f"{'cpu s':>7} {'max rel width':>13} {'cost':>8}  headline; widest enclosure")
+    print(
+        f"{'claim':<18} {'m':>4} {'m_y':>4} {'n':>5}  {'verdict':<14} {'bits':>4} {'k':>4} {'seconds':>8} "
+        f"{'cpu s':>7} {'max rel width':>13} {'cost':>8}  headline; widest enclosure"
+    )
     for claim, (m, m_y, n) in runs:
         case = make_case(args.seed, m, m_y, n, GAMMA)
         cpu = time.process_time()
@@ -104,9 +114,11 @@ def main(argv=None) -> int:
         key = SHARP.get(claim)
         if key in cert.enclosures:
             widest += f"; {key}: rel width {cert.enclosures[key].rel_width:.1e}"
-        print(f"{claim:<18} {m:>4} {m_y:>4} {n:>5}  {cert.status:<14} {cert.bits:>4} {_k(cert):>4} "
-              f"{cert.seconds:>8.2f} {cpu:>7.2f} {cert.max_rel_width:>13.1e} {cost:>8.1e}  {shown}; {widest}",
-              flush=True)
+        print(
+            f"{claim:<18} {m:>4} {m_y:>4} {n:>5}  {cert.status:<14} {cert.bits:>4} {_k(cert):>4} "
+            f"{cert.seconds:>8.2f} {cpu:>7.2f} {cert.max_rel_width:>13.1e} {cost:>8.1e}  {shown}; {widest}",
+            flush=True,
+        )
     return 0
 
 

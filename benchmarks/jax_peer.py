@@ -76,7 +76,7 @@ def run_sizes(ms, threads) -> list[dict]:
 
         @jax.jit
         def rhs_jax(y, Phi, Y, m=m):
-            A, B = y[: m * m].reshape(m, m), y[m * m:].reshape(m_y, m)
+            A, B = y[: m * m].reshape(m, m), y[m * m :].reshape(m_y, m)
             gA, gB = jax.grad(loss, argnums=(0, 1))(A, B, Phi, Y)
             return -jnp.concatenate([gA.ravel(), gB.ravel()])
 
@@ -86,8 +86,10 @@ def run_sizes(ms, threads) -> list[dict]:
         gA, gB = grad(Aj, Bj, Phij, Yj)
         ours = DEQObjective(problem, gamma=gamma).evaluate(A, B, with_excess=False)
         dA, dB = ours.dA, ours.dB
-        agree = max(float(np.max(np.abs(np.asarray(gA) - dA)) / np.max(np.abs(dA))),
-                    float(np.max(np.abs(np.asarray(gB) - dB)) / np.max(np.abs(dB))))
+        agree = max(
+            float(np.max(np.abs(np.asarray(gA) - dA)) / np.max(np.abs(dA))),
+            float(np.max(np.abs(np.asarray(gB) - dB)) / np.max(np.abs(dB))),
+        )
 
         objective = DEQObjective(problem, gamma=gamma)
         verify.gradient_flow(A, B, problem, gamma=gamma, T=1e-9, num_points=2, method=_CaptureRhs)
@@ -99,13 +101,28 @@ def run_sizes(ms, threads) -> list[dict]:
             j_grad = median_time(lambda: jax.block_until_ready(grad(Aj, Bj, Phij, Yj)))
             j_step = median_time(lambda: jax.block_until_ready(step(Aj, Bj, Phij, Yj)))
             j_rhs = median_time(lambda: jax.block_until_ready(rhs_jax(yj, Phij, Yj)))
-        row = {"m": m, "n": n, "m_y": m_y, "blas_threads": threads, "gradient_relative_difference": agree,
-               "project_gradient_s": t_grad, "jax_gradient_s": j_grad, "gradient_ratio": j_grad / t_grad,
-               "project_step_s": t_step, "jax_step_s": j_step, "step_ratio": j_step / t_step,
-               "project_rhs_s": t_rhs, "jax_rhs_s": j_rhs, "rhs_ratio": j_rhs / t_rhs}
-        print(f"  m={m:5d} threads={threads!s:7s}: JAX / project: gradient {row['gradient_ratio']:6.1f}, "
-              f"descent step {row['step_ratio']:6.1f}, flow RHS {row['rhs_ratio']:6.1f} "
-              f"(gradients agree to {agree:.1e})", flush=True)
+        row = {
+            "m": m,
+            "n": n,
+            "m_y": m_y,
+            "blas_threads": threads,
+            "gradient_relative_difference": agree,
+            "project_gradient_s": t_grad,
+            "jax_gradient_s": j_grad,
+            "gradient_ratio": j_grad / t_grad,
+            "project_step_s": t_step,
+            "jax_step_s": j_step,
+            "step_ratio": j_step / t_step,
+            "project_rhs_s": t_rhs,
+            "jax_rhs_s": j_rhs,
+            "rhs_ratio": j_rhs / t_rhs,
+        }
+        print(
+            f"  m={m:5d} threads={threads!s:7s}: JAX / project: gradient {row['gradient_ratio']:6.1f}, "
+            f"descent step {row['step_ratio']:6.1f}, flow RHS {row['rhs_ratio']:6.1f} "
+            f"(gradients agree to {agree:.1e})",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -128,8 +145,13 @@ def main(argv=None) -> int:
         env = dict(os.environ)
         if threads == "1":
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + ONE_THREAD_XLA).strip()
-        out = subprocess.run([sys.executable, __file__, "--threads", threads] + (["--quick"] if args.quick else []),
-                             env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--threads", threads] + (["--quick"] if args.quick else []),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         lines = out.stdout.strip().splitlines()
         print("\n".join(lines[:-1]), flush=True)
         rows.extend(json.loads(lines[-1]))

@@ -73,15 +73,21 @@ def main() -> None:
     local.executor.submit(int).result()
     startup = time.perf_counter() - start
     for one in (True, False):
-        rows.append((f"local, {args.workers} processes, {'1 configuration per task' if one else 'adaptive tasks'}",
-                     parallel(local, args.count, one), startup))
+        rows.append(
+            (
+                f"local, {args.workers} processes, {'1 configuration per task' if one else 'adaptive tasks'}",
+                parallel(local, args.count, one),
+                startup,
+            )
+        )
     local.close()
 
     from distributed import LocalCluster
 
     start = time.perf_counter()
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster:
+    with LocalCluster(
+        n_workers=args.workers, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
         dask = executors.DaskBackend(cluster.scheduler_address)
         startup = time.perf_counter() - start
         for one in (True, False):

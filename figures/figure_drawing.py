@@ -50,8 +50,12 @@ def theorem1(out: str, flows: list[dict]):
         ax.semilogy(t, E, lw=2, label="observed $L_t - L^*$")
         ax.semilogy(t, E0 * np.exp(-2 * kappa * r), "--", label=r"integrated bound")
         ax.semilogy(t, E0 * np.exp(-2 * kappa * lam_T * t), ":", label=r"$\lambda_T$ bound")
-        ax.semilogy(t, E0 * np.exp(-2 * kappa * uniform_rate_bound(f["m"], gamma=gamma) * t), "-.",
-                    label=r"uniform $1/(1+\gamma\sqrt{m})^2$")
+        ax.semilogy(
+            t,
+            E0 * np.exp(-2 * kappa * uniform_rate_bound(f["m"], gamma=gamma) * t),
+            "-.",
+            label=r"uniform $1/(1+\gamma\sqrt{m})^2$",
+        )
         ax.set_title(f["label"])
         ax.set_xlabel("t")
         ax.set_ylim(max(E[-1] * 0.1, 1e-16), E0 * 3)
@@ -71,7 +75,7 @@ def rate_constant(out: str, flows: list[dict], rates: dict):
     4 and 100) is left off (b) and (c): on a shared log axis it squashes the failing region."""
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15.5, 4.0), gridspec_kw={"wspace": 0.3})
     for f in flows:
-        line, = ax1.semilogy(f["t"], f["rate"], label=f["label"])
+        (line,) = ax1.semilogy(f["t"], f["rate"], label=f["label"])
         ax1.axhline(uniform_rate_bound(f["m"], gamma=f["gamma"]), color=line.get_color(), ls=":", lw=1)
     ax1.set_xscale("log")  # the flows' times span decades; t = 0 itself is left out of a log axis
     ax1.set_xlim(left=min(f["t"][1] for f in flows))
@@ -86,42 +90,66 @@ def rate_constant(out: str, flows: list[dict], rates: dict):
         ms, lam, uniform, naive = curve["m"], curve["lambda"], curve["uniform"], curve["naive"]
         at_one[g] = float(lam[ms == 1][0]) if np.any(ms == 1) else None
         shown = ms >= 2
-        line, = ax2.semilogy(ms[shown], lam[shown], label=rf"$\lambda$ at concentrated $A$, $\gamma$={g}")
+        (line,) = ax2.semilogy(ms[shown], lam[shown], label=rf"$\lambda$ at concentrated $A$, $\gamma$={g}")
         c = line.get_color()
         ax2.semilogy(ms[shown], uniform[shown], ":", color=c, label=r"$1/(1+\gamma\sqrt{m})^2$")
         ax2.axhline(naive, ls="--", color=c, lw=1, label=r"$1/(1+\gamma)^2$: needs $\|\sigma(A)\|_2 \leq 1$ (false)")
         ax3.semilogy(ms[shown], lam[shown] / naive, color=c, label=rf"$\lambda\,(1+\gamma)^2$, $\gamma$={g}")
-        ax3.semilogy(ms[shown], lam[shown] / uniform[shown], ":", color=c,
-                     label=rf"$\lambda\,(1+\gamma\sqrt{{m}})^2$, $\gamma$={g}")
+        ax3.semilogy(
+            ms[shown],
+            lam[shown] / uniform[shown],
+            ":",
+            color=c,
+            label=rf"$\lambda\,(1+\gamma\sqrt{{m}})^2$, $\gamma$={g}",
+        )
         bad = ms[lam < naive]
-        failing[g] = {"widths checked": f"{int(ms.min())}-{int(ms.max())}", "fails at": len(bad),
-                      "first failing m": int(bad.min()) if bad.size else None,
-                      "min lambda/uniform bound": float(np.min(lam / uniform))}
-    ax2.plot([ce_m], [ce["rate_constant"]], "ko",
-             label=rf"m={ce_m}, $\gamma$={ce_gamma}: $\lambda$={ce['rate_constant']:.3f} < {ce['naive_bound']:.3f}")
+        failing[g] = {
+            "widths checked": f"{int(ms.min())}-{int(ms.max())}",
+            "fails at": len(bad),
+            "first failing m": int(bad.min()) if bad.size else None,
+            "min lambda/uniform bound": float(np.min(lam / uniform)),
+        }
+    ax2.plot(
+        [ce_m],
+        [ce["rate_constant"]],
+        "ko",
+        label=rf"m={ce_m}, $\gamma$={ce_gamma}: $\lambda$={ce['rate_constant']:.3f} < {ce['naive_bound']:.3f}",
+    )
     ax2.set_xlabel("m")
     ax2.set_ylabel(r"$\lambda(A)$ (log scale)")
     notes = ", ".join(f"{v:g}" for v in at_one.values() if v is not None)
-    ax2.set_title(r"(b) $\lambda$ at the concentrated softmax, $m \geq 2$" + (f"\n(m = 1: $\\lambda$ = {notes}, "
-                                                                                "off this axis)" if notes else ""),
-                  fontsize=10)
+    ax2.set_title(
+        r"(b) $\lambda$ at the concentrated softmax, $m \geq 2$"
+        + (f"\n(m = 1: $\\lambda$ = {notes}, off this axis)" if notes else ""),
+        fontsize=10,
+    )
     ax2.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # off the curves
     ymin, ymax = ax3.get_ylim()
     ax3.axhspan(ymin, 1.0, color="tab:red", alpha=0.08)
     ax3.axhline(1.0, color="k", lw=1)
-    ax3.text(0.97, 0.04, "below 1: bound violated", transform=ax3.transAxes, ha="right", fontsize=8,
-             color="tab:red")
+    ax3.text(0.97, 0.04, "below 1: bound violated", transform=ax3.transAxes, ha="right", fontsize=8, color="tab:red")
     ax3.set_ylim(ymin, ymax)
-    ax3.plot([ce_m], [ce["rate_constant"] / ce["naive_bound"]], "ko",
-             label=rf"counterexample m={ce_m}, $\gamma$={ce_gamma}")
+    ax3.plot(
+        [ce_m], [ce["rate_constant"] / ce["naive_bound"]], "ko", label=rf"counterexample m={ce_m}, $\gamma$={ce_gamma}"
+    )
     ax3.set_xlabel("m")
     ax3.set_ylabel(r"$\lambda$ / bound (log scale)")
-    ax3.set_title("(c) the uniform bound holds (dotted >= 1); dropping\n"
-                  r"the $\sqrt{m}$ ($\|\sigma(A)\|_2 \leq 1$ assumed) fails (solid < 1)", fontsize=10)
+    ax3.set_title(
+        "(c) the uniform bound holds (dotted >= 1); dropping\n"
+        r"the $\sqrt{m}$ ($\|\sigma(A)\|_2 \leq 1$ assumed) fails (solid < 1)",
+        fontsize=10,
+    )
     ax3.legend(fontsize=6, loc="upper right")
-    numbers = {"counterexample": {"m": ce_m, "gamma": ce_gamma, "lambda": ce["rate_constant"],
-                                  "naive_bound": ce["naive_bound"], "uniform_bound": ce["uniform_bound"]},
-               "naive bound at the concentrated softmax": {str(g): v for g, v in failing.items()}}
+    numbers = {
+        "counterexample": {
+            "m": ce_m,
+            "gamma": ce_gamma,
+            "lambda": ce["rate_constant"],
+            "naive_bound": ce["naive_bound"],
+            "uniform_bound": ce["uniform_bound"],
+        },
+        "naive bound at the concentrated softmax": {str(g): v for g, v in failing.items()},
+    }
     return save(fig, out, "rate_constant"), numbers
 
 
@@ -154,8 +182,10 @@ def theorem2(out: str, states: list[dict], orders: list[dict]):
     ax2.set_title("trust-region iteration vs DEQ trajectory")
     ax2.legend(fontsize=7)
     return save(fig, out, "theorem2_trust_region"), {
-        "worst solver disagreement": float(rel.max()), "order in dt": order,
-        "cond(K) along trajectories [min, max]": {s["label"]: [min(s["cond"]), max(s["cond"])] for s in states}}
+        "worst solver disagreement": float(rel.max()),
+        "order in dt": order,
+        "cond(K) along trajectories [min, max]": {s["label"]: [min(s["cond"]), max(s["cond"])] for s in states},
+    }
 
 
 # ---- 4. implicit bias ---------------------------------------------------------------------------
@@ -170,7 +200,7 @@ def _paired_panel(ax, runs: list[dict], other: str) -> np.ndarray:
     diff = paths[:, -1]
     it = runs[0]["deq"]["iterations"]
     for run, path in zip(runs, paths):
-        line, = ax.plot(it, path, lw=1.2, label=f"seed {run['seed']}: {path[-1]:+.2g}")
+        (line,) = ax.plot(it, path, lw=1.2, label=f"seed {run['seed']}: {path[-1]:+.2g}")
         ax.plot(it[-1], path[-1], "o", color=line.get_color())
     ax.axhline(0.0, color="k", lw=1)
     finite = np.abs(paths[np.isfinite(paths) & (paths != 0)])
@@ -183,8 +213,9 @@ def _paired_panel(ax, runs: list[dict], other: str) -> np.ndarray:
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"test loss: DEQ $-$ {other.replace('_', ' ')}")
     higher = int(np.sum(diff > 0))
-    ax.set_title(f"paired per seed vs {other.replace('_', ' ')}: DEQ higher on {higher} of {len(diff)} seeds",
-                 fontsize=9)
+    ax.set_title(
+        f"paired per seed vs {other.replace('_', ' ')}: DEQ higher on {higher} of {len(diff)} seeds", fontsize=9
+    )
     ax.legend(fontsize=6)
     return diff
 
@@ -217,9 +248,13 @@ def implicit_bias(out: str, datasets: dict[str, list[dict]]):
             higher = int(np.sum(diff > 0))
             # the DEQ - linear keys keep their names (numbers.json readers); the deep-linear ones are suffixed
             suffix = "" if other == "linear" else f" vs {other}"
-            gaps[key].update({f"test loss deq - {other} (per seed)": diff.tolist(),
-                              "direction" + suffix: _direction(diff),
-                              "DEQ higher on" + suffix: f"{higher} of {len(diff)} seeds"})
+            gaps[key].update(
+                {
+                    f"test loss deq - {other} (per seed)": diff.tolist(),
+                    "direction" + suffix: _direction(diff),
+                    "DEQ higher on" + suffix: f"{higher} of {len(diff)} seeds",
+                }
+            )
     fig.suptitle("implicit bias: same function class, same start W_0, same step; gradient descent")
     fig.tight_layout(rect=(0, 0, 1, 0.985))  # the suptitle clear of the top row's titles
     return save(fig, out, "implicit_bias"), {"implicit bias": gaps}
@@ -239,8 +274,10 @@ def conservation(out: str, result: dict):
     ax.set_ylabel("column-sum drift")
     ax.set_title("conservation: column sums of A move by rounding only", fontsize=10)
     ax.legend(fontsize=7)
-    return save(fig, out, "conservation"), {"max column-sum drift": float(result["drift"].max()),
-                                            "rounding level eps max_j ||A_0 e_j||_1": level}
+    return save(fig, out, "conservation"), {
+        "max column-sum drift": float(result["drift"].max()),
+        "rounding level eps max_j ||A_0 e_j||_1": level,
+    }
 
 
 # ---- 6. tightness across widths -----------------------------------------------------------------
@@ -258,8 +295,13 @@ def tightness_width(out: str, rows: list[dict], concentrated: dict, gamma: float
         if not pts:
             continue
         real = regime == "digits"
-        style = {"marker": "*" if real else "o", "ms": 13 if real else 6, "ls": "none" if real else "-",
-                 "color": color, "label": "8x8 digits, 32 principal components (n=1797)" if real else regime}
+        style = {
+            "marker": "*" if real else "o",
+            "ms": 13 if real else 6,
+            "ls": "none" if real else "-",
+            "color": color,
+            "label": "8x8 digits, 32 principal components (n=1797)" if real else regime,
+        }
         ax1.plot([r["m"] for r in pts], [r["tightness"] for r in pts], **style)
         ax2.plot([r["m"] for r in pts], [r["lambda_ratio"] for r in pts], **style)
     ms, ratio = concentrated["m"], concentrated["lambda"] / concentrated["uniform"]
@@ -278,6 +320,8 @@ def tightness_width(out: str, rows: list[dict], concentrated: dict, gamma: float
     ax2.set_ylabel(r"$\min_t \lambda(A_t)\,(1+\gamma\sqrt{m})^2$")
     ax2.set_title(r"$\lambda(A_t)$ over the uniform bound (>= 1)")
     ax2.legend(fontsize=7)
-    numbers = {"tightness vs width": rows,
-               "lambda/bound at the concentrated softmax": dict(zip(map(int, ms), map(float, ratio)))}
+    numbers = {
+        "tightness vs width": rows,
+        "lambda/bound at the concentrated softmax": dict(zip(map(int, ms), map(float, ratio))),
+    }
     return save(fig, out, "tightness_vs_width"), numbers

@@ -50,10 +50,19 @@ def flow(label: str, m: int, m_y: int, n: int, seed: int, gamma: float, decades:
     E0 = problem.excess(verify.end_to_end_weight(case.A, case.B, gamma=gamma))
     kappa = problem.pl_constant
     T = decades * np.log(10) / (2 * kappa * uniform_rate_bound(m, gamma=gamma))
-    traj = verify.gradient_flow(case.A, case.B, problem, gamma=gamma, T=T, rtol=1e-10,
-                                target_excess=1e-12 * E0, num_points=num_points)
-    return {"label": label, "m": m, "gamma": gamma, "kappa": float(kappa), "t": traj.t,
-            "excess": traj.excess_loss, "rate": traj.rate, "rate_integral": traj.rate_integral}
+    traj = verify.gradient_flow(
+        case.A, case.B, problem, gamma=gamma, T=T, rtol=1e-10, target_excess=1e-12 * E0, num_points=num_points
+    )
+    return {
+        "label": label,
+        "m": m,
+        "gamma": gamma,
+        "kappa": float(kappa),
+        "t": traj.t,
+        "excess": traj.excess_loss,
+        "rate": traj.rate,
+        "rate_integral": traj.rate_integral,
+    }
 
 
 def concentrated_rates(widths, gammas) -> dict:
@@ -61,10 +70,12 @@ def concentrated_rates(widths, gammas) -> dict:
     and gamma, with the uniform bound 1/(1 + gamma sqrt m)^2 and the naive 1/(1 + gamma)^2."""
     out = {}
     for g in gammas:
-        out[g] = {"m": np.asarray(widths),
-                  "lambda": np.array([verify.rate_constant(concentrated_weight(int(m)), gamma=g) for m in widths]),
-                  "uniform": np.array([uniform_rate_bound(int(m), gamma=g) for m in widths]),
-                  "naive": naive_rate_bound(g)}
+        out[g] = {
+            "m": np.asarray(widths),
+            "lambda": np.array([verify.rate_constant(concentrated_weight(int(m)), gamma=g) for m in widths]),
+            "uniform": np.array([uniform_rate_bound(int(m), gamma=g) for m in widths]),
+            "naive": naive_rate_bound(g),
+        }
     return out
 
 
@@ -74,12 +85,23 @@ def correspondence(seed: int, m: int, m_y: int, n: int, loss: str, records: int)
     admissible bound, ||v_TR - (-dt K g)|| / ||dt K g||; and cond(K) at each record."""
     case = make_case(seed, m, m_y, n, 0.7, loss)
     problem = verify.ShallowProblem(case.Phi, case.Y, loss)
-    traj = verify.gradient_flow(case.A, case.B, problem, gamma=0.7, T=2.0, rtol=1e-9,
-                                t_eval=np.linspace(0, 2.0, records), record_parameters=True)
+    traj = verify.gradient_flow(
+        case.A,
+        case.B,
+        problem,
+        gamma=0.7,
+        T=2.0,
+        rtol=1e-9,
+        t_eval=np.linspace(0, 2.0, records),
+        record_parameters=True,
+    )
     obj = DEQObjective(problem, gamma=0.7)
     conds = [float(np.linalg.cond(verify.preconditioner(A, B, gamma=0.7))) for A, B in zip(traj.A_t, traj.B_t)]
-    rel = [check_correspondence(obj, A, B, dt_fraction=frac).relative_error
-           for A, B in zip(traj.A_t, traj.B_t) for frac in (0.1, 0.5, 0.9)]
+    rel = [
+        check_correspondence(obj, A, B, dt_fraction=frac).relative_error
+        for A, B in zip(traj.A_t, traj.B_t)
+        for frac in (0.1, 0.5, 0.9)
+    ]
     return {"label": f"m={m}, m_y={m_y}, {loss}", "relative_error": np.array(rel), "cond": conds}
 
 
@@ -89,8 +111,9 @@ def trust_region_order(seed: int, loss: str, steps: list[int]) -> dict:
     case = make_case(seed, 3, 2, 4, 0.6, loss, well_conditioned=True)
     problem = verify.ShallowProblem(case.Phi, case.Y, loss)
     T, N_max = 0.5, max(steps)
-    traj = verify.gradient_flow(case.A, case.B, problem, gamma=0.6, T=T, rtol=1e-12,
-                                t_eval=np.linspace(0, T, N_max + 1), record_parameters=True)
+    traj = verify.gradient_flow(
+        case.A, case.B, problem, gamma=0.6, T=T, rtol=1e-12, t_eval=np.linspace(0, T, N_max + 1), record_parameters=True
+    )
     errs = []
     for N in steps:
         idx = np.arange(0, N_max + 1, N_max // N)
@@ -105,8 +128,11 @@ def implicit_bias_run(split, rng: np.random.Generator, steps: int, seed: int) ->
     ``rng`` continuing the generator that drew ``split``. Returns per model the iterations and the
     train and test losses (mean per sample)."""
     out = train_three_models(split, rng, steps=steps, record_every=max(steps // 100, 1))
-    return {"name": split.name, "seed": seed, **{model: {k: out[model][k] for k in ("iterations", "train", "test")}
-                                   for model in MODELS}}
+    return {
+        "name": split.name,
+        "seed": seed,
+        **{model: {k: out[model][k] for k in ("iterations", "train", "test")} for model in MODELS},
+    }
 
 
 # ---- figure 5: conservation ---------------------------------------------------------------------
@@ -115,11 +141,15 @@ def conservation(seed: int, steps: int) -> dict:
     and the rounding level eps max_j ||A_0 e_j||_1 it is drawn against."""
     case = make_case(seed, 6, 3, 10, 0.8, "cross_entropy")
     every = max(steps // 200, 1)
-    traj = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.8, lr=0.05, steps=steps,
-                                   loss="cross_entropy", record_every=every)
+    traj = verify.gradient_descent(
+        case.A, case.B, case.Phi, case.Y, gamma=0.8, lr=0.05, steps=steps, loss="cross_entropy", record_every=every
+    )
     drift = np.abs(traj.column_sums - traj.column_sums[0]).max(axis=1)
-    return {"step": np.arange(len(drift)) * every, "drift": drift,
-            "eps_level": float(np.finfo(float).eps * np.abs(case.A).sum(axis=0).max())}
+    return {
+        "step": np.arange(len(drift)) * every,
+        "drift": drift,
+        "eps_level": float(np.finfo(float).eps * np.abs(case.A).sum(axis=0).max()),
+    }
 
 
 # ---- figure 6: tightness across widths ----------------------------------------------------------
@@ -130,6 +160,12 @@ def tightness_row(config: dict) -> dict:
     from verify.scale import check_integrated_scale
 
     result = check_integrated_scale(config)
-    return {"regime": config.get("regime", config["dataset"]), "m": config["m"], "n": config["n"],
-            "m_y": config["m_y"], "holds": bool(result.passed), "tightness": result.info["tightness"],
-            "lambda_ratio": result.info["lambda_ratio"]}
+    return {
+        "regime": config.get("regime", config["dataset"]),
+        "m": config["m"],
+        "n": config["n"],
+        "m_y": config["m_y"],
+        "holds": bool(result.passed),
+        "tightness": result.info["tightness"],
+        "lambda_ratio": result.info["lambda_ratio"],
+    }

@@ -80,11 +80,17 @@ def _tightness_configs(small: bool, seed: int, max_width: int, gamma: float = TI
     digits on their top 32 centred principal components (m = 32, n = 1797, m_y = 10; raw pixels
     are too stiff for the flow, see verify.scale_data.principal_components). Square loss, as Theorem 1.
     The seed of width 2^k is seed + 1000 + k whatever the largest width."""
-    widths = [2 ** k for k in range(11) if 2 ** k <= (16 if small else max_width)]
+    widths = [2**k for k in range(11) if 2**k <= (16 if small else max_width)]
     configs = []
     for k, m in enumerate(widths):
-        base = {"seed": seed + 1000 + k, "gamma": gamma, "loss": "square", "a_scale": 1.0, "dataset": "synthetic",
-                "phi_scale": 1.0}
+        base = {
+            "seed": seed + 1000 + k,
+            "gamma": gamma,
+            "loss": "square",
+            "a_scale": 1.0,
+            "dataset": "synthetic",
+            "phi_scale": 1.0,
+        }
         if m == 1:
             configs.append({**base, "regime": "m=1", "m": 1, "m_y": 3, "n": 6})
             continue
@@ -94,8 +100,19 @@ def _tightness_configs(small: bool, seed: int, max_width: int, gamma: float = TI
         if m >= 8:
             configs.append({**base, "regime": "m>n", "m": m, "m_y": 3, "n": max(2, m // 4)})
     if not small:
-        configs.append({"seed": seed + 2000, "gamma": gamma, "loss": "square", "a_scale": 1.0, "dataset": "digits",
-                        "m": 32, "m_y": 10, "n": 1797, "pca": 32})
+        configs.append(
+            {
+                "seed": seed + 2000,
+                "gamma": gamma,
+                "loss": "square",
+                "a_scale": 1.0,
+                "dataset": "digits",
+                "m": 32,
+                "m_y": 10,
+                "n": 1797,
+                "pca": 32,
+            }
+        )
     return widths, configs
 
 
@@ -126,18 +143,23 @@ def plan(small: bool, seed: int, max_width: int, idx_data=None) -> tuple[dict, l
 
     seeds = range(seed, seed + (2 if small else 5))
     steps = 150 if small else 3000
-    datasets = {"synthetic": (lambda r: implicit_bias.synthetic_overparameterised(r), 1.0),
-                "digits": (lambda r: implicit_bias.load_digits_split(r, n_train=200, n_test=500), 4.2)}
+    datasets = {
+        "synthetic": (lambda r: implicit_bias.synthetic_overparameterised(r), 1.0),
+        "digits": (lambda r: implicit_bias.load_digits_split(r, n_train=200, n_test=500), 4.2),
+    }
     if idx_data is not None:
         images, labels, name = idx_data
-        datasets["idx"] = (lambda r: implicit_bias.split_classification(images, labels, r, n_train=IDX_TRAIN,
-                                                                        n_test=IDX_TEST, name=name), 30.0)
+        datasets["idx"] = (
+            lambda r: implicit_bias.split_classification(
+                images, labels, r, n_train=IDX_TRAIN, n_test=IDX_TEST, name=name
+            ),
+            30.0,
+        )
     for key, (make, cost) in datasets.items():
         for s in seeds:
             rng = np.random.default_rng(s)
             split = make(rng)  # drawn here, trained in a worker: the generator goes on from the split's draws
-            jobs["implicit_bias", key, s] = Job(tasks.implicit_bias_run, (split, rng, steps, s),
-                                                cost * steps / 3000)
+            jobs["implicit_bias", key, s] = Job(tasks.implicit_bias_run, (split, rng, steps, s), cost * steps / 3000)
 
     jobs["conservation",] = Job(tasks.conservation, (seed + 30, 300 if small else 3000), 1.7)
 
@@ -154,16 +176,29 @@ def plan(small: bool, seed: int, max_width: int, idx_data=None) -> tuple[dict, l
 
     figures = [
         Figure("theorem1_excess_loss", flow_keys, lambda out, r: drawing.theorem1(out, [r[k] for k in flow_keys])),
-        Figure("rate_constant", flow_keys + [("rates",)],
-               lambda out, r: drawing.rate_constant(out, [r[k] for k in flow_keys], r["rates",])),
-        Figure("theorem2_trust_region", [k for k in jobs if k[0] in ("correspondence", "order")],
-               lambda out, r: drawing.theorem2(out, by_prefix(r, "correspondence"), by_prefix(r, "order"))),
-        Figure("implicit_bias", [k for k in jobs if k[0] == "implicit_bias"],
-               lambda out, r: drawing.implicit_bias(out, implicit(r))),
+        Figure(
+            "rate_constant",
+            flow_keys + [("rates",)],
+            lambda out, r: drawing.rate_constant(out, [r[k] for k in flow_keys], r["rates",]),
+        ),
+        Figure(
+            "theorem2_trust_region",
+            [k for k in jobs if k[0] in ("correspondence", "order")],
+            lambda out, r: drawing.theorem2(out, by_prefix(r, "correspondence"), by_prefix(r, "order")),
+        ),
+        Figure(
+            "implicit_bias",
+            [k for k in jobs if k[0] == "implicit_bias"],
+            lambda out, r: drawing.implicit_bias(out, implicit(r)),
+        ),
         Figure("conservation", [("conservation",)], lambda out, r: drawing.conservation(out, r["conservation",])),
-        Figure("tightness_vs_width", [k for k in jobs if k[0] in ("tightness", "tightness rates")],
-               lambda out, r: drawing.tightness_width(out, by_prefix(r, "tightness"),
-                                                      r["tightness rates",][TIGHTNESS_GAMMA], TIGHTNESS_GAMMA)),
+        Figure(
+            "tightness_vs_width",
+            [k for k in jobs if k[0] in ("tightness", "tightness rates")],
+            lambda out, r: drawing.tightness_width(
+                out, by_prefix(r, "tightness"), r["tightness rates",][TIGHTNESS_GAMMA], TIGHTNESS_GAMMA
+            ),
+        ),
     ]
     return jobs, figures
 
@@ -179,8 +214,13 @@ def _progress():
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True))
+    return Progress(
+        TextColumn("{task.description:<44}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
 
 
 def run(jobs: dict, figures: list[Figure], out: str, workers: int) -> tuple[dict, list[dict]]:
@@ -191,8 +231,10 @@ def run(jobs: dict, figures: list[Figure], out: str, workers: int) -> tuple[dict
     backend = make_backend(workers, blas_threads=1)
     cancel = True
     try:
-        pending = {backend.executor.submit(tasks.timed, job.function, *job.args): key
-                   for key, job in sorted(jobs.items(), key=lambda kv: -kv[1].cost)}
+        pending = {
+            backend.executor.submit(tasks.timed, job.function, *job.args): key
+            for key, job in sorted(jobs.items(), key=lambda kv: -kv[1].cost)
+        }
         with _progress() as progress:
             rows = {f.name: progress.add_task(f"{f.name}: computing", total=len(f.keys) + 1) for f in figures}
             waiting = list(figures)
@@ -208,12 +250,18 @@ def run(jobs: dict, figures: list[Figure], out: str, workers: int) -> tuple[dict
                     drawn = time.process_time()
                     paths, numbers[f.name] = f.draw(out, results)
                     draw_cpu, done = time.process_time() - drawn, time.perf_counter()
-                    timing[f.name] = {"figure": f.name, "jobs": len(f.keys),
-                                      "compute s": sum(seconds[k] for k in f.keys), "draw s": draw_cpu,
-                                      "written at s": done - started}
+                    timing[f.name] = {
+                        "figure": f.name,
+                        "jobs": len(f.keys),
+                        "compute s": sum(seconds[k] for k in f.keys),
+                        "draw s": draw_cpu,
+                        "written at s": done - started,
+                    }
                     progress.update(rows[f.name], description=f"{f.name}: done", advance=1)
-                    progress.console.print(f"wrote {', '.join(os.path.basename(p) for p in paths)} "
-                                           f"({done - started:.1f} s)", highlight=False)
+                    progress.console.print(
+                        f"wrote {', '.join(os.path.basename(p) for p in paths)} ({done - started:.1f} s)",
+                        highlight=False,
+                    )
         cancel = False
     finally:
         backend.close(cancel=cancel)
@@ -247,13 +295,27 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.path.join(HERE, "output"))
     p.add_argument("--small", action="store_true", help="reduced setting (seconds; used by the tests)")
     p.add_argument("--seed", type=int, default=0, help="seed >= 0 (numpy Generators)")
-    p.add_argument("--idx", nargs=2, metavar=("IMAGES", "LABELS"),
-                   help="also run the implicit-bias experiment on local MNIST-format IDX files")
-    p.add_argument("--workers", type=int, default=None,
-                   help=f"worker processes, one BLAS thread each (default: the cores available, {available_cores()})")
-    p.add_argument("--max-width", type=int, default=DEFAULT_MAX_WIDTH, choices=TIGHTNESS_MAX_WIDTHS, metavar="M",
-                   help=f"largest width of the tightness-vs-width figure, a power of 2 in 16-1024 (default "
-                        f"{DEFAULT_MAX_WIDTH}; 1024 adds about 6 CPU-minutes; --small: 16)")
+    p.add_argument(
+        "--idx",
+        nargs=2,
+        metavar=("IMAGES", "LABELS"),
+        help="also run the implicit-bias experiment on local MNIST-format IDX files",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"worker processes, one BLAS thread each (default: the cores available, {available_cores()})",
+    )
+    p.add_argument(
+        "--max-width",
+        type=int,
+        default=DEFAULT_MAX_WIDTH,
+        choices=TIGHTNESS_MAX_WIDTHS,
+        metavar="M",
+        help=f"largest width of the tightness-vs-width figure, a power of 2 in 16-1024 (default "
+        f"{DEFAULT_MAX_WIDTH}; 1024 adds about 6 CPU-minutes; --small: 16)",
+    )
     args = p.parse_args(argv)
     if args.seed < 0:
         p.error(f"--seed must be >= 0 (a numpy Generator seed); got {args.seed}")
@@ -267,8 +329,10 @@ def main(argv=None) -> int:
         except (OSError, ValueError) as err:
             p.error(f"--idx: {err}")
         if len(labels) < IDX_TRAIN + IDX_TEST:
-            p.error(f"--idx: the experiment draws {IDX_TRAIN} + {IDX_TEST} = {IDX_TRAIN + IDX_TEST} samples; "
-                    f"the files hold {len(labels)}")
+            p.error(
+                f"--idx: the experiment draws {IDX_TRAIN} + {IDX_TEST} = {IDX_TRAIN + IDX_TEST} samples; "
+                f"the files hold {len(labels)}"
+            )
         idx_data = (images, labels, os.path.basename(args.idx[0]))
     _check_out(p, args.out)
     jobs, figures = plan(args.small, args.seed, args.max_width, idx_data)
@@ -282,12 +346,16 @@ def main(argv=None) -> int:
     print(text, end="")
     print(f"{'figure':<24}{'jobs':>6}{'compute CPU s':>15}{'draw CPU s':>12}{'written at s':>14}")
     for row in timing:
-        print(f"{row['figure']:<24}{row['jobs']:>6}{row['compute s']:>15.1f}{row['draw s']:>12.1f}"
-              f"{row['written at s']:>14.1f}")
-    print(f"total {time.perf_counter() - started:.1f} s on {workers} worker process(es) "
-          f"({sum(r['compute s'] + r['draw s'] for r in timing):.1f} CPU s in the figures' tasks and drawing; "
-          "compute: the figure's tasks summed over workers, figures 1 and 2 share their flows; written at: "
-          "wall seconds since the start)")
+        print(
+            f"{row['figure']:<24}{row['jobs']:>6}{row['compute s']:>15.1f}{row['draw s']:>12.1f}"
+            f"{row['written at s']:>14.1f}"
+        )
+    print(
+        f"total {time.perf_counter() - started:.1f} s on {workers} worker process(es) "
+        f"({sum(r['compute s'] + r['draw s'] for r in timing):.1f} CPU s in the figures' tasks and drawing; "
+        "compute: the figure's tasks summed over workers, figures 1 and 2 share their flows; written at: "
+        "wall seconds since the start)"
+    )
     return 0
 
 

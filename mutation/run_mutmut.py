@@ -37,11 +37,24 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, ".mutation")
-FORMULA_MODULES = ["verify/model.py", "verify/losses.py", "verify/gradients.py", "verify/dynamics.py",
-                   "verify/convergence.py", "verify/trust_region.py", "verify/batched.py", "verify/implicit_bias.py",
-                   "verify/scale.py", "verify/certify/ball_model.py", "verify/certify/balls.py",
-                   "verify/certify/proof.py", "verify/certify/statements.py", "theory/gradients.py",
-                   "theory/dynamics.py", "theory/trust_region.py"]
+FORMULA_MODULES = [
+    "verify/model.py",
+    "verify/losses.py",
+    "verify/gradients.py",
+    "verify/dynamics.py",
+    "verify/convergence.py",
+    "verify/trust_region.py",
+    "verify/batched.py",
+    "verify/implicit_bias.py",
+    "verify/scale.py",
+    "verify/certify/ball_model.py",
+    "verify/certify/balls.py",
+    "verify/certify/proof.py",
+    "verify/certify/statements.py",
+    "theory/gradients.py",
+    "theory/dynamics.py",
+    "theory/trust_region.py",
+]
 
 
 def mutmut(*args, capture=True):
@@ -50,8 +63,11 @@ def mutmut(*args, capture=True):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--count", type=int, help="configurations per claim in the campaign run per mutant "
-                                             "(default: the quick campaign's own counts)")
+    p.add_argument(
+        "--count",
+        type=int,
+        help="configurations per claim in the campaign run per mutant (default: the quick campaign's own counts)",
+    )
     p.add_argument("--paths", default=",".join(FORMULA_MODULES), help="comma-separated files to mutate")
     p.add_argument("--resume", action="store_true", help="keep .mutation/ and mutmut's cache (continue a run)")
     p.add_argument("--sample", type=int, metavar="N", help="judge N mutants drawn uniformly from all of them")
@@ -65,17 +81,29 @@ def main(argv=None) -> int:
         shutil.rmtree(WORK, ignore_errors=True)
         os.makedirs(WORK)
         for sub in ("verify", "theory"):
-            shutil.copytree(os.path.join(ROOT, sub), os.path.join(WORK, sub),
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                os.path.join(ROOT, sub), os.path.join(WORK, sub), ignore=shutil.ignore_patterns("__pycache__")
+            )
     count = "" if args.count is None else f" --count {args.count}"
     runner = f"{sys.executable} -m verify --fail-fast{count} --seed 0 --blas-threads 1"
     start = time.time()
     if args.sample is not None:
         return sample_run(args, runner, start)
     # --tests-dir only has to exist: the runner (the campaign) is the test command
-    run = mutmut("run", "--paths-to-mutate", args.paths, "--runner", runner, "--tests-dir", "verify",
-                 "--disable-mutation-types", "fstring",
-                 "--simple-output", "--no-progress", capture=False)
+    run = mutmut(
+        "run",
+        "--paths-to-mutate",
+        args.paths,
+        "--runner",
+        runner,
+        "--tests-dir",
+        "verify",
+        "--disable-mutation-types",
+        "fstring",
+        "--simple-output",
+        "--no-progress",
+        capture=False,
+    )
     if run.returncode & 1:
         print("mutmut reported a fatal error (does the unmutated campaign pass?)", file=sys.stderr)
         return 1
@@ -85,9 +113,14 @@ def main(argv=None) -> int:
     with open(os.path.join(ROOT, "mutation", "survivors.txt"), "w") as fh:
         for mutant_id in survivors:
             fh.write(f"=== mutant {mutant_id}\n{mutmut('show', str(mutant_id)).stdout}\n")
-    summary = {"count_per_claim": args.count, "paths": args.paths.split(","), "seconds": round(time.time() - start),
-               "results": {k: len(v) for k, v in groups.items()}, "survivors": survivors,
-               "mutmut_results": results}
+    summary = {
+        "count_per_claim": args.count,
+        "paths": args.paths.split(","),
+        "seconds": round(time.time() - start),
+        "results": {k: len(v) for k, v in groups.items()},
+        "survivors": survivors,
+        "mutmut_results": results,
+    }
     with open(os.path.join(ROOT, "mutation", "results.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     print(json.dumps(summary["results"]))
@@ -133,8 +166,19 @@ def sample_run(args, runner: str, start: float) -> int:
     """Enumerate every mutant (runner `true`), draw args.sample of them, judge each by the campaign."""
     import numpy as np
 
-    enum = mutmut("run", "--paths-to-mutate", args.paths, "--runner", "true", "--tests-dir", "verify",
-                  "--disable-mutation-types", "fstring", "--simple-output", "--no-progress")
+    enum = mutmut(
+        "run",
+        "--paths-to-mutate",
+        args.paths,
+        "--runner",
+        "true",
+        "--tests-dir",
+        "verify",
+        "--disable-mutation-types",
+        "fstring",
+        "--simple-output",
+        "--no-progress",
+    )
     if enum.returncode & 1:
         print(enum.stdout[-2000:], enum.stderr[-2000:], file=sys.stderr)
         return 1
@@ -167,12 +211,21 @@ def sample_run(args, runner: str, start: float) -> int:
     with open(os.path.join(ROOT, "mutation", "survivors.txt"), "w") as fh:
         for mutant_id in survivors:
             fh.write(f"=== mutant {mutant_id}\n{verdicts[mutant_id]['diff']}\n")
-    summary = {"mode": "sample", "count_per_claim": args.count, "paths": args.paths.split(","),
-               "mutants_in_total": len(all_ids), "sampled": len(drawn), "sample_seed": args.sample_seed,
-               "killed_or_timeout": killed, "survived": len(survivors),
-               "score": killed / len(drawn), "score_95_interval": [low, high],
-               "seconds": round(time.time() - start), "survivors": survivors,
-               "verdicts": {str(i): v["status"] for i, v in verdicts.items()}}
+    summary = {
+        "mode": "sample",
+        "count_per_claim": args.count,
+        "paths": args.paths.split(","),
+        "mutants_in_total": len(all_ids),
+        "sampled": len(drawn),
+        "sample_seed": args.sample_seed,
+        "killed_or_timeout": killed,
+        "survived": len(survivors),
+        "score": killed / len(drawn),
+        "score_95_interval": [low, high],
+        "seconds": round(time.time() - start),
+        "survivors": survivors,
+        "verdicts": {str(i): v["status"] for i, v in verdicts.items()},
+    }
     with open(os.path.join(ROOT, "mutation", "results.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
     print(json.dumps({k: v for k, v in summary.items() if k != "verdicts"}))

@@ -32,17 +32,23 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile(
-    "ci", max_examples=20, derandomize=True, deadline=None, print_blob=True,
+    "ci",
+    max_examples=20,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "thorough", max_examples=500, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
+    "thorough", max_examples=500, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
 # `scale`: property_tests/campaign/test_scale.py draws widths 2-1024 and n up to 1e5 (the scale tier's
 # ranges) instead of its default 48 and 2000; the other properties run as under `ci`.
 settings.register_profile(
-    "scale", max_examples=20, deadline=None, print_blob=True,
+    "scale",
+    max_examples=20,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

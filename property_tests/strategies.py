@@ -42,16 +42,31 @@ seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
 @st.composite
-def cases(draw, regime: str | None = None, loss: str | None = None, gamma_range=(0.01, 0.99),
-          a_scales=(0.1, 1.0, 3.0), non_separable: bool = False, max_dim: int = MAX_DIM,
-          well_conditioned: bool = False):
+def cases(
+    draw,
+    regime: str | None = None,
+    loss: str | None = None,
+    gamma_range=(0.01, 0.99),
+    a_scales=(0.1, 1.0, 3.0),
+    non_separable: bool = False,
+    max_dim: int = MAX_DIM,
+    well_conditioned: bool = False,
+):
     m, m_y, n = draw(shapes(regime, max_dim=max_dim))
     loss = draw(st.sampled_from(("square", "cross_entropy"))) if loss is None else loss
     if loss == "cross_entropy" and m_y == 1:
         m_y = 2  # one class makes cross-entropy identically zero
-    return make_case(draw(seeds), m, m_y, n, draw(gammas(*gamma_range)), loss,
-                     a_scale=draw(st.sampled_from(a_scales)), non_separable=non_separable,
-                     well_conditioned=well_conditioned)
+    return make_case(
+        draw(seeds),
+        m,
+        m_y,
+        n,
+        draw(gammas(*gamma_range)),
+        loss,
+        a_scale=draw(st.sampled_from(a_scales)),
+        non_separable=non_separable,
+        well_conditioned=well_conditioned,
+    )
 
 
 def budget(ci: int, thorough: int = 500):

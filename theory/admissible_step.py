@@ -47,7 +47,7 @@ from .exact import definiteness_witness, is_positive_definite, is_zero, rational
 from .symbolic_model import build, random_rational_point
 
 #: how far (relative) the rational step sizes of an instance sit below and above the threshold
-THRESHOLD_GAP = sp.Rational(1, 10 ** 9)
+THRESHOLD_GAP = sp.Rational(1, 10**9)
 
 
 # ---- the theorem ------------------------------------------------------------------------------
@@ -75,13 +75,15 @@ def admissible_step_theorem() -> dict[str, bool]:
     M = R.T * H * R
     steps = {}
     steps["congruence R^T G R = I/dt - R^T H R (identity, every H)"] = is_zero(
-        (R.T * G * R - (sp.eye(2) / dt - M)).applyfunc(sp.cancel))
+        (R.T * G * R - (sp.eye(2) / dt - M)).applyfunc(sp.cancel)
+    )
 
     X = mu * sp.eye(2) - M
     disc = sp.expand(M.trace() ** 2 - 4 * M.det())
     sos = (M[0, 0] - M[1, 1]) ** 2 + 4 * M[0, 1] ** 2
     steps["disc = tr(M)^2 - 4 det M = (M00 - M11)^2 + 4 M01^2 >= 0: real roots"] = (
-        is_zero(sp.expand(disc - sos)) and sos.is_nonnegative is True)
+        is_zero(sp.expand(disc - sos)) and sos.is_nonnegative is True
+    )
     # the roots of eigenvalues_2x2, with the discriminant in its sum-of-squares form
     l1, l2 = ordered_roots(M.trace(), sos)
     steps["det(mu I - M) = (mu - l1)(mu - l2)"] = is_zero(sp.expand(X.det() - (mu - l1) * (mu - l2)))
@@ -89,20 +91,23 @@ def admissible_step_theorem() -> dict[str, bool]:
 
     charpoly_at_m00 = X.det().subs(mu, M[0, 0])
     steps["charpoly_M(M00) = -M01^2 <= 0"] = (
-        is_zero(sp.expand(charpoly_at_m00 + M[0, 1] ** 2)) and (-M[0, 1] ** 2).is_nonpositive is True)
+        is_zero(sp.expand(charpoly_at_m00 + M[0, 1] ** 2)) and (-(M[0, 1] ** 2)).is_nonpositive is True
+    )
     a = sp.Symbol("a", real=True)
     u, p, q = sp.symbols("u p q", positive=True)
     w, s = sp.symbols("w s", nonnegative=True)
     lo, hi = a, a + w  # l1 <= l2
     steps["(x - l1)(x - l2) > 0 for x < l1 and x > l2: l1 <= M00 <= l2"] = all(
-        ((x - lo) * (x - hi)).is_positive is True for x in (lo - u, hi + u))
+        ((x - lo) * (x - hi)).is_positive is True for x in (lo - u, hi + u)
+    )
 
     # ordered parameters: l1 = a, M00 = a + u, l2 = a + u + w (u, w >= 0 by the interlacing)
     u0 = sp.Symbol("u0", nonnegative=True)
     L1, M00, L2 = a, a + u0, a + u0 + w
     mu_above = L2 + p
-    steps["mu > l2: mu - M00 > 0 and det(mu I - M) > 0"] = (
-        (mu_above - M00).is_positive is True and ((mu_above - L1) * (mu_above - L2)).is_positive is True)
+    steps["mu > l2: mu - M00 > 0 and det(mu I - M) > 0"] = (mu_above - M00).is_positive is True and (
+        (mu_above - L1) * (mu_above - L2)
+    ).is_positive is True
     # mu <= l2 with mu - M00 = q > 0: then w = q + s (s >= 0) and mu = l2 - s
     mu_below = M00 + q
     det_below = ((mu_below - L1) * (mu_below - L2)).subs(w, q + s)
@@ -151,8 +156,9 @@ class StepInstance:
 
 
 def _rational_matrix(rng: np.random.Generator, rows: int, cols: int, denominator: int = 16) -> sp.Matrix:
-    return sp.Matrix(rows, cols, lambda i, j: sp.Rational(int(rng.integers(-2 * denominator, 2 * denominator + 1)),
-                                                         denominator))
+    return sp.Matrix(
+        rows, cols, lambda i, j: sp.Rational(int(rng.integers(-2 * denominator, 2 * denominator + 1)), denominator)
+    )
 
 
 def step_instance(m: int, m_y: int, n: int, rng: np.random.Generator) -> StepInstance:
@@ -167,15 +173,18 @@ def step_instance(m: int, m_y: int, n: int, rng: np.random.Generator) -> StepIns
     Phi, Y, W = _rational_matrix(rng, m, n), _rational_matrix(rng, m_y, n), _rational_matrix(rng, m_y, m)
     data = dict(zip(list(W_sym) + list(Phi_sym) + list(Y_sym), list(W) + list(Phi) + list(Y)))
     H = H_sym.xreplace(data)
-    facts = {"K = J J^T > 0 (derived metric; exact)": is_positive_definite(K),
-             "H symmetric (derived Hessian of L0)": H == H.T}
+    facts = {
+        "K = J J^T > 0 (derived metric; exact)": is_positive_definite(K),
+        "H symmetric (derived Hessian of L0)": H == H.T,
+    }
 
     # lambda(K^{1/2} H K^{1/2}) = lambda(R^T H R) = lambda(K H) (R^T H R = R^{-1} (K H) R)
     R = K.cholesky(hermitian=False)
     M = R.T * H * R
     KH = K * H
-    facts["charpoly(R^T H R) = charpoly(K H)"] = (sp.radsimp(sp.expand(M.trace() - KH.trace())) == 0
-                                                  and sp.radsimp(sp.expand(M.det() - KH.det())) == 0)
+    facts["charpoly(R^T H R) = charpoly(K H)"] = (
+        sp.radsimp(sp.expand(M.trace() - KH.trace())) == 0 and sp.radsimp(sp.expand(M.det() - KH.det())) == 0
+    )
     x = sp.Symbol("x")
     poly = sp.Poly(KH.charpoly(x).as_expr(), x)
     _, lam = eigenvalues_2x2(KH)
@@ -184,13 +193,17 @@ def step_instance(m: int, m_y: int, n: int, rng: np.random.Generator) -> StepIns
     if lam.is_positive is not True:
         # lambda_max <= 0: G_dt > 0 for every dt (theorem); spot-check two step sizes
         facts["lambda_max <= 0: G_dt > 0 at dt = 1 and 10^6"] = all(
-            is_positive_definite(K.LUsolve(sp.eye(2)) / dt - H) for dt in (sp.Integer(1), sp.Integer(10 ** 6)))
+            is_positive_definite(K.LUsolve(sp.eye(2)) / dt - H) for dt in (sp.Integer(1), sp.Integer(10**6))
+        )
         return StepInstance(*head, Phi, Y, W, K, H, lam, sp.oo, None, None, facts)
 
     lam_lo, lam_hi = rational_bracket(lam, THRESHOLD_GAP)
     facts["one root of charpoly(K H) between lam_lo and lam_hi, none above (Sturm)"] = (
-        poly.eval(lam_lo) != 0 and poly.eval(lam_hi) != 0 and poly.count_roots(lam_lo, lam_hi) == 1
-        and poly.count_roots(lam_hi, None) == 0)
+        poly.eval(lam_lo) != 0
+        and poly.eval(lam_hi) != 0
+        and poly.count_roots(lam_lo, lam_hi) == 1
+        and poly.count_roots(lam_hi, None) == 0
+    )
     dt_below, dt_above = 1 / lam_hi, 1 / lam_lo
     inst = StepInstance(*head, Phi, Y, W, K, H, lam, 1 / lam, dt_below, dt_above, facts)
     facts["G_dt > 0 at dt just below the threshold (exact)"] = is_positive_definite(inst.G(dt_below))
@@ -220,12 +233,20 @@ def subproblem_instance(inst: StepInstance) -> dict[str, bool]:
     facts["below: G > 0 (depends on H)"] = is_positive_definite(G)
     facts["below: delta^2 = v*^T G v* > 0 (a real radius)"] = bool(delta_sq > 0)
     facts["below: (H + 1 G) v* + g = 0 (identity, every H)"] = is_zero(sp.expand((inst.H + G) * v_star + g))
-    gap = q(v) - q(v_star) - (sp.Rational(1, 2) * ((v - v_star).T * (inst.H + G) * (v - v_star))[0, 0]
-                              + sp.Rational(1, 2) * (delta_sq - (v.T * G * v)[0, 0]))
-    facts["below: q(v) - q(v*) = 1/2 |v - v*|^2_(H+G) + 1/2 (delta^2 - |v|^2_G) (identity, every H)"] = \
-        is_zero(sp.expand(gap))
-    facts["below: H + G = K^{-1}/dt > 0 (K only): with the identity, v* is the unique global minimiser"] = \
+    gap = (
+        q(v)
+        - q(v_star)
+        - (
+            sp.Rational(1, 2) * ((v - v_star).T * (inst.H + G) * (v - v_star))[0, 0]
+            + sp.Rational(1, 2) * (delta_sq - (v.T * G * v)[0, 0])
+        )
+    )
+    facts["below: q(v) - q(v*) = 1/2 |v - v*|^2_(H+G) + 1/2 (delta^2 - |v|^2_G) (identity, every H)"] = is_zero(
+        sp.expand(gap)
+    )
+    facts["below: H + G = K^{-1}/dt > 0 (K only): with the identity, v* is the unique global minimiser"] = (
         is_positive_definite(inst.H + G)
+    )
 
     if inst.dt_above is None:
         facts["lambda_max <= 0: no step size above the threshold"] = True
@@ -239,10 +260,18 @@ def subproblem_instance(inst: StepInstance) -> dict[str, bool]:
     g_x = -inst.K.LUsolve(x) / dt
     step = -dt * inst.K * g_x
     radius_sq = (step.T * G * step)[0, 0]
-    facts["above: g = -K^{-1} x/dt has Euler step x with x^T G x < 0 (no real radius)"] = (
-        step == x and bool(radius_sq < 0))
+    facts["above: g = -K^{-1} x/dt has Euler step x with x^T G x < 0 (no real radius)"] = step == x and bool(
+        radius_sq < 0
+    )
     return facts
 
 
-__all__ = ["admissible_step_theorem", "ordered_roots", "eigenvalues_2x2", "StepInstance", "step_instance",
-           "subproblem_instance", "THRESHOLD_GAP"]
+__all__ = [
+    "admissible_step_theorem",
+    "ordered_roots",
+    "eigenvalues_2x2",
+    "StepInstance",
+    "step_instance",
+    "subproblem_instance",
+    "THRESHOLD_GAP",
+]

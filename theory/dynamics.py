@@ -68,7 +68,7 @@ def derive_metric(m: int, m_y: int) -> DerivedMetric:
     theta_dot = sp.Matrix([-x for x in dL_dA + dL_dB])
     dW_dt = sp.Matrix.hstack(J_A, J_B) * theta_dot
     dL_dt = (vec(g).T * dW_dt)[0, 0]
-    norm_sq = sum(x ** 2 for x in dL_dA + dL_dB)
+    norm_sq = sum(x**2 for x in dL_dA + dL_dB)
     return DerivedMetric(m, m_y, gamma, E, B, g, J_A, J_B, dW_dt, dL_dt, norm_sq)
 
 
@@ -88,7 +88,7 @@ def closed_form_metric_terms(metric: DerivedMetric, point: dict) -> tuple[sp.Mat
         Jj = sp.diag(*s) - s * s.T
         v = Uinv.T[:, j]
         second += sp.kronecker_product(v * v.T, W * Jj * Jj * W.T)
-    return first, gamma ** 2 * second
+    return first, gamma**2 * second
 
 
 # ---- Theorem 1: the comparison ODE ----------------------------------------------------------
@@ -132,5 +132,13 @@ def metric_function(m: int, m_y: int):
     return evaluate
 
 
-__all__ = ["DerivedMetric", "derive_metric", "closed_form_metric_terms", "comparison_ode", "metric_function", "vec",
-           "adjugate", "leibniz_det"]
+__all__ = [
+    "DerivedMetric",
+    "derive_metric",
+    "closed_form_metric_terms",
+    "comparison_ode",
+    "metric_function",
+    "vec",
+    "adjugate",
+    "leibniz_det",
+]

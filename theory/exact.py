@@ -62,8 +62,9 @@ def is_positive_semidefinite(X: sp.Matrix) -> bool:
     """X >= 0, decided exactly: every principal minor (not only the leading ones) is >= 0."""
     _check_symmetric_rational(X, "X")
     size = X.rows
-    return all(X.extract(list(idx), list(idx)).det() >= 0
-               for k in range(1, size + 1) for idx in combinations(range(size), k))
+    return all(
+        X.extract(list(idx), list(idx)).det() >= 0 for k in range(1, size + 1) for idx in combinations(range(size), k)
+    )
 
 
 def rational_bracket(value, relative_gap: sp.Rational) -> tuple[sp.Rational, sp.Rational]:

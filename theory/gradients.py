@@ -80,8 +80,11 @@ class DerivedGradients:
 
         def at(precision, A, B, Phi, Y, gamma):
             with mpmath.workdps(precision):
-                args = ([mpmath.mpf(float(gamma))] + [mpmath.exp(mpmath.mpf(float(a))) for a in A.ravel()]
-                        + [mpmath.mpf(float(x)) for x in list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())])
+                args = (
+                    [mpmath.mpf(float(gamma))]
+                    + [mpmath.exp(mpmath.mpf(float(a))) for a in A.ravel()]
+                    + [mpmath.mpf(float(x)) for x in list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())]
+                )
                 L, dA, dB = f(*args)
                 return [[L], list(dA), list(dB)]
 

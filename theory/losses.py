@@ -63,8 +63,11 @@ def output_gradient_residual(name: str, m_y: int) -> list:
     (docs/theory.md, section 1) is right. Targets are generic real symbols (one-hot: y = e_0)."""
     loss = symbolic_loss(name)
     q = list(sp.symbols(f"q0:{m_y}", real=True))
-    y = [sp.Integer(int(k == 0)) for k in range(m_y)] if loss.targets == "one-hot" else \
-        list(sp.symbols(f"y0:{m_y}", real=True))
+    y = (
+        [sp.Integer(int(k == 0)) for k in range(m_y)]
+        if loss.targets == "one-hot"
+        else list(sp.symbols(f"y0:{m_y}", real=True))
+    )
     value = loss.sample(q, y)
     closed = loss.gradient(q, y)
     return [sp.simplify(sp.diff(value, q[k]) - closed[k]) for k in range(m_y)]
@@ -76,13 +79,28 @@ def _softmax(q):
     return [sp.exp(x) / total for x in q]
 
 
-register(SymbolicLoss("square", lambda q, y: sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(q, y)),
-                      lambda q, y: [a - b for a, b in zip(q, y)]))
-register(SymbolicLoss("cross_entropy",
-                      lambda q, y: -sum(b * (a - sp.log(sum(sp.exp(x) for x in q))) for a, b in zip(q, y)),
-                      lambda q, y: [p - b for p, b in zip(_softmax(q), y)], targets="one-hot"))
-register(SymbolicLoss("pseudo_huber", lambda q, y: sum(sp.sqrt(1 + (a - b) ** 2) - 1 for a, b in zip(q, y)),
-                      lambda q, y: [(a - b) / sp.sqrt(1 + (a - b) ** 2) for a, b in zip(q, y)]))
+register(
+    SymbolicLoss(
+        "square",
+        lambda q, y: sp.Rational(1, 2) * sum((a - b) ** 2 for a, b in zip(q, y)),
+        lambda q, y: [a - b for a, b in zip(q, y)],
+    )
+)
+register(
+    SymbolicLoss(
+        "cross_entropy",
+        lambda q, y: -sum(b * (a - sp.log(sum(sp.exp(x) for x in q))) for a, b in zip(q, y)),
+        lambda q, y: [p - b for p, b in zip(_softmax(q), y)],
+        targets="one-hot",
+    )
+)
+register(
+    SymbolicLoss(
+        "pseudo_huber",
+        lambda q, y: sum(sp.sqrt(1 + (a - b) ** 2) - 1 for a, b in zip(q, y)),
+        lambda q, y: [(a - b) / sp.sqrt(1 + (a - b) ** 2) for a, b in zip(q, y)],
+    )
+)
 
 
 # ---- the pseudo-Huber PL constant on a sublevel set (docs/theory.md, section 5) ------------------
@@ -98,14 +116,14 @@ def pseudo_huber_curvature_derivation() -> dict:
     """
     r, s = sp.symbols("r s", real=True)
     c = sp.Symbol("c", positive=True)
-    l = sp.sqrt(1 + r ** 2) - 1  # noqa: E741
-    curvature = sp.simplify(sp.diff(l, r, 2) - (1 + r ** 2) ** sp.Rational(-3, 2))
-    R2 = c ** 2 + 2 * c
+    l = sp.sqrt(1 + r**2) - 1  # noqa: E741
+    curvature = sp.simplify(sp.diff(l, r, 2) - (1 + r**2) ** sp.Rational(-3, 2))
+    R2 = c**2 + 2 * c
     # sqrt of the factored (1 + c)^2 is 1 + c (c > 0): exact, no numerical root
     sublevel = sp.simplify(sp.sqrt(sp.factor(1 + R2)) - 1 - c)
-    increasing = sp.simplify(sp.diff(l, r) - r / sp.sqrt(1 + r ** 2))
+    increasing = sp.simplify(sp.diff(l, r) - r / sp.sqrt(1 + r**2))
     bound = sp.simplify(sp.factor(1 + R2) ** sp.Rational(-3, 2) - (1 + c) ** -3)
-    a, b = sp.sqrt(1 + r ** 2), sp.sqrt(1 + s ** 2)
+    a, b = sp.sqrt(1 + r**2), sp.sqrt(1 + s**2)
     ls = l.subs(r, s)
     bregman_expr = l - ls - sp.diff(ls, s) * (r - s) - (r - s) ** 2 / (b * (a * b + 1 + r * s))
     # rationalise: multiply by the positive denominator b (ab + 1 + rs), then expand the radicals
@@ -113,5 +131,14 @@ def pseudo_huber_curvature_derivation() -> dict:
     return {"curvature": curvature, "sublevel": sublevel, "increasing": increasing, "bound": bound, "bregman": bregman}
 
 
-__all__ = ["SYMBOLIC_LOSSES", "SymbolicLoss", "output_gradient", "output_gradient_residual",
-           "pseudo_huber_curvature_derivation", "register", "symbolic_loss", "total_loss", "unregister"]
+__all__ = [
+    "SYMBOLIC_LOSSES",
+    "SymbolicLoss",
+    "output_gradient",
+    "output_gradient_residual",
+    "pseudo_huber_curvature_derivation",
+    "register",
+    "symbolic_loss",
+    "total_loss",
+    "unregister",
+]

@@ -33,7 +33,7 @@ import sympy as sp
 from .exact import is_positive_semidefinite, is_zero, rational_bracket
 
 #: how far (relative) the rational constants of an instance sit below and above kappa
-KAPPA_GAP = sp.Rational(1, 10 ** 9)
+KAPPA_GAP = sp.Rational(1, 10**9)
 
 
 def pl_constant(eigenvalues) -> sp.Expr:
@@ -55,13 +55,15 @@ def pl_derivation() -> dict[str, bool]:
     l1, l2, kappa = sp.symbols("l1 l2 kappa", nonnegative=True)
     W = sp.Matrix([sp.symbols("w0 w1", real=True)])
     W_star = sp.Matrix([sp.symbols("ws0 ws1", real=True)])
-    Q = sp.Matrix([[1 - t ** 2, -2 * t], [2 * t, 1 - t ** 2]]) / (1 + t ** 2)
+    Q = sp.Matrix([[1 - t**2, -2 * t], [2 * t, 1 - t**2]]) / (1 + t**2)
     C = Q * sp.diag(l1, l2) * Q.T
     d = W - W_star
     excess = square_loss_excess(d, C)
     grad = sp.Matrix([[sp.diff(excess, w) for w in W]])
-    facts = {"Q^T Q = I (Cayley rotation)": is_zero((Q.T * Q - sp.eye(2)).applyfunc(sp.cancel)),
-             "grad E = d C (derived by differentiating the excess)": is_zero((grad - d * C).applyfunc(sp.expand))}
+    facts = {
+        "Q^T Q = I (Cayley rotation)": is_zero((Q.T * Q - sp.eye(2)).applyfunc(sp.cancel)),
+        "grad E = d C (derived by differentiating the excess)": is_zero((grad - d * C).applyfunc(sp.expand)),
+    }
     c = d * Q
     claimed = l1 * (l1 - kappa) * c[0] ** 2 + l2 * (l2 - kappa) * c[1] ** 2
     residual = sp.cancel((grad * grad.T)[0, 0] - 2 * kappa * excess - claimed)
@@ -71,14 +73,16 @@ def pl_derivation() -> dict[str, bool]:
     c1, c2 = sp.symbols("c1 c2", real=True)
     k, q = sp.symbols("k q", positive=True)
     p = sp.Symbol("p", nonnegative=True)
-    form = lambda lams, kap, cs: sum(lam * (lam - kap) * ci ** 2 for lam, ci in zip(lams, cs))  # noqa: E731
-    for label, lams, worst in (("both eigenvalues nonzero", (k, k + p), (1, 0)),
-                               ("one eigenvalue zero", (sp.Integer(0), k), (0, 1))):
+    form = lambda lams, kap, cs: sum(lam * (lam - kap) * ci**2 for lam, ci in zip(lams, cs))  # noqa: E731
+    for label, lams, worst in (
+        ("both eigenvalues nonzero", (k, k + p), (1, 0)),
+        ("one eigenvalue zero", (sp.Integer(0), k), (0, 1)),
+    ):
         kap = pl_constant(lams)
         facts[f"{label}: sum_i l_i (l_i - kappa) c_i^2 >= 0 for every c"] = (
-            form(lams, kap, (c1, c2)).is_nonnegative is True)
-        facts[f"{label}: kappa + q (q > 0) gives a negative value"] = (
-            form(lams, kap + q, worst).is_negative is True)
+            form(lams, kap, (c1, c2)).is_nonnegative is True
+        )
+        facts[f"{label}: kappa + q (q > 0) gives a negative value"] = form(lams, kap + q, worst).is_negative is True
     return facts
 
 
@@ -95,8 +99,9 @@ class PLInstance:
 
 
 def _rational_matrix(rng: np.random.Generator, rows: int, cols: int, denominator: int = 16) -> sp.Matrix:
-    return sp.Matrix(rows, cols, lambda i, j: sp.Rational(int(rng.integers(-2 * denominator, 2 * denominator + 1)),
-                                                         denominator))
+    return sp.Matrix(
+        rows, cols, lambda i, j: sp.Rational(int(rng.integers(-2 * denominator, 2 * denominator + 1)), denominator)
+    )
 
 
 def gram_spectrum(C: sp.Matrix) -> tuple[int, sp.Poly, list]:
@@ -119,8 +124,11 @@ def pl_instance(m: int, n: int, rng: np.random.Generator, rank: int | None = Non
     if not 1 <= rank <= min(m, n):
         raise ValueError(f"rank must lie in [1, min(m, n)] = [1, {min(m, n)}]; got {rank}")
     for _ in range(20):
-        Phi = _rational_matrix(rng, m, rank) * _rational_matrix(rng, rank, n) if rank < min(m, n) \
+        Phi = (
+            _rational_matrix(rng, m, rank) * _rational_matrix(rng, rank, n)
+            if rank < min(m, n)
             else _rational_matrix(rng, m, n)
+        )
         if Phi.rank() == rank:
             break
     else:  # pragma: no cover - twenty rational draws of too small a rank in a row
@@ -128,7 +136,7 @@ def pl_instance(m: int, n: int, rng: np.random.Generator, rank: int | None = Non
     Y = _rational_matrix(rng, 1, n)
     W = sp.Matrix([sp.symbols(f"w0:{m}", real=True)])
     # L0 as a polynomial in W (rational coefficients): differentiation in the polynomial ring
-    L0_poly = sp.Poly(sp.Rational(1, 2) * sum(r ** 2 for r in (W * Phi - Y)), *W)
+    L0_poly = sp.Poly(sp.Rational(1, 2) * sum(r**2 for r in (W * Phi - Y)), *W)
     L0 = L0_poly.as_expr()
     grad = sp.Matrix([[L0_poly.diff(w).as_expr() for w in W]])
     C = Phi * Phi.T
@@ -136,8 +144,10 @@ def pl_instance(m: int, n: int, rng: np.random.Generator, rank: int | None = Non
     at_star = dict(zip(W, W_star))
     hessian = sp.Matrix(m, m, lambda i, j: L0_poly.diff(W[i]).diff(W[j]).as_expr())
     L_star = L0.xreplace(at_star)
-    facts = {"grad L0(W*) = 0 at the least-squares W*": is_zero(grad.xreplace(at_star)),
-             "Hessian of L0 = C >= 0: L* = L0(W*) (convex)": hessian == C and is_positive_semidefinite(C)}
+    facts = {
+        "grad L0(W*) = 0 at the least-squares W*": is_zero(grad.xreplace(at_star)),
+        "Hessian of L0 = C >= 0: L* = L0(W*) (convex)": hessian == C and is_positive_semidefinite(C),
+    }
     kappa_sym = sp.Symbol("kappa")
     d = W - W_star
     identity = (grad * grad.T)[0, 0] - 2 * kappa_sym * (L0 - L_star) - (d * (C * C - kappa_sym * C) * d.T)[0, 0]
@@ -149,8 +159,13 @@ def pl_instance(m: int, n: int, rng: np.random.Generator, rank: int | None = Non
     # the nonzero eigenvalues are the roots of the reduced polynomial, all > 0 (C >= 0): the only
     # root in [lo, hi] with none in [0, lo] is the smallest nonzero eigenvalue
     facts["smallest nonzero eigenvalue of C in (kappa_lo, kappa_hi) (Sturm)"] = (
-        zeros == m - rank and 0 < lo and reduced.eval(lo) != 0 and reduced.eval(hi) != 0
-        and reduced.count_roots(0, lo) == 0 and reduced.count_roots(lo, hi) == 1)
+        zeros == m - rank
+        and 0 < lo
+        and reduced.eval(lo) != 0
+        and reduced.eval(hi) != 0
+        and reduced.count_roots(0, lo) == 0
+        and reduced.count_roots(lo, hi) == 1
+    )
     facts["C^2 - kappa_lo C >= 0: PL holds just below kappa"] = is_positive_semidefinite(C * C - lo * C)
     facts["C^2 - kappa_hi C not >= 0: PL fails just above kappa"] = not is_positive_semidefinite(C * C - hi * C)
     return PLInstance(Phi, Y, kappa, lo, hi, facts)

@@ -121,8 +121,9 @@ def random_rational_point(model: SymbolicDEQ, rng: np.random.Generator, *, denom
     return point
 
 
-def numeric_point(model: SymbolicDEQ, A: np.ndarray, B: np.ndarray, Phi: np.ndarray, Y: np.ndarray,
-                  gamma: float) -> list:
+def numeric_point(
+    model: SymbolicDEQ, A: np.ndarray, B: np.ndarray, Phi: np.ndarray, Y: np.ndarray, gamma: float
+) -> list:
     """Arguments, in ``model.all_symbols`` order, for lambdified functions at float data."""
     return [gamma] + list(np.exp(A).ravel()) + list(B.ravel()) + list(Phi.ravel()) + list(Y.ravel())
 

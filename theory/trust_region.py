@@ -20,8 +20,13 @@ from .symbolic_model import symbol_matrix
 
 def _spd(size: int) -> sp.Matrix:
     """K = R R^T (R lower triangular with positive diagonal): a generic SPD matrix."""
-    R = sp.Matrix(size, size, lambda i, j: (sp.Symbol(f"r_{i}{j}", positive=True) if i == j
-                                            else sp.Symbol(f"r_{i}{j}", real=True)) if i >= j else 0)
+    R = sp.Matrix(
+        size,
+        size,
+        lambda i, j: (
+            (sp.Symbol(f"r_{i}{j}", positive=True) if i == j else sp.Symbol(f"r_{i}{j}", real=True)) if i >= j else 0
+        ),
+    )
     return R * R.T
 
 
@@ -41,7 +46,7 @@ def steepest_descent_in_metric(size: int = 2):
     v = sp.Matrix(sp.symbols(f"v0:{size}", real=True))
     stationarity = g + 2 * nu * K.inv() * v
     v_nu = v.xreplace(sp.solve(list(stationarity), list(v), dict=True)[0])
-    constraint = sp.simplify((v_nu.T * K.inv() * v_nu)[0, 0] - r ** 2)
+    constraint = sp.simplify((v_nu.T * K.inv() * v_nu)[0, 0] - r**2)
     nu_solutions = [s for s in sp.solve(constraint, nu) if s.is_positive is not False]
     claimed = claimed_steepest_descent(K, g, r)
     residuals = [(v_nu.subs(nu, s) - claimed).applyfunc(lambda x: sp.simplify(sp.factor(x))) for s in nu_solutions]

@@ -37,12 +37,14 @@ def softmax_norm_facts(m: int = 3) -> dict[str, bool]:
         "column sums of sigma(A) = 1": all(sp.cancel(sum(S[:, j]) - 1) == 0 for j in range(m)),
         "entries of sigma(A) > 0": all(x.is_positive is True for x in S),
     }
-    facts["||sigma(A)||_1 = max_j sum_i |S_ij| = 1"] = facts["column sums of sigma(A) = 1"] and facts[
-        "entries of sigma(A) > 0"]
+    facts["||sigma(A)||_1 = max_j sum_i |S_ij| = 1"] = (
+        facts["column sums of sigma(A) = 1"] and facts["entries of sigma(A) > 0"]
+    )
     below_one = [sp.cancel(1 - x) for x in S]
     facts["entries of sigma(A) < 1 (m >= 2)"] = all(x.is_positive is True for x in below_one)
     facts["row sums of sigma(A) < m: ||sigma(A)||_inf <= m"] = all(
-        sp.Add(*[below_one[i * m + j] for j in range(m)]).is_positive is True for i in range(m))
+        sp.Add(*[below_one[i * m + j] for j in range(m)]).is_positive is True for i in range(m)
+    )
     return facts
 
 
@@ -100,7 +102,8 @@ def concentrated_rate(m: int, gamma, logit_gap: int = 50, row: int = 0) -> Conce
     others = [k for k in range(m) if k != row]
     basis = [sp.eye(m)[:, a] - sp.eye(m)[:, b] for a, b in zip(others, others[1:])]
     facts["U^T U x = x on the complement (x = e_k - e_k+1, x . 1 = x . s = 0)"] = all(
-        UtU(x) == x and (x.T * one)[0, 0] == 0 and sp.cancel((x.T * s)[0, 0]) == 0 for x in basis)
+        UtU(x) == x and (x.T * one)[0, 0] == 0 and sp.cancel((x.T * s)[0, 0]) == 0 for x in basis
+    )
 
     def coordinates(y):
         # y = a 1 + b s, solved on two coordinates (s_row != s_other) and checked on all
@@ -117,17 +120,24 @@ def concentrated_rate(m: int, gamma, logit_gap: int = 50, row: int = 0) -> Conce
     x = sp.Symbol("x")
     charpoly = sp.cancel(T.charpoly(x).as_expr())
     tr, det = T.trace(), T.det()
-    mu_max = (tr + sp.sqrt(tr ** 2 - 4 * det)) / 2
+    mu_max = (tr + sp.sqrt(tr**2 - 4 * det)) / 2
     exact = {big: sp.exp(logit_gap)}
     facts["charpoly(T)(1) < 0: 1 lies strictly between the roots, ||U||_2^2 = mu_max"] = (
-        charpoly.subs(x, 1).xreplace(exact).is_negative is True)
+        charpoly.subs(x, 1).xreplace(exact).is_negative is True
+    )
     facts["mu_max is a root of charpoly(T)"] = sp.cancel(charpoly.subs(x, mu_max)) == 0
     lam = (1 / mu_max).xreplace(exact)
     facts["1/(1 + gamma sqrt(m))^2 <= lambda(A) (uniform bound holds)"] = (
-        (lam - 1 / (1 + gamma * sp.sqrt(m)) ** 2).is_nonnegative is True)
+        lam - 1 / (1 + gamma * sp.sqrt(m)) ** 2
+    ).is_nonnegative is True
     naive_fails = (1 / (1 + gamma) ** 2 - lam).is_positive is True
     return ConcentratedRate(m, gamma, A, S.xreplace(exact), lam, naive_fails, facts)
 
 
-__all__ = ["softmax_norm_facts", "ConcentratedRate", "concentrated_weight", "gram_of_implicit_matrix",
-           "concentrated_rate"]
+__all__ = [
+    "softmax_norm_facts",
+    "ConcentratedRate",
+    "concentrated_weight",
+    "gram_of_implicit_matrix",
+    "concentrated_rate",
+]

@@ -13,8 +13,22 @@ from .model import column_softmax, end_to_end_weight, equilibrium, fixed_point_i
 __version__ = "0.1.0"
 
 __all__ = [
-    "NotAttainedError", "ShallowProblem", "Trajectory", "column_softmax", "end_to_end_weight",
-    "equilibrium", "fixed_point_iterates", "gradient_descent", "gradient_flow", "loss_and_grad",
-    "naive_bound_counterexample", "optimal_loss", "predict", "preconditioner",
-    "preconditioner_matvec", "rate_constant", "unrolled_loss_and_grad", "uniform_rate_bound",
+    "NotAttainedError",
+    "ShallowProblem",
+    "Trajectory",
+    "column_softmax",
+    "end_to_end_weight",
+    "equilibrium",
+    "fixed_point_iterates",
+    "gradient_descent",
+    "gradient_flow",
+    "loss_and_grad",
+    "naive_bound_counterexample",
+    "optimal_loss",
+    "predict",
+    "preconditioner",
+    "preconditioner_matvec",
+    "rate_constant",
+    "unrolled_loss_and_grad",
+    "uniform_rate_bound",
 ]

@@ -52,10 +52,12 @@ WORKERS_LIMIT = 1024
 #: memory of one local worker process, measured (Linux, Python 3.11, NumPy 2.4, SciPy 1.17, SymPy
 #: 1.14): after importing the project and checking two configurations of every claim, its
 #: proportional set size is 127 MiB (resident 165 MiB, of which 111 MiB private)
-WORKER_FOOTPRINT_BYTES = 128 * 2 ** 20
+WORKER_FOOTPRINT_BYTES = 128 * 2**20
 
-PROVENANCE_NOTE = ("Theorems are this suite's own formalisation (docs/theory.md); only the paper's abstract "
-                   "is available to the project.")
+PROVENANCE_NOTE = (
+    "Theorems are this suite's own formalisation (docs/theory.md); only the paper's abstract "
+    "is available to the project."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,8 +77,12 @@ def parse_args(argv):
     mode.add_argument("--quick", action="store_true", help="few configurations per claim (default; about a minute)")
     mode.add_argument("--thorough", action="store_true", help="many configurations per claim (long)")
     p.add_argument("--seed", type=int, help="master seed >= 0 (default 0): same seed, same report")
-    p.add_argument("--only", action="append", metavar="CLAIM",
-                   help="run only this claim (repeatable, or comma-separated); see --list")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="CLAIM",
+        help="run only this claim (repeatable, or comma-separated); see --list",
+    )
     p.add_argument(
         "--replay", metavar="JSON", help="with one --only: check this single configuration (as printed for a failure)"
     )

@@ -16,7 +16,7 @@ import numpy as np
 
 #: largest array (or set of records) an entry point allocates on request; above it the request
 #: is refused up front with the size named, instead of failing or swapping later
-MEMORY_LIMIT = 2 ** 30
+MEMORY_LIMIT = 2**30
 
 
 def all_finite(X: np.ndarray) -> bool:
@@ -30,8 +30,9 @@ def all_finite(X: np.ndarray) -> bool:
 def check_memory(what: str, nbytes: int, advice: str) -> None:
     """Refuse a request whose memory (Python int, no overflow) exceeds MEMORY_LIMIT."""
     if nbytes > MEMORY_LIMIT:
-        raise ValueError(f"{what} needs about {nbytes / 2 ** 30:.3g} GiB (limit {MEMORY_LIMIT / 2 ** 30:.3g} GiB); "
-                         f"{advice}")
+        raise ValueError(
+            f"{what} needs about {nbytes / 2**30:.3g} GiB (limit {MEMORY_LIMIT / 2**30:.3g} GiB); {advice}"
+        )
 
 
 def as_array(name: str, value) -> np.ndarray:
@@ -42,30 +43,40 @@ def as_array(name: str, value) -> np.ndarray:
     dtypes wider than float64 (longdouble: a finite 1e400 would become inf).
     """
     if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
-        raise ValueError(f"{name} is a masked array with masked entries; the model has no value for them "
-                         "(fill or drop them first)")
+        raise ValueError(
+            f"{name} is a masked array with masked entries; the model has no value for them (fill or drop them first)"
+        )
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} must be a rectangular numeric array; numpy cannot convert the "
-                         f"{type(value).__name__} given ({err})") from None
+        raise ValueError(
+            f"{name} must be a rectangular numeric array; numpy cannot convert the {type(value).__name__} given ({err})"
+        ) from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
     if arr.dtype.kind == "b":
         raise ValueError(f"{name} must be a real numeric array, not boolean")
     if not np.can_cast(arr.dtype, np.float64, casting="safe"):
-        raise ValueError(f"{name} has dtype {arr.dtype}, which does not convert to float64 without loss "
-                         "(values beyond float64's range or precision would change); convert it explicitly")
+        raise ValueError(
+            f"{name} has dtype {arr.dtype}, which does not convert to float64 without loss "
+            "(values beyond float64's range or precision would change); convert it explicitly"
+        )
     # numpy calls int64 -> float64 "safe", but integers beyond 2^53 are rounded
-    if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 8 and arr.size and \
-            max(abs(int(arr.max())), abs(int(arr.min()))) > 2 ** 53:
-        raise ValueError(f"{name} holds integers beyond 2^53, which float64 cannot represent exactly; "
-                         "convert it explicitly")
+    if (
+        arr.dtype.kind in "iu"
+        and arr.dtype.itemsize >= 8
+        and arr.size
+        and max(abs(int(arr.max())), abs(int(arr.min()))) > 2**53
+    ):
+        raise ValueError(
+            f"{name} holds integers beyond 2^53, which float64 cannot represent exactly; convert it explicitly"
+        )
     return arr
 
 
-def as_matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = None,
-              finite: bool = True) -> np.ndarray:
+def as_matrix(
+    name: str, value, *, shape: tuple[int | None, int | None] | None = None, finite: bool = True
+) -> np.ndarray:
     """Return ``value`` as a finite float64 2-D array, or raise naming ``name``. With
     ``finite=False`` the (one pass over the data) finiteness check is left to the caller."""
     arr = as_array(name, value)
@@ -160,8 +171,9 @@ def check_data(Phi, Y, loss, *, m: int | None = None, finite: bool = True) -> tu
     return Phi, Y
 
 
-def check_positive(name: str, value, *, integer: bool = False, upper: float | None = None,
-                   lower: int = 1) -> float | int:
+def check_positive(
+    name: str, value, *, integer: bool = False, upper: float | None = None, lower: int = 1
+) -> float | int:
     """A strictly positive finite scalar (an integer >= ``lower`` when ``integer``), optionally < upper."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number; got {value!r}")

@@ -43,13 +43,16 @@ def _gammas(gamma, k: int) -> np.ndarray:
     if arr.ndim == 0:
         return np.full(k, check_gamma(arr.item()))
     if arr.shape != (k,):
-        raise ValueError(f"gamma must be a scalar or a 1-D array of length k = {k} (one per configuration); "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"gamma must be a scalar or a 1-D array of length k = {k} (one per configuration); got shape {arr.shape}"
+        )
     arr = arr.astype(np.float64)
     bad = ~(np.isfinite(arr) & (arr > 0) & (arr < 1))
     if np.any(bad):
-        raise ValueError(f"gamma must lie in the open interval (0, 1); entries {np.flatnonzero(bad)[:5].tolist()} "
-                         f"do not ({arr[bad][:5].tolist()})")
+        raise ValueError(
+            f"gamma must lie in the open interval (0, 1); entries {np.flatnonzero(bad)[:5].tolist()} "
+            f"do not ({arr[bad][:5].tolist()})"
+        )
     return arr
 
 
@@ -61,8 +64,15 @@ def batched_loss_and_grad(A, B, Phi, Y, gamma, loss="square"):
     loss = check_loss(loss)
     A, B, Phi, Y = _stack("A", A), _stack("B", B), _stack("Phi", Phi), _stack("Y", Y)
     k, m, _ = A.shape
-    if A.shape[2] != m or B.shape[0] != k or B.shape[2] != m or Phi.shape[:2] != (k, m) \
-            or Y.shape[0] != k or Y.shape[1] != B.shape[1] or Y.shape[2] != Phi.shape[2]:
+    if (
+        A.shape[2] != m
+        or B.shape[0] != k
+        or B.shape[2] != m
+        or Phi.shape[:2] != (k, m)
+        or Y.shape[0] != k
+        or Y.shape[1] != B.shape[1]
+        or Y.shape[2] != Phi.shape[2]
+    ):
         raise ValueError(f"stack shapes do not fit: A {A.shape}, B {B.shape}, Phi {Phi.shape}, Y {Y.shape}")
     gammas = _gammas(gamma, k)
     loss.check_targets("Y", Y)
@@ -115,14 +125,24 @@ def batched_gradient_descent(A, B, Phi, Y, gamma, *, lr: float, steps: int, loss
     return A, B, np.array(losses)
 
 
-
-
 class _BudgetSpent(Exception):
     pass
 
 
-def batched_gradient_flow(A, B, Phi, Y, gamma, *, T: float, loss="square", rtol: float = 1e-10,
-                          t_eval=None, method: str = "DOP853", max_nfev: int = 1_000_000):
+def batched_gradient_flow(
+    A,
+    B,
+    Phi,
+    Y,
+    gamma,
+    *,
+    T: float,
+    loss="square",
+    rtol: float = 1e-10,
+    t_eval=None,
+    method: str = "DOP853",
+    max_nfev: int = 1_000_000,
+):
     """Integrate k independent gradient flows as one ODE (state = all k parameter sets).
 
     solve_ivp controls the RMS of the scaled local error over ALL components; one configuration
@@ -156,11 +176,20 @@ def batched_gradient_flow(A, B, Phi, Y, gamma, *, T: float, loss="square", rtol:
 
     tol = rtol / np.sqrt(k)
     try:
-        sol = solve_ivp(rhs, (0.0, T), np.concatenate([A.ravel(), B.ravel()]), method=method, rtol=tol,
-                        atol=tol * 1e-2, t_eval=t_eval)
+        sol = solve_ivp(
+            rhs,
+            (0.0, T),
+            np.concatenate([A.ravel(), B.ravel()]),
+            method=method,
+            rtol=tol,
+            atol=tol * 1e-2,
+            t_eval=t_eval,
+        )
     except _BudgetSpent as stop:
-        raise RuntimeError(f"batched_gradient_flow: the budget of max_nfev = {max_nfev} right-hand-side evaluations "
-                           f"was spent at t = {stop.args[0]:.6g} < T = {T:.6g}; raise max_nfev or shorten T") from None
+        raise RuntimeError(
+            f"batched_gradient_flow: the budget of max_nfev = {max_nfev} right-hand-side evaluations "
+            f"was spent at t = {stop.args[0]:.6g} < T = {T:.6g}; raise max_nfev or shorten T"
+        ) from None
     if sol.status == -1:
         raise RuntimeError(f"batched_gradient_flow: the ODE solver failed: {sol.message}")
     Y_t = sol.y.T

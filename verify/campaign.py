@@ -54,8 +54,15 @@ class ClaimReport:
     def add(self, config: dict, outcome: Outcome) -> None:
         self.tried += 1
         self.passed += int(outcome.passed)
-        self.records.append({"config": config, "passed": bool(outcome.passed), "detail": outcome.summary(),
-                             "measurements": [m.as_dict() for m in outcome.measurements], "info": outcome.info})
+        self.records.append(
+            {
+                "config": config,
+                "passed": bool(outcome.passed),
+                "detail": outcome.summary(),
+                "measurements": [m.as_dict() for m in outcome.measurements],
+                "info": outcome.info,
+            }
+        )
         for meas in outcome.measurements:
             if meas.kind == EQUALITY and (self.worst_ratio is None or meas.ratio > self.worst_ratio):
                 self.worst_ratio, self.worst_ratio_name = float(meas.ratio), meas.name
@@ -135,8 +142,9 @@ def check_in_batches(check_batch, batch_key, configs: list[dict]) -> list[Outcom
 BATCH_CHUNK = 512
 
 
-def run_claim(claim: Claim, configs: Iterable[dict], report: ClaimReport, advance=lambda: None,
-              fail_fast: bool = False) -> None:
+def run_claim(
+    claim: Claim, configs: Iterable[dict], report: ClaimReport, advance=lambda: None, fail_fast: bool = False
+) -> None:
     """Check every configuration (a list or a lazy iterator) and add the outcomes to ``report``;
     with ``fail_fast``, stop at the first failure (``report.complete`` stays False)."""
     start = time.perf_counter()
@@ -231,20 +239,29 @@ def json_safe(value):
     return value
 
 
-def report_dict(reports: list[ClaimReport], *, seed: int, mode: str, interrupted: bool, scale: bool = False,
-                wall_time: float | None = None) -> dict:
+def report_dict(
+    reports: list[ClaimReport],
+    *,
+    seed: int,
+    mode: str,
+    interrupted: bool,
+    scale: bool = False,
+    wall_time: float | None = None,
+) -> dict:
     """The JSON report: one entry per (claim, tier) row, each with its records and digest."""
-    return json_safe({
-        "suite": "deq-verify",
-        "seed": seed,
-        "mode": mode,
-        "tier": "scale" if scale else "default",
-        "interrupted": interrupted,
-        "all_hold": all(r.holds for r in reports) and not interrupted,
-        "wall_time": wall_time,
-        "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r)} for r in reports],
-        "sharpness": sharpness_section(reports),
-    })
+    return json_safe(
+        {
+            "suite": "deq-verify",
+            "seed": seed,
+            "mode": mode,
+            "tier": "scale" if scale else "default",
+            "interrupted": interrupted,
+            "all_hold": all(r.holds for r in reports) and not interrupted,
+            "wall_time": wall_time,
+            "claims": [asdict(r) | {"holds": r.holds, "digest": digest(r)} for r in reports],
+            "sharpness": sharpness_section(reports),
+        }
+    )
 
 
 def sharpness_section(reports: list[ClaimReport]) -> list[dict]:
@@ -261,18 +278,36 @@ def sharpness_section(reports: list[ClaimReport]) -> list[dict]:
     for r in reports:
         if r.tier != "default":
             continue
-        random_ratios = [rec["info"]["ratio"] for rec in r.records
-                         if rec.get("info", {}).get("ratio") is not None and not rec["info"].get("tight")]
+        random_ratios = [
+            rec["info"]["ratio"]
+            for rec in r.records
+            if rec.get("info", {}).get("ratio") is not None and not rec["info"].get("tight")
+        ]
         for rec in r.records:
             name = rec.get("info", {}).get("tight")
             if name:
                 entry = stored.get(name, {})
-                rows.append({"claim": r.id, "instance": name, "ratio": rec["info"].get("ratio"),
-                             "search_ratio": entry.get("ratio"), "note": entry.get("note", ""),
-                             "holds": rec["passed"]})
+                rows.append(
+                    {
+                        "claim": r.id,
+                        "instance": name,
+                        "ratio": rec["info"].get("ratio"),
+                        "search_ratio": entry.get("ratio"),
+                        "note": entry.get("note", ""),
+                        "holds": rec["passed"],
+                    }
+                )
         if random_ratios:
-            rows.append({"claim": r.id, "instance": "random configurations (this run)",
-                         "ratio": float(min(random_ratios)), "search_ratio": None, "note": "", "holds": None})
+            rows.append(
+                {
+                    "claim": r.id,
+                    "instance": "random configurations (this run)",
+                    "ratio": float(min(random_ratios)),
+                    "search_ratio": None,
+                    "note": "",
+                    "holds": None,
+                }
+            )
     return rows
 
 
@@ -306,8 +341,10 @@ def format_digest(summary: dict) -> str:
     for key, st in summary.items():
         for label, val in st.items() if "count" not in st else [(key, st)]:
             if val.get("count"):
-                parts.append(f"{label}: n={val['count']} min {val['min']:.4g} / median {val['median']:.4g} "
-                             f"/ max {val['max']:.4g}")
+                parts.append(
+                    f"{label}: n={val['count']} min {val['min']:.4g} / median {val['median']:.4g} "
+                    f"/ max {val['max']:.4g}"
+                )
     return "; ".join(parts) if parts else "(nothing to summarise)"
 
 

@@ -38,13 +38,18 @@ def claims_table() -> str:
     from .certify import CLAIMS as CERTIFIED
     from .claims import SPECS
 
-    lines = ["| claim | group | statement (this suite's formalisation) | provenance | symbolic | tiers |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | group | statement (this suite's formalisation) | provenance | symbolic | tiers |",
+        "|---|---|---|---|---|---|",
+    ]
     for spec in SPECS:
-        tiers = ["default"] + (["scale"] if spec.scale is not None else []) + \
-            (["certify"] if spec.id in CERTIFIED else [])
-        lines.append(f"| {spec.id} | {spec.theorem} | {_cell(spec.statement)} | {spec.provenance} | "
-                     f"{symbolic_label(spec.symbolic)} | {', '.join(tiers)} |")
+        tiers = (
+            ["default"] + (["scale"] if spec.scale is not None else []) + (["certify"] if spec.id in CERTIFIED else [])
+        )
+        lines.append(
+            f"| {spec.id} | {spec.theorem} | {_cell(spec.statement)} | {spec.provenance} | "
+            f"{symbolic_label(spec.symbolic)} | {', '.join(tiers)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

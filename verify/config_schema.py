@@ -87,7 +87,7 @@ MAX_DIM = 1_000_000
 
 #: Every configuration key the claims use. One line per key; see the module docstring.
 SCHEMA: dict[str, Key] = {
-    "seed": Key(int, f"[0, {2 ** 64 - 1}]", "numpy Generator seed of the arrays"),
+    "seed": Key(int, f"[0, {2**64 - 1}]", "numpy Generator seed of the arrays"),
     "regime": Key(str, REGIMES, "width regime the shape was drawn from"),
     "m": Key(int, f"[1, {MAX_DIM}]", "width (A is m x m)"),
     "m_y": Key(int, f"[1, {MAX_DIM}]", "output dimension"),
@@ -119,13 +119,11 @@ SCHEMA: dict[str, Key] = {
 }
 
 #: Memory budget of one replayed configuration (see :func:`estimated_bytes`).
-REPLAY_MEMORY_LIMIT = 2 ** 30
+REPLAY_MEMORY_LIMIT = 2**30
 
 #: Per-claim caps where memory is not what limits: the SymPy derivation's cost grows like the
 #: adjugate of a symbolic m x m matrix (factorially); the campaign samples m, m_y, n <= 3 there.
-CLAIM_SIZE_LIMITS: dict[str, dict[str, int]] = {
-    "GRAD-SYMBOLIC": {"m": 3, "m_y": 3, "n": 3},
-}
+CLAIM_SIZE_LIMITS: dict[str, dict[str, int]] = {"GRAD-SYMBOLIC": {"m": 3, "m_y": 3, "n": 3}}
 
 
 #: the ODE methods that build a dense Jacobian of the m^2 + m_y m states by finite differences
@@ -153,7 +151,7 @@ def estimated_bytes(config: dict, tier: str = "default") -> int:
     if tier == "scale":
         # matrix-free (verify.scale): A, S, U, LU(U), Phi and the SVD's copies, Y, outputs, G, and
         # the records of INTEGRATED's flows (capped at 2^29 bytes there)
-        return 8 * (4 * m * m + 3 * m_y * m + 3 * m * n + 3 * m_y * n) + 2 ** 29
+        return 8 * (4 * m * m + 3 * m_y * m + 3 * m * n + 3 * m_y * n) + 2**29
     cross_entropy = config.get("loss") == "cross_entropy"
     n_eff = n * (m_y + 1) if cross_entropy and config.get("non_separable") else n
     floats = 4 * m * m + 3 * m_y * m + m * n_eff + 3 * m_y * n_eff + (m * m_y) ** 2 + 100 * (m * m + m_y * m)

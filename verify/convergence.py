@@ -50,6 +50,7 @@ def default_rate_rtol(m: int) -> float:
     :func:`verify.rounding.rate_tolerance`), so that both paths fit the same rounding model."""
     return (m + 3) * EPS
 
+
 #: least fraction of its norm a new direction keeps after projection (see RateTracker._orthonormal)
 ORTHONORMAL_KEEP = 1e-3
 
@@ -121,8 +122,10 @@ def check_implicit_scale(U: np.ndarray) -> None:
     if largest == 0.0:
         raise ValueError("U must not be zero: lambda = 1 / ||U||_2^2 would be infinite")
     norm = largest * math.sqrt(float(np.vdot(U / largest, U / largest)))
-    raise ValueError(f"U has ||U||_F = {norm:.3g}; it must lie in [{low:g}, {high:g}] so that ||U||_2^2 and "
-                     "lambda = 1 / ||U||_2^2 are normal float64 numbers (rescale U: lambda scales as 1 / c^2)")
+    raise ValueError(
+        f"U has ||U||_F = {norm:.3g}; it must lie in [{low:g}, {high:g}] so that ||U||_2^2 and "
+        "lambda = 1 / ||U||_2^2 are normal float64 numbers (rescale U: lambda scales as 1 / c^2)"
+    )
 
 
 class RateTracker:
@@ -191,13 +194,29 @@ class RateTracker:
     or a non-finite Ritz value).
     """
 
-    def __init__(self, m: int, *, rtol: float | None = None, block: int = 2, history: int = 3,
-                 max_basis: int = 48, max_expansions: int = 400, dense_max: int = DENSE_RATE_MAX_WIDTH,
-                 shift_invert_max: int = SHIFT_INVERT_MAX_WIDTH, seed: int = 0):
+    def __init__(
+        self,
+        m: int,
+        *,
+        rtol: float | None = None,
+        block: int = 2,
+        history: int = 3,
+        max_basis: int = 48,
+        max_expansions: int = 400,
+        dense_max: int = DENSE_RATE_MAX_WIDTH,
+        shift_invert_max: int = SHIFT_INVERT_MAX_WIDTH,
+        seed: int = 0,
+    ):
         self.m = check_positive("m", m, integer=True)
-        for name, value, lower in (("block", block, 1), ("history", history, 1), ("max_basis", max_basis, 1),
-                                   ("max_expansions", max_expansions, 0), ("dense_max", dense_max, 0),
-                                   ("shift_invert_max", shift_invert_max, 0), ("seed", seed, 0)):
+        for name, value, lower in (
+            ("block", block, 1),
+            ("history", history, 1),
+            ("max_basis", max_basis, 1),
+            ("max_expansions", max_expansions, 0),
+            ("dense_max", dense_max, 0),
+            ("shift_invert_max", shift_invert_max, 0),
+            ("seed", seed, 0),
+        ):
             check_positive(name, value, integer=True, lower=lower)
         if rtol is not None:
             # a relative accuracy: above 1 a "certified" value could be off by more than itself
@@ -224,8 +243,16 @@ class RateTracker:
         # the residual enters (KT) squared)
         self._residual_floor = 2.0 * (self.m + 2) * EPS * self.m
         self.last_bound = 0.0
-        self.stats = {"calls": 0, "shift_invert": 0, "expansions": 0, "cold_starts": 0, "gap_refreshes": 0,
-                      "conditional": 0, "dense_rechecks": 0, "dense_fallbacks": 0}
+        self.stats = {
+            "calls": 0,
+            "shift_invert": 0,
+            "expansions": 0,
+            "cold_starts": 0,
+            "gap_refreshes": 0,
+            "conditional": 0,
+            "dense_rechecks": 0,
+            "dense_fallbacks": 0,
+        }
 
     @property
     def gap_bound(self) -> float | None:
@@ -255,7 +282,7 @@ class RateTracker:
         if theta is None:
             self.stats["dense_fallbacks"] += 1
             return self._cold_start(U)
-        self._past = (self._past + [X])[-self.history:]
+        self._past = (self._past + [X])[-self.history :]
         upper2 = theta2 + rho2  # some eigenvalue lies within rho_2 of theta_2
         if upper2 < theta:
             self._gap_estimate = theta - upper2
@@ -271,8 +298,9 @@ class RateTracker:
             refreshed = False
             if upper2 < theta:
                 M = U.T @ U
-                refreshed = self._refresh_gap_bound(U, M, theta, X[:, 0], upper2 + 0.25 * (theta - upper2)) \
-                    or self._refresh_gap_bound(U, M, theta, X[:, 0], upper2 + 0.5 * (theta - upper2))
+                refreshed = self._refresh_gap_bound(
+                    U, M, theta, X[:, 0], upper2 + 0.25 * (theta - upper2)
+                ) or self._refresh_gap_bound(U, M, theta, X[:, 0], upper2 + 0.5 * (theta - upper2))
             if conditional and not refreshed:
                 self.stats["dense_rechecks"] += 1
                 return self._cold_start(U)

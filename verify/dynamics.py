@@ -10,8 +10,6 @@ and dL/dt = -||dL/dA||^2 - ||dL/dB||^2 = -g^T K g.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy import integrate
 from scipy.optimize import brentq
@@ -20,9 +18,10 @@ from . import rounding
 from ._blas import small_matrix_threads
 from ._validation import MEMORY_LIMIT, all_finite, as_matrix, check_flag, check_model, check_positive, check_times
 from .convergence import RateTracker
-from .gradients import DEQObjective, DEQState, softmax_vjp
+from .gradients import DEQObjective, softmax_vjp
 from .losses import ShallowProblem
 from .model import ImplicitLayer, column_softmax
+from .trajectory import RECORD_MEMORY_LIMIT, Trajectory, _Recorder, check_record_memory, record_bytes
 
 EPS = np.finfo(np.float64).eps
 
@@ -38,31 +37,17 @@ EXPLICIT_K_MAX_SIZE = 4096
 #: 10^6 evaluations take about 100 s at m = 3 (measured); the campaign's flows use at most ~4000.
 DEFAULT_MAX_NFEV = 1_000_000
 
-#: largest memory the records of one trajectory may take; a request above it is refused up front
-RECORD_MEMORY_LIMIT = MEMORY_LIMIT
-
 #: solver classes by name, as solve_ivp accepts them
-_METHODS = {"RK23": integrate.RK23, "RK45": integrate.RK45, "DOP853": integrate.DOP853, "Radau": integrate.Radau,
-            "BDF": integrate.BDF, "LSODA": integrate.LSODA}
+_METHODS = {
+    "RK23": integrate.RK23,
+    "RK45": integrate.RK45,
+    "DOP853": integrate.DOP853,
+    "Radau": integrate.Radau,
+    "BDF": integrate.BDF,
+    "LSODA": integrate.LSODA,
+}
 #: solvers that build a dense Jacobian of the (m^2 + m_y m) states
 IMPLICIT_METHODS = (integrate.Radau, integrate.BDF, integrate.LSODA)
-
-
-def record_bytes(m: int, m_y: int, record_parameters: bool = False) -> int:
-    """Estimated memory of one trajectory record: 7 scalars, the column sums (m), W (m_y x m) and,
-    with ``record_parameters``, A and B; stored as a tuple of numpy objects (about 1 KiB of
-    object overhead) and copied once into the final arrays (hence twice the float64 payload)."""
-    floats = 7 + m + m_y * m + ((m * m + m_y * m) if record_parameters else 0)
-    return 1024 + 16 * floats
-
-
-def check_record_memory(what: str, records: int, per_record: int, advice: str) -> None:
-    """Refuse, before any work, a number of records whose memory exceeds RECORD_MEMORY_LIMIT."""
-    need = records * per_record  # Python ints: no overflow
-    if need > RECORD_MEMORY_LIMIT:
-        raise ValueError(f"{what} gives {records} records, about {need / 2 ** 30:.3g} GiB "
-                         f"(limit {RECORD_MEMORY_LIMIT / 2 ** 30:.3g} GiB at about {per_record} bytes per record); "
-                         f"{advice}")
 
 
 def preconditioner_apply(layer: ImplicitLayer, W: np.ndarray, G: np.ndarray) -> np.ndarray:
@@ -74,7 +59,7 @@ def preconditioner_apply(layer: ImplicitLayer, W: np.ndarray, G: np.ndarray) -> 
     Gamma = W.T @ X
     S = layer.S
     second = W @ softmax_vjp(S, softmax_vjp(S, Gamma))  # J_j applied twice, column by column
-    return layer.right_solve(X + layer.gamma ** 2 * second)
+    return layer.right_solve(X + layer.gamma**2 * second)
 
 
 def preconditioner_matvec(A, B, G, *, gamma) -> np.ndarray:
@@ -90,13 +75,14 @@ def preconditioner_from_layer(layer: ImplicitLayer, W: np.ndarray) -> np.ndarray
     if m * m_y > EXPLICIT_K_MAX_SIZE:
         raise ValueError(
             f"the explicit K has size m*m_y = {m * m_y} > {EXPLICIT_K_MAX_SIZE}; "
-            "use verify.dynamics.preconditioner_matvec for large problems")
+            "use verify.dynamics.preconditioner_matvec for large problems"
+        )
     V = layer.solve_transposed(np.eye(m))  # columns v_j = U^{-T} e_j (explicit K only, small m)
     S = layer.S
     # W J_j = W diag(s_j) - (W s_j) s_j^T, stacked over j: WJ[j] is m_y x m.
     WJ = W[None, :, :] * S.T[:, None, :] - (W @ S).T[:, :, None] * S.T[:, None, :]
     T = np.einsum("jam,jbm->jab", WJ, WJ)  # W J_j^2 W^T (J_j is symmetric)
-    K4 = np.einsum("pj,qj,jab->paqb", V, V, T) * layer.gamma ** 2
+    K4 = np.einsum("pj,qj,jab->paqb", V, V, T) * layer.gamma**2
     first = V @ V.T  # U^{-T} U^{-1}
     K4 += np.einsum("pq,ab->paqb", first, np.eye(m_y))
     return K4.reshape(m * m_y, m * m_y)
@@ -116,98 +102,6 @@ def vec(M: np.ndarray) -> np.ndarray:
 
 def unvec(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return v.reshape(shape, order="F")
-
-
-@dataclass
-class Trajectory:
-    """A recorded trajectory of gradient flow or gradient descent.
-
-    Arrays are indexed by record k: ``t`` (time; k-th step times lr for descent), ``loss`` (L),
-    ``excess_loss`` (L - L*), ``rate`` (lambda(A_t)), ``grad_norm`` (||grad L0(W_t)||_F),
-    ``param_grad_norm_sq`` (||dL/dA||^2 + ||dL/dB||^2), ``column_sums`` (k x m), ``W`` (k x m_y x m),
-    ``rate_integral`` (int_0^t lambda(A_s) ds; for a flow by Gauss-Legendre quadrature on each
-    step's dense output, see :func:`gradient_flow`; trapezoid rule over the steps for descent).
-    lambda is computed by :class:`verify.convergence.RateTracker` (the dense SVD for m <= 48,
-    above warm-started inverse iteration (m <= 96) or a block Krylov method, with a Kato-Temple
-    certificate of relative error <= (m + 3) eps, plus the Rayleigh quotient's rounding; values
-    the Krylov method certifies only conditionally, counted in ``info["rate_tracker"]``, to
-    <= 2 (m + 3) eps).
-    ``A`` and ``B`` are the
-    final parameters. ``info["status"]`` says how the run ended ("finished", "event", "converged", "budget" for
-    a flow stopped by its evaluation budget, "completed" or "diverged" for descent) and
-    ``message`` says it in words.
-    """
-
-    t: np.ndarray
-    loss: np.ndarray
-    excess_loss: np.ndarray
-    rate: np.ndarray
-    grad_norm: np.ndarray
-    param_grad_norm_sq: np.ndarray
-    column_sums: np.ndarray
-    W: np.ndarray
-    rate_integral: np.ndarray
-    A: np.ndarray
-    B: np.ndarray
-    optimal_loss: float
-    kind: str
-    message: str = ""
-    event_time: float | None = None
-    info: dict = field(default_factory=dict)
-    A_t: np.ndarray | None = None  # (k, m, m), only with record_parameters=True
-    B_t: np.ndarray | None = None  # (k, m_y, m)
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-
-class _Recorder:
-    """The rows of a trajectory. lambda comes from a :class:`RateTracker`, warm-started from the
-    previous record (records are nearby states, in time order)."""
-
-    def __init__(self, objective: DEQObjective, record_parameters: bool = False,
-                 tracker: RateTracker | None = None, record_excess: bool = True):
-        self.objective = objective
-        self.rows = []
-        self.record_parameters = record_parameters
-        self.params = []
-        self.tracker = RateTracker(objective.problem.m) if tracker is None else tracker
-        self.record_excess = record_excess
-        self.excess_known = record_excess and self._excess_known()
-
-    def record(self, t: float, A: np.ndarray, B: np.ndarray, rate_integral: float, rate: float | None = None):
-        """Evaluate the state (A, B) and add it as a row; returns the evaluation."""
-        # L* is not computed for partially separable cross-entropy data: excess is then NaN.
-        st = self.objective.evaluate(A, B, with_excess=self.excess_known)
-        self.add(t, st, rate_integral, self.tracker(st.layer.U) if rate is None else rate)
-        return st
-
-    def add(self, t: float, st: DEQState, rate_integral: float, rate: float) -> None:
-        """Add an evaluated state (with its excess when it is known) and its lambda as a row."""
-        self.rows.append((t, st.loss, st.excess, rate, float(np.linalg.norm(st.grad_L0)), st.grad_norm_sq,
-                          st.A.sum(axis=0), st.W, rate_integral))
-        if self.record_parameters:
-            self.params.append((st.A.copy(), st.B.copy()))
-
-    def build(self, A, B, kind, **extra) -> Trajectory:
-        cols = list(zip(*self.rows))
-        arrays = [np.asarray(c, dtype=float) for c in cols]
-        if self.record_parameters:
-            extra["A_t"] = np.array([p[0] for p in self.params])
-            extra["B_t"] = np.array([p[1] for p in self.params])
-        return Trajectory(*arrays, A=A, B=B, optimal_loss=self._optimal_loss(), kind=kind, **extra)
-
-    def _excess_known(self) -> bool:
-        problem = self.objective.problem
-        return problem.loss.optimum_known(problem)
-
-    def _optimal_loss(self) -> float:
-        if not self.record_excess:
-            return float("nan")
-        try:
-            return self.objective.problem.optimal_loss
-        except ValueError:  # partially separable cross-entropy: L* not computed
-            return float("nan")
 
 
 def _make_objective(A0, B0, Phi, Y, gamma, loss) -> tuple[DEQObjective, np.ndarray, np.ndarray]:
@@ -286,11 +180,26 @@ class _RateIntegral:
         return half * float(np.dot(w, values))
 
 
-def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: float = 1e-10,
-                  atol: float | None = None, method: str = "DOP853", t_eval=None,
-                  num_points: int = 201, target_excess: float | None = None,
-                  record_parameters: bool = False, max_nfev: int = DEFAULT_MAX_NFEV,
-                  record_excess: bool = True, stop_when_converged: bool = True) -> Trajectory:
+def gradient_flow(
+    A0,
+    B0,
+    Phi,
+    Y=None,
+    *,
+    gamma,
+    T,
+    loss: str = "square",
+    rtol: float = 1e-10,
+    atol: float | None = None,
+    method: str = "DOP853",
+    t_eval=None,
+    num_points: int = 201,
+    target_excess: float | None = None,
+    record_parameters: bool = False,
+    max_nfev: int = DEFAULT_MAX_NFEV,
+    record_excess: bool = True,
+    stop_when_converged: bool = True,
+) -> Trajectory:
     """Integrate dA/dt = -dL/dA, dB/dt = -dL/dB on [0, T] with a SciPy ODE solver.
 
     The right-hand side is one gradient evaluation (:meth:`DEQObjective.evaluate`), nothing
@@ -349,12 +258,14 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     m, m_y = A0.shape[0], B0.shape[0]
     gamma = objective.gamma
     states = m * m + m_y * m
-    if solver_class in IMPLICIT_METHODS and 8 * states ** 2 > MEMORY_LIMIT:
+    if solver_class in IMPLICIT_METHODS and 8 * states**2 > MEMORY_LIMIT:
         # Radau, BDF and LSODA keep a dense Jacobian of the states (and LSODA allocates it up front)
         name = solver_class.__name__
-        raise ValueError(f"method {name!r} needs a dense {states} x {states} Jacobian "
-                         f"({8 * states ** 2 / 2 ** 30:.3g} GiB > {MEMORY_LIMIT / 2 ** 30:.3g} GiB) for m^2 + m_y m = "
-                         f"{states} states; use an explicit method (DOP853, RK45, RK23)")
+        raise ValueError(
+            f"method {name!r} needs a dense {states} x {states} Jacobian "
+            f"({8 * states**2 / 2**30:.3g} GiB > {MEMORY_LIMIT / 2**30:.3g} GiB) for m^2 + m_y m = "
+            f"{states} states; use an explicit method (DOP853, RK45, RK23)"
+        )
     per_record = record_bytes(m, m_y, record_parameters)
     if t_eval is None:
         # 0 and T are both records, so fewer than 2 points cannot be honoured (not silently raised)
@@ -366,7 +277,7 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         check_record_memory(f"len(t_eval) = {len(t_eval)}", len(t_eval), per_record, "pass fewer times in t_eval")
 
     def unpack(y):
-        return y[: m * m].reshape(m, m), y[m * m:].reshape(m_y, m)
+        return y[: m * m].reshape(m, m), y[m * m :].reshape(m_y, m)
 
     def rhs(_t, y):
         A, B = unpack(y)
@@ -396,8 +307,11 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
         A, B = unpack(y)
         W = ImplicitLayer.from_weights(A, gamma=gamma, validate=False).end_to_end_weight(B)
         problem = objective.problem
-        dW = rounding.weight_sensitivity(m, gamma, float(np.linalg.norm(W))) * np.sqrt(y.size) \
+        dW = (
+            rounding.weight_sensitivity(m, gamma, float(np.linalg.norm(W)))
+            * np.sqrt(y.size)
             * (atol + rtol * float(np.abs(y).max()))
+        )
         ode_floor = 0.5 * float(problem.feature_singular_values[0]) ** 2 * dW * dW
         return problem.excess(W) <= excess_rounding_floor(problem, W, gamma) + ode_floor
 
@@ -436,8 +350,13 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
             if reached is not None:
                 g_new = reached(t_new, y_new)
                 if (g <= 0 <= g_new) or (g >= 0 >= g_new):  # solve_ivp's test for a sign change
-                    event_time = brentq(lambda t: reached(t, dense(t)), t_old, t_new,
-                                        xtol=4 * np.finfo(float).eps, rtol=4 * np.finfo(float).eps)
+                    event_time = brentq(
+                        lambda t: reached(t, dense(t)),
+                        t_old,
+                        t_new,
+                        xtol=4 * np.finfo(float).eps,
+                        rtol=4 * np.finfo(float).eps,
+                    )
                     t_end, y_end, status = event_time, dense(event_time), "event"
                 g = g_new
             r_end = r_old + step_integral(dense, t_old, t_end)
@@ -463,24 +382,53 @@ def gradient_flow(A0, B0, Phi, Y=None, *, gamma, T, loss: str = "square", rtol: 
     messages = {
         "finished": "The solver successfully reached the end of the integration interval.",
         "event": "A termination event occurred.",
-        "budget": (f"stopped at t = {t_end:.6g} < T = {T:.6g}: the budget of max_nfev = {max_nfev} right-hand-side "
-                   f"evaluations is spent ({len(t_eval) - i} requested records after t = {t_end:.6g} are absent); "
-                   "raise max_nfev or shorten T"),
-        "converged": (f"converged at t = {t_end:.6g} < T = {T:.6g}: the excess L - L* reached its floor (its "
-                      "rounding and the ODE tolerance: the state is a minimiser as far as the integration resolves "
-                      f"it; {len(t_eval) - i} requested records after t = {t_end:.6g} are absent; "
-                      "stop_when_converged=False integrates on)"),
+        "budget": (
+            f"stopped at t = {t_end:.6g} < T = {T:.6g}: the budget of max_nfev = {max_nfev} right-hand-side "
+            f"evaluations is spent ({len(t_eval) - i} requested records after t = {t_end:.6g} are absent); "
+            "raise max_nfev or shorten T"
+        ),
+        "converged": (
+            f"converged at t = {t_end:.6g} < T = {T:.6g}: the excess L - L* reached its floor (its "
+            "rounding and the ODE tolerance: the state is a minimiser as far as the integration resolves "
+            f"it; {len(t_eval) - i} requested records after t = {t_end:.6g} are absent; "
+            "stop_when_converged=False integrates on)"
+        ),
     }
-    return recorder.build(A_end.copy(), B_end.copy(), "flow", message=messages[status], event_time=event_time,
-                          info={"nfev": int(solver.nfev), "rtol": rtol, "atol": atol, "method": method,
-                                "gamma": gamma, "status": status, "max_nfev": max_nfev,
-                                "quadrature_nodes": step_integral.nodes_used,
-                                "rate_tracker": dict(step_integral.tracker.stats)})
+    return recorder.build(
+        A_end.copy(),
+        B_end.copy(),
+        "flow",
+        message=messages[status],
+        event_time=event_time,
+        info={
+            "nfev": int(solver.nfev),
+            "rtol": rtol,
+            "atol": atol,
+            "method": method,
+            "gamma": gamma,
+            "status": status,
+            "max_nfev": max_nfev,
+            "quadrature_nodes": step_integral.nodes_used,
+            "rate_tracker": dict(step_integral.tracker.stats),
+        },
+    )
 
 
-def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "square",
-                     record_every: int = 1, on_divergence: str = "raise", record_excess: bool = True,
-                     track_rate: bool = True) -> Trajectory:
+def gradient_descent(
+    A0,
+    B0,
+    Phi,
+    Y=None,
+    *,
+    gamma,
+    lr,
+    steps,
+    loss: str = "square",
+    record_every: int = 1,
+    on_divergence: str = "raise",
+    record_excess: bool = True,
+    track_rate: bool = True,
+) -> Trajectory:
     """Gradient descent A <- A - lr dL/dA, B <- B - lr dL/dB for ``steps`` steps.
 
     Records every ``record_every`` steps (and the last); ``t`` is step * lr, the flow time it
@@ -507,8 +455,12 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
         raise ValueError(f"on_divergence must be 'raise' or 'stop'; got {on_divergence!r}")
     per_record = record_bytes(A.shape[0], B.shape[0])
     fits = max(RECORD_MEMORY_LIMIT // per_record - 2, 1)
-    check_record_memory(f"steps = {steps} with record_every = {record_every}", steps // record_every + 2, per_record,
-                        f"use record_every >= {-(-steps // fits)}")
+    check_record_memory(
+        f"steps = {steps} with record_every = {record_every}",
+        steps // record_every + 2,
+        per_record,
+        f"use record_every >= {-(-steps // fits)}",
+    )
     recorder = _Recorder(objective, record_excess=check_flag("record_excess", record_excess))
     rate_of = recorder.tracker  # one tracker for the steps and the records: the same states
     # one BLAS thread at small m, the first record's dense rate (the tracker's cold start)
@@ -528,10 +480,16 @@ def gradient_descent(A0, B0, Phi, Y=None, *, gamma, lr, steps, loss: str = "squa
                 diverged = not (np.isfinite(st_new.loss) and all_finite(st_new.dA) and all_finite(st_new.dB))
             if diverged:
                 if on_divergence == "raise":
-                    raise FloatingPointError(f"gradient_descent diverged at step {k} with lr={lr} "
-                                             "(non-finite parameters, loss or gradient)")
-                status, message = "diverged", (f"diverged at step {k} (non-finite parameters, loss or gradient); "
-                                               f"A and B are the last finite state, step {k - 1}")
+                    raise FloatingPointError(
+                        f"gradient_descent diverged at step {k} with lr={lr} (non-finite parameters, loss or gradient)"
+                    )
+                status, message = (
+                    "diverged",
+                    (
+                        f"diverged at step {k} (non-finite parameters, loss or gradient); "
+                        f"A and B are the last finite state, step {k - 1}"
+                    ),
+                )
                 break
             if track_rate:
                 rate = rate_of(st_new.layer.U)

@@ -3,9 +3,10 @@
 Both backends are one interface, a :class:`concurrent.futures.Executor`: a
 :class:`~concurrent.futures.ProcessPoolExecutor` on this machine (``--workers N``), or the
 executor of a ``distributed.Client`` connected to an existing scheduler (``--scheduler ADDRESS``).
-The claims know nothing of where they run: a task is a module-level function of this module
-(:func:`run_checks`, :func:`run_batch`) applied to a claim's module-level check function and a
-few JSON configurations, and it returns plain data (outcomes, or a crash's text).
+The claims know nothing of where they run: a task is a module-level function of
+:mod:`verify.worker_tasks` (:func:`run_checks`, :func:`run_batch`) applied to a claim's
+module-level check function and a few JSON configurations, and it returns plain data (outcomes,
+or a crash's text).
 
 :func:`run_parallel` streams the configurations through the executor. They are drawn lazily,
 as in the serial path; at most ``IN_FLIGHT_PER_SLOT`` tasks per worker are outstanding and at
@@ -24,14 +25,14 @@ import itertools
 import multiprocessing
 import os
 import pickle
-import signal
 import threading
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
 
-from .campaign import BATCH_CHUNK, ClaimReport, check_in_batches, crash_detail, crash_traceback, iter_configurations
+from .campaign import BATCH_CHUNK, ClaimReport, crash_detail, iter_configurations
+from .worker_tasks import prepare_worker, run_batch, run_checks
 
 #: outstanding tasks per worker slot (enough to keep each worker fed while results travel back)
 IN_FLIGHT_PER_SLOT = 4
@@ -62,50 +63,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-# ---- in the worker -----------------------------------------------------------------------------
-def prepare_worker(blas_threads: int = 1, *, ignore_sigint: bool = True) -> None:
-    """Once per worker process: import the project (claims, SciPy, SymPy derivations) and pin the
-    BLAS pools. NumPy's and SciPy's OpenBLAS each start a thread per core; two of them per
-    process, times the worker processes, spin against each other (100x slowdowns measured).
-    SIGINT is left to the parent, which cancels the work and terminates the pool."""
-    if ignore_sigint:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from threadpoolctl import threadpool_limits
-
-    from . import claims  # noqa: F401  (loads SciPy's OpenBLAS as well as NumPy's, before the limit)
-
-    threadpool_limits(limits=blas_threads)
-
-
-def run_checks(check, configs: list[dict]) -> list[tuple]:
-    """Check each configuration; a check that raises is a result too. Returns, per configuration,
-    ``("ok", outcome, seconds)`` or ``("crash", detail, traceback, seconds)``."""
-    results = []
-    for config in configs:
-        start = time.perf_counter()
-        try:
-            outcome = check(config)
-        except Exception as err:  # noqa: BLE001 - a crash is a failure, reported with its config
-            results.append(("crash", crash_detail(err), crash_traceback(err), time.perf_counter() - start))
-            continue
-        results.append(("ok", outcome, time.perf_counter() - start))
-    return results
-
-
-def run_batch(check_batch, batch_key, configs: list[dict]) -> list[tuple]:
-    """A claim's vectorised check on one chunk (the serial path's chunk: same groups, same
-    results); the chunk's time is shared evenly between its configurations. A chunk that raises
-    marks each of its configurations as crashed."""
-    start = time.perf_counter()
-    try:
-        outcomes = check_in_batches(check_batch, batch_key, configs)
-    except Exception as err:  # noqa: BLE001
-        seconds = (time.perf_counter() - start) / len(configs)
-        return [("crash", crash_detail(err), crash_traceback(err), seconds)] * len(configs)
-    seconds = (time.perf_counter() - start) / len(configs)
-    return [("ok", outcome, seconds) for outcome in outcomes]
-
-
 # ---- the two backends --------------------------------------------------------------------------
 class LocalBackend:
     """``workers`` local processes (spawned: no state of the parent is inherited, as on a cluster)."""
@@ -120,8 +77,12 @@ class LocalBackend:
         self.executor = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=prepare_worker, initargs=(self.blas_threads,))
+        return cf.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=prepare_worker,
+            initargs=(self.blas_threads,),
+        )
 
     def slots(self) -> int:
         return self.workers
@@ -182,6 +143,7 @@ def _within(seconds: float, function, *args):
             box["result"] = function(*args)
         except BaseException as err:  # noqa: BLE001 - handed to the caller
             box["error"] = err
+
     thread = threading.Thread(target=run, name="deq-verify-dask", daemon=True)
     thread.start()
     thread.join(seconds)
@@ -207,13 +169,16 @@ def _probe_scheduler(address: str, timeout: float) -> None:
 
     finished, answer, err = _within(timeout + 5.0, lambda: asyncio.run(identity()))
     if not finished or isinstance(err, (TimeoutError, asyncio.TimeoutError)):
-        raise ConnectionError(f"no Dask scheduler answers at {address} within {timeout:g} s (nothing, or something "
-                              "that does not speak Dask's protocol, listens there)")
+        raise ConnectionError(
+            f"no Dask scheduler answers at {address} within {timeout:g} s (nothing, or something "
+            "that does not speak Dask's protocol, listens there)"
+        )
     if err is not None:
         if not isinstance(err, Exception):
             raise err
-        raise ConnectionError(f"no Dask scheduler answers at {address} ({type(err).__name__}: {_one_line(err)})") \
-            from err
+        raise ConnectionError(
+            f"no Dask scheduler answers at {address} ({type(err).__name__}: {_one_line(err)})"
+        ) from err
     if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
         raise ConnectionError(f"{address} answers, but not as a Dask scheduler (identity: {str(answer)[:80]!r})")
 
@@ -237,13 +202,16 @@ class DaskBackend:
         _probe_scheduler(address, timeout)
         finished, client, err = _within(timeout + 5.0, lambda: Client(address, timeout=timeout, set_as_default=False))
         if not finished:
-            raise ConnectionError(f"no Dask scheduler answers at {address} within {timeout + 5.0:g} s (something "
-                                  "accepts connections there but does not complete Dask's handshake)")
+            raise ConnectionError(
+                f"no Dask scheduler answers at {address} within {timeout + 5.0:g} s (something "
+                "accepts connections there but does not complete Dask's handshake)"
+            )
         if err is not None:
             if not isinstance(err, Exception):
                 raise err
-            raise ConnectionError(f"no Dask scheduler answers at {address} ({type(err).__name__}: "
-                                  f"{_one_line(err)})") from err
+            raise ConnectionError(
+                f"no Dask scheduler answers at {address} ({type(err).__name__}: {_one_line(err)})"
+            ) from err
         self.client = client
         try:
             threads = self._nthreads()
@@ -251,15 +219,19 @@ class DaskBackend:
                 try:
                     self.client.wait_for_workers(1, timeout=timeout)
                 except TimeoutError as err:
-                    raise ConnectionError(f"the Dask scheduler at {address} has no worker after {timeout:g} s "
-                                          "(start some with `dask worker ADDRESS`)") from err
+                    raise ConnectionError(
+                        f"the Dask scheduler at {address} has no worker after {timeout:g} s "
+                        "(start some with `dask worker ADDRESS`)"
+                    ) from err
                 threads = self._nthreads()
             try:
                 self.client.register_plugin(PrepareDaskWorker(blas_threads), name="deq-verify-prepare-worker")
             except Exception as err:  # noqa: BLE001 - raised on a worker: most likely the project is missing there
-                raise ConnectionError(f"the workers at {address} could not import the project "
-                                      f"({type(err).__name__}: {_one_line(err)}); install it on every worker machine "
-                                      "(pip install -e .)") from err
+                raise ConnectionError(
+                    f"the workers at {address} could not import the project "
+                    f"({type(err).__name__}: {_one_line(err)}); install it on every worker machine "
+                    "(pip install -e .)"
+                ) from err
         except BaseException:
             self._close_client()
             raise
@@ -293,16 +265,20 @@ class DaskBackend:
         now = time.monotonic()
         if threads is None:
             if status in ("closing", "closed") or now - self._scheduler_seen > CLUSTER_LOST_AFTER:
-                raise ConnectionError(f"lost the Dask scheduler at {self.address} (no answer for "
-                                      f"{now - self._scheduler_seen:.0f} s; client {status})")
+                raise ConnectionError(
+                    f"lost the Dask scheduler at {self.address} (no answer for "
+                    f"{now - self._scheduler_seen:.0f} s; client {status})"
+                )
             return
         self._scheduler_seen = now
         if threads:
             self._worker_seen = now
             self._slots = max(1, sum(threads.values()))
         elif now - self._worker_seen > CLUSTER_LOST_AFTER:
-            raise ConnectionError(f"the Dask cluster at {self.address} has had no worker for "
-                                  f"{now - self._worker_seen:.0f} s (nothing runs the remaining configurations)")
+            raise ConnectionError(
+                f"the Dask cluster at {self.address} has had no worker for "
+                f"{now - self._worker_seen:.0f} s (nothing runs the remaining configurations)"
+            )
 
     def recover(self) -> None:
         """Nothing to do: the nannies restart dead workers and the scheduler reschedules."""
@@ -314,11 +290,13 @@ class DaskBackend:
         """Cancel or wait for the outstanding tasks and close the client, within CLOSE_TIMEOUT
         (a cluster that went away has nothing left to close)."""
         _quiet_distributed()  # its reconnect loop logs tracebacks while the client closes: the run is over
+
         def shutdown():
             try:
                 self.executor.shutdown(wait=not cancel)  # wait=False cancels the outstanding tasks
             finally:
                 self.client.close(timeout=CLOSE_TIMEOUT / 2)
+
         _within(CLOSE_TIMEOUT, shutdown)
 
 
@@ -344,20 +322,24 @@ def check_scheduler_address(address: str) -> None:
         from distributed.comm.addressing import parse_address, parse_host_port
         from distributed.comm.registry import get_backend
     except ModuleNotFoundError as err:
-        raise ValueError("needs the 'distributed' package (pip install distributed, or the project's "
-                         "'cluster' extra)") from err
+        raise ValueError(
+            "needs the 'distributed' package (pip install distributed, or the project's 'cluster' extra)"
+        ) from err
     try:
         scheme, location = parse_address(address.strip())
         get_backend(scheme)  # an unknown protocol: ValueError
         if scheme == "inproc":
-            raise ValueError("inproc:// addresses exist only inside one process; reach a scheduler with "
-                             "tcp://HOST:PORT")
+            raise ValueError(
+                "inproc:// addresses exist only inside one process; reach a scheduler with tcp://HOST:PORT"
+            )
         if scheme in ("tls", "wss"):
             from distributed.security import Security
 
             if Security().get_connection_args("client").get("ssl_context") is None:
-                raise ValueError(f"{scheme}:// needs TLS certificates in the Dask configuration "
-                                 "(distributed.comm.tls.ca-file, .client.cert and .client.key), and none are set")
+                raise ValueError(
+                    f"{scheme}:// needs TLS certificates in the Dask configuration "
+                    "(distributed.comm.tls.ca-file, .client.cert and .client.key), and none are set"
+                )
         if scheme == "ucx":
             import importlib.util
 
@@ -368,8 +350,9 @@ def check_scheduler_address(address: str) -> None:
             if not 1 <= port <= 65535:
                 raise ValueError(f"port {port} outside [1, 65535]")
     except ValueError as err:
-        raise ValueError(f"{address!r} is not a scheduler address this run can use, such as tcp://host:8786 "
-                         f"({err})") from err
+        raise ValueError(
+            f"{address!r} is not a scheduler address this run can use, such as tcp://host:8786 ({err})"
+        ) from err
 
 
 def make_backend(workers: int | None = None, scheduler=None, blas_threads: int = 1):
@@ -420,8 +403,16 @@ def _tasks(plan, reports, seed: int, task_size):
             yield _Task(report, chunk, function, args, last=drawn == count, inline=inline)
 
 
-def run_parallel(plan, reports: list[ClaimReport], seed: int, backend, *, advance=lambda n: None,
-                 on_claim=lambda claim_id: None, fail_fast: bool = False) -> bool:
+def run_parallel(
+    plan,
+    reports: list[ClaimReport],
+    seed: int,
+    backend,
+    *,
+    advance=lambda n: None,
+    on_claim=lambda claim_id: None,
+    fail_fast: bool = False,
+) -> bool:
     """Check ``plan`` ((claim, count) pairs) on ``backend`` and add the outcomes to ``reports``,
     in configuration order, as the serial ``run_claim`` does; ``advance(n)`` as results arrive.
     Returns True if ``fail_fast`` stopped the run at a failure. Ctrl-C (KeyboardInterrupt)
@@ -490,8 +481,12 @@ def run_parallel(plan, reports: list[ClaimReport], seed: int, backend, *, advanc
     try:
         while True:
             slots = backend.slots()
-            while (not suspects and not exhausted and len(pending) < IN_FLIGHT_PER_SLOT * slots
-                   and len(window) < WINDOW_PER_SLOT * slots):
+            while (
+                not suspects
+                and not exhausted
+                and len(pending) < IN_FLIGHT_PER_SLOT * slots
+                and len(window) < WINDOW_PER_SLOT * slots
+            ):
                 task = next(stream, None)
                 if task is None:
                     exhausted = True
@@ -552,11 +547,14 @@ def _run_alone(backend, task: _Task) -> list:
     if len(task.configs) > 1:
         results = []
         for config in task.configs:
-            results.extend(_run_alone(backend, _Task(task.report, [config], task.function, task.args,
-                                                     last=False, lost=task.lost)))
+            results.extend(
+                _run_alone(backend, _Task(task.report, [config], task.function, task.args, last=False, lost=task.lost))
+            )
         return results
-    detail = (f"the worker died while checking this configuration, twice (the second time alone): "
-              f"{crash_detail(task.lost)}; then {crash_detail(err)}")
+    detail = (
+        f"the worker died while checking this configuration, twice (the second time alone): "
+        f"{crash_detail(task.lost)}; then {crash_detail(err)}"
+    )
     return [("crash", detail, "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=4)), 0.0)]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from . import reference
 
 EPS = np.finfo(np.float64).eps
-STEP = EPS ** 0.2
+STEP = EPS**0.2
 
 
 def directional_derivative(f: Callable[[np.ndarray], float], x: np.ndarray, v: np.ndarray, h: float = STEP) -> float:
@@ -92,6 +92,16 @@ def gradient_check(A, B, Phi, Y, *, gamma: float, loss: str, dA=None, dB=None) -
     def tolerance(grad, h):
         return 1e-7 + 3 * rounding * abs(L) * np.sqrt(grad.size) / (h * max(np.linalg.norm(grad), 1e-300))
 
-    return {"L": L, "dA": dA, "dB": dB, "fd_A": fd_A, "fd_B": fd_B, "h_A": h_A, "h_B": h_B,
-            "error_A": relative_error(dA, fd_A), "tolerance_A": tolerance(fd_A, h_A),
-            "error_B": relative_error(dB, fd_B), "tolerance_B": tolerance(fd_B, h_B)}
+    return {
+        "L": L,
+        "dA": dA,
+        "dB": dB,
+        "fd_A": fd_A,
+        "fd_B": fd_B,
+        "h_A": h_A,
+        "h_B": h_B,
+        "error_A": relative_error(dA, fd_A),
+        "tolerance_A": tolerance(fd_A, h_A),
+        "error_B": relative_error(dB, fd_B),
+        "tolerance_B": tolerance(fd_B, h_B),
+    }

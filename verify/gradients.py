@@ -124,8 +124,10 @@ def check_finite_result(where: str, value, dA, dB, **inputs) -> None:
     if np.all(np.isfinite(value)) and np.all(np.isfinite(dA)) and np.all(np.isfinite(dB)):
         return
     sizes = ", ".join(f"max |{k}| = {np.abs(v).max():.3g}" for k, v in inputs.items())
-    raise ValueError(f"{where}: the loss or its gradient overflows float64 at this input ({sizes}); "
-                     "rescale Phi and Y (the loss is homogeneous in them) or shrink B")
+    raise ValueError(
+        f"{where}: the loss or its gradient overflows float64 at this input ({sizes}); "
+        "rescale Phi and Y (the loss is homogeneous in them) or shrink B"
+    )
 
 
 def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss="square"):
@@ -138,8 +140,11 @@ def unrolled_loss_and_grad(A, B, Phi, Y, *, gamma, layers: int, loss="square"):
     Phi, Y = check_data(Phi, Y, loss, m=A.shape[0])
     check_output_rows(B, Y)  # (without it a B with too few rows silently dropped classes)
     layers = check_positive("layers", layers, integer=True)
-    check_memory(f"layers = {layers} (every z^(l), m x n each, is kept for back-propagation)",
-                 8 * (layers + 1) * Phi.size, "ask for fewer layers")
+    check_memory(
+        f"layers = {layers} (every z^(l), m x n each, is kept for back-propagation)",
+        8 * (layers + 1) * Phi.size,
+        "ask for fewer layers",
+    )
     S = column_softmax(A)
     gS = gamma * S
     zs = [np.zeros_like(Phi)]

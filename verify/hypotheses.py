@@ -36,8 +36,12 @@ def _problem(rng: np.random.Generator, loss: str) -> dict:
         Y[rng.integers(0, m_y, n), np.arange(n)] = 1.0
     else:
         Y = rng.standard_normal((m_y, n))
-    return {"A": rng.standard_normal((m, m)), "B": rng.standard_normal((m_y, m)),
-            "Phi": rng.standard_normal((m, n)), "Y": Y}
+    return {
+        "A": rng.standard_normal((m, m)),
+        "B": rng.standard_normal((m_y, m)),
+        "Phi": rng.standard_normal((m, n)),
+        "Y": Y,
+    }
 
 
 def _drop_column(X):
@@ -77,6 +81,7 @@ COUNT_VIOLATIONS = {"= 0": 0, "< 0": -2, "not an integer": 2.5}
 def _entries():
     """(name, function of keyword arguments, valid keyword arguments from a problem, violations):
     a violation is (argument, label, function from the valid value to the invalid one)."""
+
     def arrays(*names, square=(), free_rows=(), free_columns=()):
         """Every array violation of each name, except a dropped row of a square matrix (a dropped
         column covers it) and a dropped row or column where that size is free (B's rows without
@@ -94,7 +99,7 @@ def _entries():
         return out
 
     def scalars(name, table):
-        return [(name, f"{name} {label}", (lambda v: (lambda _: v))(v)) for label, v in table.items()]
+        return [(name, f"{name} {label}", (lambda v: lambda _: v)(v)) for label, v in table.items()]
 
     gamma = scalars("gamma", GAMMA_VIOLATIONS)
     loss_name = [("loss", "an unknown loss", lambda _: "squared")]

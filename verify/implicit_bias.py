@@ -41,13 +41,16 @@ class Split:
 
 
 # ---- data -------------------------------------------------------------------------------
-def synthetic_overparameterised(rng: np.random.Generator, *, m: int = 40, n_train: int = 20, n_test: int = 200,
-                                m_y: int = 3, noise: float = 0.1) -> Split:
+def synthetic_overparameterised(
+    rng: np.random.Generator, *, m: int = 40, n_train: int = 20, n_test: int = 200, m_y: int = 3, noise: float = 0.1
+) -> Split:
     """Square-loss regression with m > n_train: y = W_true phi + noise, phi ~ N(0, I), W_true ~ N(0, 1/m)."""
     W_true = rng.standard_normal((m_y, m)) / np.sqrt(m)
+
     def draw(n):
         Phi = rng.standard_normal((m, n))
         return Phi, W_true @ Phi + noise * rng.standard_normal((m_y, n))
+
     Ptr, Ytr = draw(n_train)
     Pte, Yte = draw(n_test)
     return Split(Ptr, Ytr, Pte, Yte, "square", f"synthetic (m={m} > n={n_train})")
@@ -80,15 +83,26 @@ def check_labels(labels, classes: int | None = None) -> np.ndarray:
         raise ValueError(f"labels must be >= 0; label {int(np.argmin(arr))} is {low!r}")
     limit = len(arr) if classes is None else classes
     if high >= limit:
-        rule = (f"for classes={classes}" if classes is not None else
-                f"for {len(arr)} labels (a label must be below the number of labels: classes with no sample "
-                "beyond that point to a corrupt label)")
+        rule = (
+            f"for classes={classes}"
+            if classes is not None
+            else f"for {len(arr)} labels (a label must be below the number of labels: classes with no sample "
+            "beyond that point to a corrupt label)"
+        )
         raise ValueError(f"label {int(high) if float(high).is_integer() else high} is too large {rule}")
     return arr.astype(np.int64)
 
 
-def split_classification(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, n_train: int,
-                         n_test: int, name: str, classes: int | None = None) -> Split:
+def split_classification(
+    images: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    n_train: int,
+    n_test: int,
+    name: str,
+    classes: int | None = None,
+) -> Split:
     """Features are pixels scaled to [0, 1] (columns = samples); targets one-hot; cross-entropy.
 
     Labels go through :func:`check_labels`; images must be finite (NaN pixels are refused). Only
@@ -104,17 +118,20 @@ def split_classification(images: np.ndarray, labels: np.ndarray, rng: np.random.
     if X.shape[1] == 0:
         raise ValueError(f"images have no pixels (shape {images.shape})")
     if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
-        raise ValueError(f"images must be finite; image {int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])} "
-                         "has NaN or inf pixels")
+        raise ValueError(
+            f"images must be finite; image {int(np.flatnonzero(~np.all(np.isfinite(X), axis=1))[0])} "
+            "has NaN or inf pixels"
+        )
     classes = int(labels.max()) + 1 if classes is None else classes
     if n_train + n_test > len(X):
         raise ValueError(f"n_train + n_test = {n_train + n_test} exceeds the {len(X)} samples available")
     top = max(float(X.max()), 1.0)
     order = rng.permutation(len(X))
-    tr, te = order[:n_train], order[n_train:n_train + n_test]
+    tr, te = order[:n_train], order[n_train : n_train + n_test]
     features = lambda idx: (X[idx].astype(np.float64) / top).T  # noqa: E731
-    return Split(features(tr), _one_hot(labels[tr], classes), features(te), _one_hot(labels[te], classes),
-                 "cross_entropy", name)
+    return Split(
+        features(tr), _one_hot(labels[tr], classes), features(te), _one_hot(labels[te], classes), "cross_entropy", name
+    )
 
 
 def load_digits_split(rng: np.random.Generator, *, n_train: int = 200, n_test: int = 500) -> Split:
@@ -124,8 +141,15 @@ def load_digits_split(rng: np.random.Generator, *, n_train: int = 200, n_test: i
     except ImportError as err:  # pragma: no cover - installed with the dev/figures extra
         raise ImportError("the digits experiment needs scikit-learn (pip install 'deq-verify[figures]')") from err
     d = load_digits()
-    return split_classification(d.images, d.target, rng, n_train=n_train, n_test=n_test,
-                                name=f"8x8 digits (m=64, n_train={n_train})", classes=10)
+    return split_classification(
+        d.images,
+        d.target,
+        rng,
+        n_train=n_train,
+        n_test=n_test,
+        name=f"8x8 digits (m=64, n_train={n_train})",
+        classes=10,
+    )
 
 
 #: IDX type codes and their big-endian dtypes
@@ -133,7 +157,7 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 #: largest data payload load_idx accepts; the MNIST-format training images are 47 MB, EMNIST's
 #: largest split about 0.6 GB
-IDX_MAX_BYTES = 2 ** 30
+IDX_MAX_BYTES = 2**30
 
 
 def _read_exactly(fh, size: int, path: str, what: str) -> bytes:
@@ -174,8 +198,10 @@ def load_idx(path, *, max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:
             dtype = np.dtype(IDX_TYPES[head[2]])
             nbytes = math.prod(dims) * dtype.itemsize  # Python ints: 65536^4 does not wrap to 0
             if nbytes > max_bytes:
-                raise ValueError(f"{name}: header promises {nbytes} bytes of data (dims {dims}), more than the "
-                                 f"limit of {max_bytes} bytes (max_bytes)")
+                raise ValueError(
+                    f"{name}: header promises {nbytes} bytes of data (dims {dims}), more than the "
+                    f"limit of {max_bytes} bytes (max_bytes)"
+                )
             buffer = bytearray(nbytes)
             view, got = memoryview(buffer), 0
             while got < nbytes:
@@ -186,8 +212,9 @@ def load_idx(path, *, max_bytes: int = IDX_MAX_BYTES) -> np.ndarray:
             if got != nbytes:
                 raise ValueError(f"{name}: header promises {nbytes} bytes of data, file has {got}")
             if fh.read(1):
-                raise ValueError(f"{name}: the file holds more data than its header promises ({nbytes} bytes); "
-                                 "stopped reading there")
+                raise ValueError(
+                    f"{name}: the file holds more data than its header promises ({nbytes} bytes); stopped reading there"
+                )
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ValueError(f"{name}: corrupt or truncated gzip stream ({err})") from None
     return np.frombuffer(buffer, dtype=dtype).reshape(dims)
@@ -213,12 +240,20 @@ def load_idx_dataset(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def load_idx_split(images_path: str, labels_path: str, rng: np.random.Generator, *, n_train: int = 1000,
-                   n_test: int = 2000, name: str | None = None) -> Split:
+def load_idx_split(
+    images_path: str,
+    labels_path: str,
+    rng: np.random.Generator,
+    *,
+    n_train: int = 1000,
+    n_test: int = 2000,
+    name: str | None = None,
+) -> Split:
     """MNIST-format images/labels from local IDX files (e.g. train-images-idx3-ubyte.gz)."""
     images, labels = load_idx_dataset(images_path, labels_path)
-    return split_classification(images, labels, rng, n_train=n_train, n_test=n_test,
-                                name=name or os.path.basename(os.fspath(images_path)))
+    return split_classification(
+        images, labels, rng, n_train=n_train, n_test=n_test, name=name or os.path.basename(os.fspath(images_path))
+    )
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -226,9 +261,18 @@ def mean_loss(problem: ShallowProblem, W: np.ndarray) -> float:
     return problem.value(W) / problem.n
 
 
-def train_three_models(split: Split, rng: np.random.Generator, *, gamma: float = 0.5, steps: int = 500,
-                       lr: float | None = None, record_every: int = 10, init_scale: float = 0.01,
-                       a_scale: float = 1.0, record_states: bool = False) -> dict:
+def train_three_models(
+    split: Split,
+    rng: np.random.Generator,
+    *,
+    gamma: float = 0.5,
+    steps: int = 500,
+    lr: float | None = None,
+    record_every: int = 10,
+    init_scale: float = 0.01,
+    a_scale: float = 1.0,
+    record_states: bool = False,
+) -> dict:
     """Gradient descent on the three models from the same W_0; returns per-model arrays
     ``iterations``, ``train`` and ``test`` (mean loss per sample) and the final W.
 

@@ -26,7 +26,7 @@ def minimiser_excess_floor(problem: ShallowProblem, *, gamma: float) -> float:
     """
     cond = (1 + gamma) / (1 - gamma)
     delta = 20 * problem.m * cond * EPS * max(1.0, float(np.abs(problem.minimiser).max()))
-    return 0.5 * float(np.linalg.norm(problem.gram, 2)) * problem.m * problem.m_y * delta ** 2
+    return 0.5 * float(np.linalg.norm(problem.gram, 2)) * problem.m * problem.m_y * delta**2
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ class MidpointViolation:
         return self.loss_mid - 0.5 * (self.loss_1 + self.loss_2)
 
 
-def midpoint_violation(problem: ShallowProblem, *, gamma: float, rng: np.random.Generator,
-                       scale: float = 3.0) -> MidpointViolation:
+def midpoint_violation(
+    problem: ShallowProblem, *, gamma: float, rng: np.random.Generator, scale: float = 3.0
+) -> MidpointViolation:
     """Exhibit non-convexity: two global minimisers whose midpoint is not one.
 
     Take a minimiser W* and two weight matrices A1, A2, and B_k = W* U_k so that both points have

@@ -106,8 +106,9 @@ def fixed_point_iterates(A, Phi, *, gamma, layers: int, z0=None) -> np.ndarray:
     gamma = check_gamma(gamma)
     Phi = as_matrix("Phi", Phi, shape=(A.shape[0], None))
     layers = check_positive("layers", layers, integer=True)
-    check_memory(f"layers = {layers} (an (layers + 1) x m x n array)", 8 * (layers + 1) * Phi.size,
-                 "ask for fewer layers")
+    check_memory(
+        f"layers = {layers} (an (layers + 1) x m x n array)", 8 * (layers + 1) * Phi.size, "ask for fewer layers"
+    )
     z = np.zeros_like(Phi) if z0 is None else as_matrix("z0", z0, shape=Phi.shape)
     gS = gamma * column_softmax(A)
     out = np.empty((layers + 1,) + Phi.shape)

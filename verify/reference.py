@@ -121,8 +121,14 @@ def _pseudo_huber_excess(W, Phi, Y) -> float:
     total = 0.0
     for s, d in zip(S.ravel(), D.ravel()):
         if d != 0.0:
-            weight = quad(lambda u: (1.0 - u) * (1.0 + (s + u * d) ** 2) ** -1.5, 0.0, 1.0, epsabs=0.0,
-                          epsrel=QUAD_RTOL, limit=200)[0]
+            weight = quad(
+                lambda u: (1.0 - u) * (1.0 + (s + u * d) ** 2) ** -1.5,
+                0.0,
+                1.0,
+                epsabs=0.0,
+                epsrel=QUAD_RTOL,
+                limit=200,
+            )[0]
             total += d * d * weight
     return float(total)
 
@@ -405,15 +411,36 @@ def pseudo_huber_minimiser(Phi, Y) -> tuple[float, np.ndarray]:
     return newton_minimiser(Phi, Y, "pseudo_huber", W0=least_squares(Phi, Y)[1])
 
 
-register_loss(ReferenceLoss("square", _square_value, lambda Q, Y: Q - Y, lambda Phi, Y: least_squares(Phi, Y),
-                            lambda W, Phi, Y: square_excess(W, Phi, Y), lambda Phi, Y, level: pl_constant(Phi)))
-register_loss(ReferenceLoss("cross_entropy", _cross_entropy_value, _cross_entropy_gradient, cross_entropy_minimiser,
-                            lambda W, Phi, Y: float(output_loss(W @ Phi, Y, "cross_entropy"))
-                            - cross_entropy_minimiser(Phi, Y)[0]))
-register_loss(ReferenceLoss("pseudo_huber", _pseudo_huber_value, _pseudo_huber_gradient, pseudo_huber_minimiser,
-                            _pseudo_huber_excess,
-                            # kappa_Phi / (1 + c)^3 on {L0 <= c} (docs/theory.md, section 5)
-                            lambda Phi, Y, level: pl_constant(Phi) / (1.0 + level) ** 3))
+register_loss(
+    ReferenceLoss(
+        "square",
+        _square_value,
+        lambda Q, Y: Q - Y,
+        lambda Phi, Y: least_squares(Phi, Y),
+        lambda W, Phi, Y: square_excess(W, Phi, Y),
+        lambda Phi, Y, level: pl_constant(Phi),
+    )
+)
+register_loss(
+    ReferenceLoss(
+        "cross_entropy",
+        _cross_entropy_value,
+        _cross_entropy_gradient,
+        cross_entropy_minimiser,
+        lambda W, Phi, Y: float(output_loss(W @ Phi, Y, "cross_entropy")) - cross_entropy_minimiser(Phi, Y)[0],
+    )
+)
+register_loss(
+    ReferenceLoss(
+        "pseudo_huber",
+        _pseudo_huber_value,
+        _pseudo_huber_gradient,
+        pseudo_huber_minimiser,
+        _pseudo_huber_excess,
+        # kappa_Phi / (1 + c)^3 on {L0 <= c} (docs/theory.md, section 5)
+        lambda Phi, Y, level: pl_constant(Phi) / (1.0 + level) ** 3,
+    )
+)
 
 
 # ---- trust region --------------------------------------------------------------------------
@@ -426,11 +453,13 @@ def trust_region_kkt(g, H, G, delta: float, v, multiplier: float) -> dict:
     """
     M = H + multiplier * G
     Mv = M @ v
-    return {"stationarity": float(np.linalg.norm(g + Mv) / (np.linalg.norm(g) + np.linalg.norm(Mv))),
-            "radius": float(abs(v @ G @ v - delta ** 2) / delta ** 2),
-            "multiplier": float(multiplier),
-            "lambda_min_H_plus_mu_G": float(np.linalg.eigvalsh(0.5 * (M + M.T))[0]),
-            "lambda_min_G": float(np.linalg.eigvalsh(0.5 * (G + G.T))[0])}
+    return {
+        "stationarity": float(np.linalg.norm(g + Mv) / (np.linalg.norm(g) + np.linalg.norm(Mv))),
+        "radius": float(abs(v @ G @ v - delta**2) / delta**2),
+        "multiplier": float(multiplier),
+        "lambda_min_H_plus_mu_G": float(np.linalg.eigvalsh(0.5 * (M + M.T))[0]),
+        "lambda_min_G": float(np.linalg.eigvalsh(0.5 * (G + G.T))[0]),
+    }
 
 
 def admissible_step_bound(K, H) -> float:

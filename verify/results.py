@@ -53,8 +53,13 @@ class Measurement:
         return self.value / self.tolerance if self.tolerance > 0 else float("inf")
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "value": float(self.value),
-                "tolerance": float(self.tolerance), "holds": self.holds}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "value": float(self.value),
+            "tolerance": float(self.tolerance),
+            "holds": self.holds,
+        }
 
 
 def equal(name: str, error: float, tolerance: float) -> Measurement:

@@ -71,8 +71,15 @@ def forward_errors(W, Phi, G, gamma: float, Y=None) -> dict:
     e_Gamma = gamma * (e_W * dB_norm + nW * e_dB) + m_y * EPS * Gamma_norm
     e_S = (m + 3) * EPS * np.sqrt(m)  # ||S||_F <= sqrt(m) (columns are probability vectors)
     e_dA = 0.5 * e_Gamma + 3 * e_S * Gamma_norm + 2 * m * EPS * Gamma_norm
-    return {"W": e_W, "Q": e_Q, "grad_L0": e_grad, "dB": e_dB, "Gamma": e_Gamma, "dA": e_dA,
-            "L": nG * e_Q + n * m_y * EPS * abs_loss_scale(W @ Phi, G, Y)}
+    return {
+        "W": e_W,
+        "Q": e_Q,
+        "grad_L0": e_grad,
+        "dB": e_dB,
+        "Gamma": e_Gamma,
+        "dA": e_dA,
+        "L": nG * e_Q + n * m_y * EPS * abs_loss_scale(W @ Phi, G, Y),
+    }
 
 
 def abs_loss_scale(Q, G, Y=None) -> float:
@@ -101,7 +108,7 @@ def metric_tolerance(W, m: int, gamma: float) -> float:
     """
     m_y = W.shape[0]
     inv = inverse_norm_bound(m, gamma)
-    size = inv ** 2 * (1 + gamma ** 2 * _fro(W) ** 2 / 4)
+    size = inv**2 * (1 + gamma**2 * _fro(W) ** 2 / 4)
     rho = solve_rounding(m, gamma)
     return 2 * np.sqrt(m * m_y) * size * (3 * rho + 2 * (m + m_y) * EPS)
 
@@ -123,7 +130,7 @@ def rate_tolerance(lam: float, m: int, gamma: float, cond2: float) -> float:
     cond_2(U)^2. ``cond2`` is cond_2(U), computed.
     """
     rho = solve_rounding(m, gamma)
-    return lam * (4 * (m + 3) * EPS + (2 * rho + (m + 2) * EPS) * cond2 ** 2)
+    return lam * (4 * (m + 3) * EPS + (2 * rho + (m + 2) * EPS) * cond2**2)
 
 
 def kappa_tolerance(singular_values: np.ndarray, m: int, n: int) -> float:
@@ -158,16 +165,25 @@ def residual_rounding(Phi_fro: float, Y_fro: float, W_star_fro: float, m: int, n
     return (4 * m * n + m + n) * EPS * W_star_fro * Phi_fro + (m + n) * EPS * Y_fro
 
 
-def excess_tolerance(D_norm: float, W_norm: float, Y_norm: float, Phi_norm: float, m: int, gamma: float,
-                     singular_values: np.ndarray, n: int) -> float:
+def excess_tolerance(
+    D_norm: float,
+    W_norm: float,
+    Y_norm: float,
+    Phi_norm: float,
+    m: int,
+    gamma: float,
+    singular_values: np.ndarray,
+    n: int,
+) -> float:
     """|E_core - E_ref| for E = 1/2 ||D||^2, D = (W - W*) Phi = W Phi - Y P.
 
     D errs by <= delta = (rho + m eps) ||W|| ||Phi|| + projection_rounding ||Y|| in each
     implementation; E then by <= ||D|| delta + delta^2 / 2; two implementations: twice that.
     """
-    delta = (solve_rounding(m, gamma) + m * EPS) * W_norm * Phi_norm \
-        + projection_rounding(singular_values, m, n) * Y_norm
-    return 2 * (D_norm * delta + 0.5 * delta ** 2)
+    delta = (solve_rounding(m, gamma) + m * EPS) * W_norm * Phi_norm + projection_rounding(
+        singular_values, m, n
+    ) * Y_norm
+    return 2 * (D_norm * delta + 0.5 * delta**2)
 
 
 #: Global ODE error relative to the local tolerance rtol. For these dissipative flows the

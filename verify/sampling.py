@@ -48,8 +48,15 @@ class Case:
 
     def describe(self) -> dict:
         """The scalars that, with the seed, reproduce this configuration."""
-        return {"seed": self.seed, "m": self.m, "m_y": self.m_y, "n": self.n, "gamma": self.gamma,
-                "loss": self.loss, **self.options}
+        return {
+            "seed": self.seed,
+            "m": self.m,
+            "m_y": self.m_y,
+            "n": self.n,
+            "gamma": self.gamma,
+            "loss": self.loss,
+            **self.options,
+        }
 
 
 def overlapping_labels(rng: np.random.Generator, m_y: int, n: int) -> np.ndarray:
@@ -81,9 +88,20 @@ def spread_features(rng: np.random.Generator, m: int, n: int, decades: float) ->
     return (orthonormal_columns(rng, m, k) * rng.permutation(s)) @ orthonormal_columns(rng, n, k).T
 
 
-def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss="square",
-              a_scale: float = 1.0, non_separable: bool = False, well_conditioned: bool = False,
-              phi_scale: float = 1.0, y_scale: float = 1.0, spread: float | None = None) -> Case:
+def make_case(
+    seed: int,
+    m: int,
+    m_y: int,
+    n: int,
+    gamma: float,
+    loss="square",
+    a_scale: float = 1.0,
+    non_separable: bool = False,
+    well_conditioned: bool = False,
+    phi_scale: float = 1.0,
+    y_scale: float = 1.0,
+    spread: float | None = None,
+) -> Case:
     """Random A, B ~ N(0, a_scale^2), N(0, 1); Phi ~ N(0, 1/n) (so Phi Phi^T is O(1)), or with
     singular values in [0.6, 1.2] (``well_conditioned``) or log-spaced over ``spread`` decades;
     then scaled by ``phi_scale``. Y from the loss's ``sample_targets``: N(0, y_scale^2) for real
@@ -115,8 +133,9 @@ def make_case(seed: int, m: int, m_y: int, n: int, gamma: float, loss="square",
     return Case(A, B, Phi, Y, float(gamma), loss, seed, options)
 
 
-def tight_state_wise_case(seed: int, m: int, m_y: int, n: int, gamma: float, a_scale: float = 1.0,
-                          phi_scale: float = 1.0, spread: float = 0.0) -> Case:
+def tight_state_wise_case(
+    seed: int, m: int, m_y: int, n: int, gamma: float, a_scale: float = 1.0, phi_scale: float = 1.0, spread: float = 0.0
+) -> Case:
     """A state where the state-wise inequality of Theorem 1 is an equality (square loss).
 
     With B = 0 (so W = 0) the second term of K vanishes and K = (U^{-T} U^{-1}) (x) I. Take u the
@@ -160,8 +179,9 @@ def random_shape(rng: np.random.Generator, regime: str, max_dim: int = 6) -> tup
     raise ValueError(f"regime must be one of {REGIMES}; got {regime!r}")
 
 
-def regime_for_index(rng: np.random.Generator, index: int, *, m1_every: int | None = 10,
-                     regimes: tuple[str, ...] = PROPER_REGIMES) -> str:
+def regime_for_index(
+    rng: np.random.Generator, index: int, *, m1_every: int | None = 10, regimes: tuple[str, ...] = PROPER_REGIMES
+) -> str:
     """The width regime of configuration ``index``: "m=1" exactly at indices m1_every - 1,
     2 m1_every - 1, ... (so at most 1/m1_every of any prefix), otherwise one of ``regimes``."""
     if m1_every is not None and index % m1_every == m1_every - 1:

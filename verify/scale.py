@@ -105,9 +105,14 @@ def _metric_measurements(c: Case, st, rng) -> tuple[list[Measurement], callable]
     eg = _vjp_errors(W, g, gamma)
     J_norm = np.sqrt(_norm(Kg_ref) / max(_norm(g), 1e-300)) + rounding.inverse_norm_bound(m, gamma)
     Kg_tol = 2 * (J_norm * (eg["dA"] + eg["dB"]) + _jvp_error(m, gamma, _norm(Kg_ref)))
-    return [equal("<J^T v, u> (core VJP) = <v, J u> (complex-step JVP)",
-                  abs(float(np.sum(a * UA) + np.sum(b * UB)) - float(np.sum(v * jvp))), adjoint_tol),
-            equal("matrix-free K g (core) = J (J^T g)", _norm(Kg - Kg_ref), Kg_tol)], K_ref
+    return [
+        equal(
+            "<J^T v, u> (core VJP) = <v, J u> (complex-step JVP)",
+            abs(float(np.sum(a * UA) + np.sum(b * UB)) - float(np.sum(v * jvp))),
+            adjoint_tol,
+        ),
+        equal("matrix-free K g (core) = J (J^T g)", _norm(Kg - Kg_ref), Kg_tol),
+    ], K_ref
 
 
 def _gradient_measurements(c: Case, st, rng) -> list[Measurement]:
@@ -120,8 +125,13 @@ def _gradient_measurements(c: Case, st, rng) -> list[Measurement]:
         VA, VB = _unit_directions(rng, c.A.shape, c.B.shape)
         core = float(np.sum(st.dA * VA) + np.sum(st.dB * VB))
         cs = ref.directional_derivative(c.A, c.B, c.Phi, c.Y, c.gamma, c.loss, VA, VB)
-        meas.append(equal(f"dL/dtheta along a random direction {k} = complex step", abs(core - cs),
-                          2 * (e["dA"] * _norm(VA) + e["dB"] * _norm(VB))))
+        meas.append(
+            equal(
+                f"dL/dtheta along a random direction {k} = complex step",
+                abs(core - cs),
+                2 * (e["dA"] * _norm(VA) + e["dB"] * _norm(VB)),
+            )
+        )
     return meas
 
 
@@ -149,12 +159,21 @@ def check_energy_scale(config):
     gKg = float(np.sum(g * Kg))
     eg = _vjp_errors(st.W, g, c.gamma)
     m_lam, lam = _rate_measurement(c.A, c.gamma)
-    meas += [equal("||dL/dtheta||^2 = g^T K g (energy identity)", abs(st.grad_norm_sq - gKg),
-                   4 * (_norm(st.dA) * eg["dA"] + _norm(st.dB) * eg["dB"]) + 2 * _norm(g) * metric[1].tolerance),
-             m_lam,
-             at_least("g^T K g >= lambda(A) ||g||^2", gKg, _energy_bound(lam, g),
-                      m_lam.tolerance / lam + 2 * metric[1].tolerance / max(_norm(Kg), 1e-300)),
-             _tight_energy_measurement(c, m_lam.tolerance / lam)]
+    meas += [
+        equal(
+            "||dL/dtheta||^2 = g^T K g (energy identity)",
+            abs(st.grad_norm_sq - gKg),
+            4 * (_norm(st.dA) * eg["dA"] + _norm(st.dB) * eg["dB"]) + 2 * _norm(g) * metric[1].tolerance,
+        ),
+        m_lam,
+        at_least(
+            "g^T K g >= lambda(A) ||g||^2",
+            gKg,
+            _energy_bound(lam, g),
+            m_lam.tolerance / lam + 2 * metric[1].tolerance / max(_norm(Kg), 1e-300),
+        ),
+        _tight_energy_measurement(c, m_lam.tolerance / lam),
+    ]
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}")
 
 
@@ -176,8 +195,11 @@ def _tight_energy_measurement(c: Case, lam_rtol: float) -> Measurement:
     g = np.outer(e, P[:, 0])
     gKg = float(np.sum(g * preconditioner_matvec(c.A, np.zeros((c.m_y, c.m)), g, gamma=c.gamma)))
     ratio = gKg / _energy_bound(1.0 / s[0] ** 2, g)
-    return equal("g^T K g = lambda(A) ||g||^2 at B = 0, g = e p_1^T (the equality case)", abs(ratio - 1.0),
-                 lam_rtol + 8 * c.m * EPS * (s[0] / s[-1]))
+    return equal(
+        "g^T K g = lambda(A) ||g||^2 at B = 0, g = e p_1^T (the equality case)",
+        abs(ratio - 1.0),
+        lam_rtol + 8 * c.m * EPS * (s[0] / s[-1]),
+    )
 
 
 #: largest m^2 n at which STATE-WISE also builds the tight state (an SVD and a QR of Phi's size
@@ -197,8 +219,9 @@ def _tight_state_wise_measurements(c: Case, config: dict) -> list[Measurement]:
     kappa, lambda, the excess, the gradient or the statement itself fails). Reference side: kappa
     from the SVD of Phi, lambda from a solve, L - L* = 1/2 ||Y||^2 (W = 0, Y = W* Phi) and
     ||dL/dtheta||^2 = ||Y Phi^T U^-T||^2 (dL/dA = 0 at W = 0)."""
-    t = tight_state_wise_case(c.seed + 1, c.m, c.m_y, c.n, c.gamma, a_scale=config.get("a_scale", 1.0),
-                              phi_scale=config.get("phi_scale", 1.0))
+    t = tight_state_wise_case(
+        c.seed + 1, c.m, c.m_y, c.n, c.gamma, a_scale=config.get("a_scale", 1.0), phi_scale=config.get("phi_scale", 1.0)
+    )
     problem = ShallowProblem(t.Phi, t.Y)
     st = DEQObjective(problem, gamma=t.gamma).evaluate(t.A, t.B)
     s = np.linalg.svd(t.Phi, compute_uv=False)
@@ -214,9 +237,11 @@ def _tight_state_wise_measurements(c: Case, config: dict) -> list[Measurement]:
     tol_E = rounding.excess_tolerance(_norm(t.Y), 0.0, _norm(t.Y), float(s.max()), t.m, t.gamma, s, t.n)
     rel = tol_kappa / kappa_ref + m_lam.tolerance / lam_ref + tol_E / E_ref + tol_grad / grad_sq_ref
     ratio = _state_wise_ratio(st.grad_norm_sq, problem.pl_constant, rate_constant(t.A, gamma=t.gamma), st.excess)
-    return [equal("tight state: ||dL/dtheta||^2 = reference", abs(st.grad_norm_sq - grad_sq_ref), tol_grad),
-            equal("tight state: L - L* = reference", abs(st.excess - E_ref), tol_E),
-            equal("tight state: ratio = 1 (the inequality is attained)", abs(ratio - 1.0), rel)]
+    return [
+        equal("tight state: ||dL/dtheta||^2 = reference", abs(st.grad_norm_sq - grad_sq_ref), tol_grad),
+        equal("tight state: L - L* = reference", abs(st.excess - E_ref), tol_E),
+        equal("tight state: ratio = 1 (the inequality is attained)", abs(ratio - 1.0), rel),
+    ]
 
 
 def check_state_wise_scale(config):
@@ -238,11 +263,13 @@ def check_state_wise_scale(config):
     m_lam, lam_ref = _rate_measurement(c.A, c.gamma)
     ratio = _state_wise_ratio(st.grad_norm_sq, problem.pl_constant, rate_constant(c.A, gamma=c.gamma), st.excess)
     rel = tol_kappa / kappa_ref + m_lam.tolerance / lam_ref + tol_E / E_ref + 1e-12
-    meas = [equal("kappa = reference (SVD of Phi)", abs(problem.pl_constant - kappa_ref), tol_kappa),
-            m_lam,
-            equal("L - L* = reference excess", abs(st.excess - E_ref), tol_E),
-            at_least("||dL/dtheta||^2 >= 2 kappa lambda (L - L*)", ratio, 1.0, rel)]
-    if config.get("dataset", "synthetic") == "synthetic" and c.m ** 2 * c.n <= TIGHT_WORK:
+    meas = [
+        equal("kappa = reference (SVD of Phi)", abs(problem.pl_constant - kappa_ref), tol_kappa),
+        m_lam,
+        equal("L - L* = reference excess", abs(st.excess - E_ref), tol_E),
+        at_least("||dL/dtheta||^2 >= 2 kappa lambda (L - L*)", ratio, 1.0, rel),
+    ]
+    if config.get("dataset", "synthetic") == "synthetic" and c.m**2 * c.n <= TIGHT_WORK:
         meas += _tight_state_wise_measurements(c, config)
     return outcome(meas, f"m={c.m}, m_y={c.m_y}, n={c.n}: ratio {ratio:.4g}")
 
@@ -258,12 +285,18 @@ def check_uniform_rate_scale(config):
         A = config["a_scale"] * np.random.default_rng(config["seed"]).standard_normal((m, m))
     m_lam, lam = _rate_measurement(A, gamma)
     bound = 1.0 / (1.0 + gamma * np.sqrt(m)) ** 2
-    meas = [m_lam, equal("verify.uniform_rate_bound = 1/(1 + gamma sqrt m)^2",
-                         abs(uniform_rate_bound(m, gamma=gamma) - bound), 4 * EPS * bound),
-            at_least("lambda(A) >= 1/(1 + gamma sqrt m)^2", lam, bound, m_lam.tolerance / lam)]
+    meas = [
+        m_lam,
+        equal(
+            "verify.uniform_rate_bound = 1/(1 + gamma sqrt m)^2",
+            abs(uniform_rate_bound(m, gamma=gamma) - bound),
+            4 * EPS * bound,
+        ),
+        at_least("lambda(A) >= 1/(1 + gamma sqrt m)^2", lam, bound, m_lam.tolerance / lam),
+    ]
     if config.get("concentrated"):
         row = ref.spectral_norm_lower_bound(A, gamma)
-        meas.append(at_least("lambda(A) <= 1/||U^T e_1||^2", 1.0 / row ** 2, lam, m_lam.tolerance / lam + 4 * m * EPS))
+        meas.append(at_least("lambda(A) <= 1/||U^T e_1||^2", 1.0 / row**2, lam, m_lam.tolerance / lam + 4 * m * EPS))
     return outcome(meas, f"m={m}: lambda / bound = {lam / bound:.4f}", ratio_to_bound=lam / bound, m=m)
 
 
@@ -290,7 +323,7 @@ def check_integrated_scale(config):
     # (||J_j|| <= 1), outruns the slowest guaranteed rate 2 kappa / (1 + gamma sqrt m)^2 by far:
     # then LSODA.
     inv_norm = 1.0 / np.sqrt(ref.rate_constant(c.A, c.gamma))
-    fastest = inv_norm ** 2 * (1 + c.gamma ** 2 * _norm(W0) ** 2) * float(s.max()) ** 2
+    fastest = inv_norm**2 * (1 + c.gamma**2 * _norm(W0) ** 2) * float(s.max()) ** 2
     # (LSODA's dense Jacobian of the m^2 + m_y m states must stay small: <= 2000 states, 32 MB)
     stiff = fastest > STIFF_RATIO * kappa / (1 + c.gamma * np.sqrt(c.m)) ** 2
     method = "LSODA" if stiff and c.m * (c.m + c.m_y) <= 2000 else "DOP853"

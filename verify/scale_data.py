@@ -42,7 +42,7 @@ def scale_shape(rng: np.random.Generator, regime: str) -> tuple[int, int, int]:
     m_y = int(rng.integers(1, MAX_OUTPUTS + 1))
     if regime == "m<n":  # (a rejection loop in the sampler applies the caps)
         m = _log_int(rng, 2, MAX_WIDTH)
-        n_max = int(min(MAX_SAMPLES, SCALE_WORK / m ** 2))
+        n_max = int(min(MAX_SAMPLES, SCALE_WORK / m**2))
         return m, m_y, _log_int(rng, 2 * m, max(2 * m, n_max))
     if regime == "m>n":
         m = _log_int(rng, 20, MAX_WIDTH)
@@ -83,15 +83,20 @@ def check_idx_files(images, labels) -> tuple[int, int, int]:
         raise ValueError(f"{images}: {m} pixels per image; the scale tier's widths are 1-{MAX_WIDTH} pixels")
     y = y[:n]
     if int(y.max()) >= MAX_OUTPUTS:
-        raise ValueError(f"{labels}: label {int(y.max())} is too large; the scale tier has at most {MAX_OUTPUTS} "
-                         f"classes (labels 0-{MAX_OUTPUTS - 1})")
+        raise ValueError(
+            f"{labels}: label {int(y.max())} is too large; the scale tier has at most {MAX_OUTPUTS} "
+            f"classes (labels 0-{MAX_OUTPUTS - 1})"
+        )
     m_y = int(y.max()) + 1
     if m_y < 2:
-        raise ValueError(f"{labels}: every one of the first {n} labels is {int(y.max())}; the claims need at least "
-                         "2 classes")
+        raise ValueError(
+            f"{labels}: every one of the first {n} labels is {int(y.max())}; the claims need at least 2 classes"
+        )
     if not np.any(X[:n]):
-        raise ValueError(f"{images}: every pixel of the first {n} images is 0 (Phi = 0: no nonzero singular value, "
-                         "so kappa does not exist)")
+        raise ValueError(
+            f"{images}: every pixel of the first {n} images is 0 (Phi = 0: no nonzero singular value, "
+            "so kappa does not exist)"
+        )
     return n, m, m_y
 
 

@@ -147,8 +147,9 @@ def separability_lp(Phi: np.ndarray, Y: np.ndarray) -> Separability:
     j = np.arange(m)
     rows = np.repeat(np.arange(n_pairs), 2 * m + 1)
     # per row: -phi_i on D[y_i, :], +phi_i on D[k, :] (D[a, j] at index a m + j), +1 on t_row
-    cols = np.concatenate([labels[pair_i][:, None] * m + j, pair_k[:, None] * m + j,
-                           (nd + np.arange(n_pairs))[:, None]], axis=1).ravel()
+    cols = np.concatenate(
+        [labels[pair_i][:, None] * m + j, pair_k[:, None] * m + j, (nd + np.arange(n_pairs))[:, None]], axis=1
+    ).ravel()
     vals = np.concatenate([-P[:, pair_i].T, P[:, pair_i].T, np.ones((n_pairs, 1))], axis=1).ravel()
     A_ub = sps.csr_matrix((vals, (rows, cols)), shape=(n_pairs, nd + n_pairs))
     A_ub.sum_duplicates()  # k = y_i never occurs, but a zero column entry leaves an explicit zero
@@ -174,5 +175,8 @@ def separability_lp(Phi: np.ndarray, Y: np.ndarray) -> Separability:
 def certified(labels: np.ndarray, m_y: int, status: str) -> Separability:
     """The Separability of a certificate: no strict pair, or every pair strict."""
     pairs = _pairs(labels, m_y)
-    return Separability(status, np.zeros_like(pairs) if status == "non-separable" else pairs,
-                        "dual certificate" if status == "non-separable" else "separating W")
+    return Separability(
+        status,
+        np.zeros_like(pairs) if status == "non-separable" else pairs,
+        "dual certificate" if status == "non-separable" else "separating W",
+    )

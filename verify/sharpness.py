@@ -70,8 +70,10 @@ class Family:
     def instance(self, x: np.ndarray) -> dict:
         m, m_y, n = self.shapes
         sizes = np.cumsum([m * m, m_y * m, m * n, m_y * n])
-        A, B, Phi, Y = (part.reshape(shape) for part, shape in
-                        zip(np.split(x[:sizes[-1]], sizes[:-1]), ((m, m), (m_y, m), (m, n), (m_y, n))))
+        A, B, Phi, Y = (
+            part.reshape(shape)
+            for part, shape in zip(np.split(x[: sizes[-1]], sizes[:-1]), ((m, m), (m_y, m), (m, n), (m_y, n)))
+        )
         gamma = float(_gamma(x[-1])) if self.gamma is None else self.gamma
         return {"A": A, "B": B, "Phi": Phi, "Y": Y, "gamma": gamma}
 
@@ -122,6 +124,7 @@ def _tight_state(shapes):
 
         c = tight_state_wise_case(int(rng.integers(2**32)), *shapes, float(rng.uniform(0.2, 0.8)))
         return {"A": c.A, "B": c.B + 1e-3 * rng.standard_normal(c.B.shape), "Phi": c.Phi, "Y": c.Y, "gamma": c.gamma}
+
     return start
 
 
@@ -130,8 +133,14 @@ def _concentrated(shapes, gap: float = 6.0, gamma: float = 0.95):
         m, m_y, n = shapes
         A = rng.standard_normal((m, m))
         A[0, :] += gap
-        return {"A": A, "B": rng.standard_normal((m_y, m)), "Phi": rng.standard_normal((m, n)),
-                "Y": rng.standard_normal((m_y, n)), "gamma": gamma}
+        return {
+            "A": A,
+            "B": rng.standard_normal((m_y, m)),
+            "Phi": rng.standard_normal((m, n)),
+            "Y": rng.standard_normal((m_y, n)),
+            "gamma": gamma,
+        }
+
     return start
 
 

@@ -33,8 +33,9 @@ class TrustRegionSolution:
     boundary: bool
 
 
-def solve_trust_region(g: np.ndarray, H: np.ndarray, G: np.ndarray, delta: float, *,
-                       tol: float = 1e-12, max_iter: int = 200) -> TrustRegionSolution:
+def solve_trust_region(
+    g: np.ndarray, H: np.ndarray, G: np.ndarray, delta: float, *, tol: float = 1e-12, max_iter: int = 200
+) -> TrustRegionSolution:
     """More-Sorensen for min g^T v + 1/2 v^T H v s.t. v^T G v <= delta^2 (G SPD, H symmetric).
 
     With G = L L^T and w = L^T v the problem becomes the Euclidean one with g~ = L^{-1} g and
@@ -83,7 +84,7 @@ def solve_trust_region(g: np.ndarray, H: np.ndarray, G: np.ndarray, delta: float
             return TrustRegionSolution(back(w), mu, it, True)
         # Newton on phi(mu) = 1/delta - 1/||w||: phi' = -(w^T (H~+mu I)^{-1} w) / ||w||^3.
         q = sla.cho_solve(c, w)
-        mu_new = mu + (w_norm / delta - 1.0) * w_norm ** 2 / float(w @ q)
+        mu_new = mu + (w_norm / delta - 1.0) * w_norm**2 / float(w @ q)
         if mu_new <= mu_low:  # safeguard: stay where H~ + mu I is positive definite
             mu_new = 0.5 * (mu + mu_low)
         mu = mu_new
@@ -116,8 +117,9 @@ def frozen_A_preconditioner(layer, m_y: int) -> np.ndarray:
     return np.kron(V @ V.T, np.eye(m_y))
 
 
-def trust_region_iteration(problem, A_path: np.ndarray, B_path: np.ndarray, times: np.ndarray, *,
-                           gamma: float, tol: float = 1e-13) -> np.ndarray:
+def trust_region_iteration(
+    problem, A_path: np.ndarray, B_path: np.ndarray, times: np.ndarray, *, gamma: float, tol: float = 1e-13
+) -> np.ndarray:
     """The discrete trust-region Newton method on the shallow model with metric from the
     co-evolving DEQ state: W_{k+1} = W_k + v_k, v_k solving the subproblem at W_k with
     G_k = K(A_{t_k}, B_{t_k})^{-1}/dt_k - H(W_k) and delta_k = ||dt_k K g(W_k)||_{G_k}.
@@ -165,8 +167,9 @@ class CorrespondenceCheck:
         return self.relative_error <= self.tolerance and abs(self.multiplier - 1.0) <= self.tolerance
 
 
-def check_correspondence(objective, A: np.ndarray, B: np.ndarray, *,
-                         dt_fraction: float = 0.5, tol: float = 1e-12) -> CorrespondenceCheck:
+def check_correspondence(
+    objective, A: np.ndarray, B: np.ndarray, *, dt_fraction: float = 0.5, tol: float = 1e-12
+) -> CorrespondenceCheck:
     """At state (A, B): the independent trust-region solution against -dt K g.
 
     dt = dt_fraction * (admissible bound). The solver stops when ||w|| matches delta to a relative

@@ -34,6 +34,7 @@ def test_json_report_lists_claims_and_is_deterministic(tmp_path, capsys):
 
 def test_different_seeds_give_different_configurations(tmp_path):
     from verify.campaign import claim_configurations
+
     claim = CLAIMS[0]
     assert claim_configurations(claim, 0, 3) != claim_configurations(claim, 1, 3)
     assert claim_configurations(claim, 0, 3) == claim_configurations(claim, 0, 3)

@@ -95,38 +95,76 @@ def _scaled(function, factor):
 _PL_CONSTANT = losses.ShallowProblem.__dict__["pl_constant"].func
 
 MUTANTS = {
-    "Hessian of L0 x 0.5": (lambda mp: mp.setattr(losses.ShallowProblem, "hessian",
-                                                   _scaled(losses.ShallowProblem.hessian, 0.5)),
-                            ["HESSIAN", "TRUST-REGION"]),
-    "kappa x 0.5": (lambda mp: mp.setattr(losses.ShallowProblem, "pl_constant",
-                                          property(lambda self: 0.5 * _PL_CONSTANT(self))),
-                    ["STATE-WISE", "INTEGRATED"]),
+    "Hessian of L0 x 0.5": (
+        lambda mp: mp.setattr(losses.ShallowProblem, "hessian", _scaled(losses.ShallowProblem.hessian, 0.5)),
+        ["HESSIAN", "TRUST-REGION"],
+    ),
+    "kappa x 0.5": (
+        lambda mp: mp.setattr(losses.ShallowProblem, "pl_constant", property(lambda self: 0.5 * _PL_CONSTANT(self))),
+        ["STATE-WISE", "INTEGRATED"],
+    ),
     # the dense 1/||U||_2^2 under rate_constant_unchecked and under RateTracker (trajectories)
-    "lambda(A) x 0.95": (lambda mp: _patch_everywhere(mp, convergence, "rate_from_implicit_matrix",
-                                                      _scaled(convergence.rate_from_implicit_matrix, 0.95)),
-                         ["ENERGY", "STATE-WISE", "UNIFORM-RATE", "NAIVE-BOUND-FALSE", "INTEGRATED"]),
-    "uniform bound 1/(1 + gamma m)^2": (lambda mp: _patch_everywhere(
-        mp, convergence, "uniform_rate_bound", lambda m, *, gamma: 1.0 / (1.0 + gamma * m) ** 2), ["UNIFORM-RATE"]),
-    "softmax VJP summed over rows": (lambda mp: _patch_everywhere(
-        mp, gradients, "softmax_vjp", lambda S, G: S * G - S * (S * G).sum(axis=-1, keepdims=True)),
-        ["GRAD-FD", "UNROLLED", "CONSERVATION"]),
-    "Gamma transposed": (lambda mp: _patch_everywhere(
-        mp, gradients, "implicit_gradients",
-        lambda layer, W, g: (gradients.softmax_vjp(layer.S, (layer.gamma * (W.T @ layer.right_solve_transposed(g))).T),
-                             layer.right_solve_transposed(g))), ["GRAD-FD", "STATE-WISE", "ENERGY"]),
-    "dL/dB with U^-1": (lambda mp: _patch_everywhere(
-        mp, gradients, "implicit_gradients",
-        lambda layer, W, g: (gradients.softmax_vjp(layer.S, layer.gamma * (W.T @ layer.right_solve(g))),
-                             layer.right_solve(g))), ["GRAD-FD", "STATIONARY"]),
+    "lambda(A) x 0.95": (
+        lambda mp: _patch_everywhere(
+            mp, convergence, "rate_from_implicit_matrix", _scaled(convergence.rate_from_implicit_matrix, 0.95)
+        ),
+        ["ENERGY", "STATE-WISE", "UNIFORM-RATE", "NAIVE-BOUND-FALSE", "INTEGRATED"],
+    ),
+    "uniform bound 1/(1 + gamma m)^2": (
+        lambda mp: _patch_everywhere(
+            mp, convergence, "uniform_rate_bound", lambda m, *, gamma: 1.0 / (1.0 + gamma * m) ** 2
+        ),
+        ["UNIFORM-RATE"],
+    ),
+    "softmax VJP summed over rows": (
+        lambda mp: _patch_everywhere(
+            mp, gradients, "softmax_vjp", lambda S, G: S * G - S * (S * G).sum(axis=-1, keepdims=True)
+        ),
+        ["GRAD-FD", "UNROLLED", "CONSERVATION"],
+    ),
+    "Gamma transposed": (
+        lambda mp: _patch_everywhere(
+            mp,
+            gradients,
+            "implicit_gradients",
+            lambda layer, W, g: (
+                gradients.softmax_vjp(layer.S, (layer.gamma * (W.T @ layer.right_solve_transposed(g))).T),
+                layer.right_solve_transposed(g),
+            ),
+        ),
+        ["GRAD-FD", "STATE-WISE", "ENERGY"],
+    ),
+    "dL/dB with U^-1": (
+        lambda mp: _patch_everywhere(
+            mp,
+            gradients,
+            "implicit_gradients",
+            lambda layer, W, g: (
+                gradients.softmax_vjp(layer.S, layer.gamma * (W.T @ layer.right_solve(g))),
+                layer.right_solve(g),
+            ),
+        ),
+        ["GRAD-FD", "STATIONARY"],
+    ),
     # a guard that lets gamma = 0 (or 1, NaN) through; the theorems need gamma in (0, 1)
-    "gamma unchecked": (lambda mp: _patch_everywhere(mp, verify._validation, "check_gamma", lambda g: float(g)),
-                        ["HYPOTHESES"]),
+    "gamma unchecked": (
+        lambda mp: _patch_everywhere(mp, verify._validation, "check_gamma", lambda g: float(g)),
+        ["HYPOTHESES"],
+    ),
     # the lambda tracker's Gram-Schmidt without its guard against rounding noise (the bug it had)
-    "RateTracker keeps noise directions": (lambda mp: mp.setattr(
-        convergence.RateTracker, "_orthonormal", staticmethod(_unguarded_orthonormal)), ["UNIFORM-RATE"]),
-    "K x (1 + 1e-6)": (lambda mp: _patch_everywhere(
-        mp, verify.dynamics, "preconditioner_from_layer", _scaled(verify.dynamics.preconditioner_from_layer, 1 + 1e-6)),
-        ["ENERGY", "TRUST-REGION"]),
+    "RateTracker keeps noise directions": (
+        lambda mp: mp.setattr(convergence.RateTracker, "_orthonormal", staticmethod(_unguarded_orthonormal)),
+        ["UNIFORM-RATE"],
+    ),
+    "K x (1 + 1e-6)": (
+        lambda mp: _patch_everywhere(
+            mp,
+            verify.dynamics,
+            "preconditioner_from_layer",
+            _scaled(verify.dynamics.preconditioner_from_layer, 1 + 1e-6),
+        ),
+        ["ENERGY", "TRUST-REGION"],
+    ),
 }
 
 
@@ -147,8 +185,10 @@ def test_the_true_formulas_pass_those_claims():
 def test_claims_are_listed_with_a_symbolic_status():
     for claim in CLAIMS:
         # "proof on paper" alone: every step is a written proof (docs/theory.md), none decided by SymPy
-        assert (claim.symbolic.startswith(("exact", "not applicable", "column sums derived", "dsolve"))
-                or "proof on paper" in claim.symbolic), claim.id
+        assert (
+            claim.symbolic.startswith(("exact", "not applicable", "column sums derived", "dsolve"))
+            or "proof on paper" in claim.symbolic
+        ), claim.id
     assert DERIVATIONS  # SYMBOLIC runs every derivation of theory.catalogue
 
 

@@ -46,8 +46,11 @@ def _indexed_sample(rng, index):
 def _raises_at_two(config):
     if config["index"] == 2:
         raise ValueError(f"broken on purpose at {config['index']}")
-    return outcome([equal("seed-dependent error", (config["seed"] % 1000) / 1e4, 1.0)], f"seed {config['seed']}",
-                   residue=config["seed"] % 7)
+    return outcome(
+        [equal("seed-dependent error", (config["seed"] % 1000) / 1e4, 1.0)],
+        f"seed {config['seed']}",
+        residue=config["seed"] % 7,
+    )
 
 
 def _dies_at_three(config):
@@ -111,8 +114,14 @@ def cluster():
 
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.CRITICAL, scheduler_kwargs={"allowed_failures": 0}) as c:
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.CRITICAL,
+        scheduler_kwargs={"allowed_failures": 0},
+    ) as c:
         yield c.scheduler_address
 
 
@@ -326,10 +335,10 @@ def test_a_pool_that_breaks_between_waits_sends_the_task_to_the_suspects(monkeyp
     assert calls["n"] > 3
 
 
-
 @pytest.mark.parametrize("backend", ["local", "dask"])
-def test_a_worker_that_dies_is_reported_with_its_replay_line_and_the_run_goes_on(backend, request, monkeypatch,
-                                                                                 tmp_path, capsys):
+def test_a_worker_that_dies_is_reported_with_its_replay_line_and_the_run_goes_on(
+    backend, request, monkeypatch, tmp_path, capsys
+):
     _patch(monkeypatch, "EXPRESSIVITY", _dies_at_three)
     option = ["--workers", "2"] if backend == "local" else ["--scheduler", request.getfixturevalue("cluster")]
     path = tmp_path / "r.json"
@@ -351,8 +360,22 @@ def test_fail_fast_stops_at_the_same_configuration_as_the_serial_path(monkeypatc
     reports = []
     for workers in ("1", "2"):
         path = tmp_path / f"{workers}.json"
-        assert main(["--only", "EXPRESSIVITY,WELL-POSED", "--count", "40", "--fail-fast", "--workers", workers,
-                     "--json", str(path)]) == 1
+        assert (
+            main(
+                [
+                    "--only",
+                    "EXPRESSIVITY,WELL-POSED",
+                    "--count",
+                    "40",
+                    "--fail-fast",
+                    "--workers",
+                    workers,
+                    "--json",
+                    str(path),
+                ]
+            )
+            == 1
+        )
         reports.append(_report(path))
     assert reports[0] == reports[1]
     assert reports[0]["claims"][0]["tried"] == 4 and reports[0]["claims"][1]["tried"] == 0

@@ -18,8 +18,14 @@ def _toy_spec(claim_id: str) -> ClaimSpec:
     def sample(rng, index):
         return {"seed": int(rng.integers(2**32)), "index": index}
 
-    return ClaimSpec(id=claim_id, statement="toy", provenance="suite-derived", symbolic="not applicable",
-                     theorem="toy", default=Tier(sample=sample, check=lambda c: None, quick=3, thorough=3))
+    return ClaimSpec(
+        id=claim_id,
+        statement="toy",
+        provenance="suite-derived",
+        symbolic="not applicable",
+        theorem="toy",
+        default=Tier(sample=sample, check=lambda c: None, quick=3, thorough=3),
+    )
 
 
 def test_adding_a_claim_leaves_every_other_claims_configurations_unchanged(monkeypatch):

@@ -53,9 +53,18 @@ def scale_configs(draw, losses=("square", "cross_entropy"), max_width=MAX_WIDTH)
         n = draw(_log_uniform(10, m // 2))
     if loss == "cross_entropy":
         m_y = max(m_y, 2)
-    return {"seed": draw(st.integers(0, 2**32 - 1)), "regime": regime, "m": m, "m_y": m_y, "n": n,
-            "gamma": draw(st.floats(0.05, 0.95)), "loss": loss, "a_scale": draw(st.sampled_from([0.1, 1.0, 3.0])),
-            "dataset": "synthetic", "phi_scale": float(10 ** draw(st.floats(-1, 1)))}
+    return {
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "regime": regime,
+        "m": m,
+        "m_y": m_y,
+        "n": n,
+        "gamma": draw(st.floats(0.05, 0.95)),
+        "loss": loss,
+        "a_scale": draw(st.sampled_from([0.1, 1.0, 3.0])),
+        "dataset": "synthetic",
+        "phi_scale": float(10 ** draw(st.floats(-1, 1))),
+    }
 
 
 def _holds(outcome):
@@ -75,11 +84,19 @@ def test_state_wise_at_scale(config):
 
 
 @settings(max_examples=EXAMPLES)
-@given(_log_uniform(2, scale.MAX_WIDTH if AT_SCALE else 256), st.floats(0.01, 0.99), st.integers(0, 2**32 - 1),
-       st.sampled_from([0.1, 1.0, 10.0]), st.booleans())
+@given(
+    _log_uniform(2, scale.MAX_WIDTH if AT_SCALE else 256),
+    st.floats(0.01, 0.99),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0.1, 1.0, 10.0]),
+    st.booleans(),
+)
 def test_uniform_rate_at_scale(m, gamma, seed, a_scale, concentrated):
-    config = {"m": m, "gamma": gamma, "concentrated": True} if concentrated else \
-        {"seed": seed, "m": m, "gamma": gamma, "a_scale": a_scale}
+    config = (
+        {"m": m, "gamma": gamma, "concentrated": True}
+        if concentrated
+        else {"seed": seed, "m": m, "gamma": gamma, "a_scale": a_scale}
+    )
     _holds(scale.check_uniform_rate_scale(config))
 
 
@@ -97,8 +114,9 @@ def test_trust_region_at_scale(config):
 
 @pytest.mark.slow
 @settings(max_examples=EXAMPLES)
-@given(scale_configs(losses=("square",), max_width=min(MAX_WIDTH, 128)).map(
-    lambda c: {**c, "gamma": min(c["gamma"], 0.8)}))
+@given(
+    scale_configs(losses=("square",), max_width=min(MAX_WIDTH, 128)).map(lambda c: {**c, "gamma": min(c["gamma"], 0.8)})
+)
 def test_integrated_at_scale(config):
     _holds(scale.check_integrated_scale(config))
 
@@ -113,8 +131,16 @@ def test_uniform_rate_config_keys_match_the_sampler():
 def test_digits_in_full_hold():
     """The real-data configuration: all 1797 digits, 64 pixels, 10 classes, both losses."""
     for loss in ("square", "cross_entropy"):
-        config = {"seed": 3, "dataset": "digits", "loss": loss, "gamma": 0.7, "a_scale": 1.0,
-                  "m": 64, "m_y": 10, "n": 1797}
+        config = {
+            "seed": 3,
+            "dataset": "digits",
+            "loss": loss,
+            "gamma": 0.7,
+            "a_scale": 1.0,
+            "m": 64,
+            "m_y": 10,
+            "n": 1797,
+        }
         case = scale.scale_case(config)
         assert case.Phi.shape == (64, 1797) and case.Y.shape == (10, 1797)
         _holds(scale.check_energy_scale(config))
@@ -122,15 +148,27 @@ def test_digits_in_full_hold():
 
 def test_a_wrong_metric_fails_energy_at_scale(monkeypatch):
     """K's second term with gamma instead of gamma^2 (a one-factor slip) must fail ENERGY at scale."""
+
     def wrong(A, B, G, *, gamma):  # preconditioner_apply with gamma in place of gamma^2
         layer = ImplicitLayer.from_weights(A, gamma=gamma)
         W = layer.end_to_end_weight(B)
         X = layer.right_solve_transposed(G)
         second = W @ softmax_vjp(layer.S, softmax_vjp(layer.S, W.T @ X))
         return layer.right_solve(X + gamma * second)
+
     monkeypatch.setattr(scale, "preconditioner_matvec", wrong)
-    config = {"seed": 1, "regime": "m<n", "m": 12, "m_y": 3, "n": 60, "gamma": 0.6, "loss": "square",
-              "a_scale": 1.0, "dataset": "synthetic", "phi_scale": 1.0}
+    config = {
+        "seed": 1,
+        "regime": "m<n",
+        "m": 12,
+        "m_y": 3,
+        "n": 60,
+        "gamma": 0.6,
+        "loss": "square",
+        "a_scale": 1.0,
+        "dataset": "synthetic",
+        "phi_scale": 1.0,
+    }
     assert not scale.check_energy_scale(config).passed
 
 
@@ -155,20 +193,40 @@ def test_cli_scale_tier_with_idx_files(tmp_path):
     images = _write_idx(tmp_path / "images.idx", rng.integers(0, 256, (300, 6, 6)).astype(np.uint8), 0x08)
     labels = _write_idx(tmp_path / "labels.idx", rng.integers(0, 4, 300).astype(np.uint8), 0x08)
     report_path = tmp_path / "report.json"
-    assert main(["--scale", "--idx", images, labels, "--only", "STATE-WISE", "--count", "8", "--workers", "1",
-                 "--json", str(report_path)]) == 0
+    assert (
+        main(
+            [
+                "--scale",
+                "--idx",
+                images,
+                labels,
+                "--only",
+                "STATE-WISE",
+                "--count",
+                "8",
+                "--workers",
+                "1",
+                "--json",
+                str(report_path),
+            ]
+        )
+        == 0
+    )
     report = json.loads(report_path.read_text())
     assert report["tier"] == "scale" and report["wall_time"] > 0
     datasets = [r["config"].get("dataset") for r in report["claims"][0]["records"]]
     assert "idx" in datasets and "digits" in datasets and "synthetic" in datasets
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--idx", "a", "b"], "--idx needs --scale"),
-    (["--scale", "--idx", "/nonexistent/images", "/nonexistent/labels"], "--idx IMAGES"),
-    (["--scale", "--only", "WELL-POSED"], "unknown claim(s) ['WELL-POSED'] in the scale tier"),
-    (["--scale", "--certify"], "--certify does not apply with --scale"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--idx", "a", "b"], "--idx needs --scale"),
+        (["--scale", "--idx", "/nonexistent/images", "/nonexistent/labels"], "--idx IMAGES"),
+        (["--scale", "--only", "WELL-POSED"], "unknown claim(s) ['WELL-POSED'] in the scale tier"),
+        (["--scale", "--certify"], "--certify does not apply with --scale"),
+    ],
+)
 def test_cli_scale_refusals(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         code = main(argv)
@@ -191,6 +249,7 @@ def test_record_excess_off_never_computes_the_optimum(monkeypatch):
 
     def no_lp(self, problem):
         raise AssertionError("the separability LP ran")
+
     monkeypatch.setattr(CrossEntropyLoss, "_analysis", no_lp)  # the one route to separability and L*
     problem = ShallowProblem(Phi, labels, "cross_entropy")
     gd = gradient_descent(A, B, problem, gamma=0.5, lr=0.01, steps=3, record_excess=False)
@@ -212,5 +271,12 @@ def test_implicit_solver_with_a_huge_jacobian_is_refused(method):
     rng = np.random.default_rng(0)
     m = 200
     with pytest.raises(ValueError, match=f"method '{method}' needs a dense 40400 x 40400 Jacobian"):
-        gradient_flow(0.1 * rng.standard_normal((m, m)), rng.standard_normal((2, m)), rng.standard_normal((m, 5)),
-                      rng.standard_normal((2, 5)), gamma=0.5, T=1.0, method=method)
+        gradient_flow(
+            0.1 * rng.standard_normal((m, m)),
+            rng.standard_normal((2, m)),
+            rng.standard_normal((m, 5)),
+            rng.standard_normal((2, 5)),
+            gamma=0.5,
+            T=1.0,
+            method=method,
+        )

@@ -27,16 +27,16 @@ def test_state_wise_holds_where_hypothesis_drives_its_slack_down(case):
     state = verify.gradients.DEQObjective(problem, gamma=case.gamma).evaluate(case.A, case.B)
     if state.excess <= 1e-12 * max(problem.optimal_loss, 1.0):
         return  # at the optimum both sides vanish
-    ratio = verify.convergence.state_wise_ratio(state.grad_norm_sq, state.excess, kappa=problem.pl_constant,
-                                                rate=verify.rate_constant(case.A, gamma=case.gamma))
+    ratio = verify.convergence.state_wise_ratio(
+        state.grad_norm_sq, state.excess, kappa=problem.pl_constant, rate=verify.rate_constant(case.A, gamma=case.gamma)
+    )
     target(-math.log(ratio), label="-log(state-wise ratio)")
     # the ratio of four rounded factors: each relative error is a few hundred eps at these sizes
     assert ratio >= 1 - 1e-9, ratio
 
 
 @settings(max_examples=80)
-@given(m=st.integers(2, 12), gamma=st.floats(0.05, 0.99),
-       A=st.lists(st.floats(-30, 30), min_size=144, max_size=144))
+@given(m=st.integers(2, 12), gamma=st.floats(0.05, 0.99), A=st.lists(st.floats(-30, 30), min_size=144, max_size=144))
 def test_uniform_bound_holds_where_hypothesis_drives_its_slack_down(m, gamma, A):
     A = np.array(A[: m * m]).reshape(m, m)
     lam = verify.rate_constant(A, gamma=gamma)

@@ -34,5 +34,3 @@ def cond_bound(gamma):
 def state(shape, seed=0, gamma=0.9):
     case = make_case(seed, *shape, gamma)
     return case.A, case.B, case.Phi, case.Y
-
-

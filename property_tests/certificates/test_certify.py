@@ -8,7 +8,6 @@ per quantity). Extreme scales, arguments, the plan and the command line: test_ce
 the structured metric: test_certify_structured.py.
 """
 
-
 import numpy as np
 import pytest
 from certify_support import EPS, assert_encloses, assert_matrix_encloses, cond_bound, state, statuses
@@ -29,8 +28,8 @@ from verify.trust_region import solve_trust_region
 def test_inequality_items_decide_only_on_whole_balls():
     assert C.inequality("x > 0", arb("1e-30 +/- 1e-31")).status == C.PROVED
     assert C.inequality("x > 0", arb("-1e-30 +/- 1e-31")).status == C.FAILED
-    assert C.inequality("x > 0", arb("0 +/- 1e-300")).status == C.UNDECIDED          # straddles
-    assert C.inequality("x > 0", arb(1) / arb("0 +/- 1")).status == C.UNDECIDED       # [+/- inf]
+    assert C.inequality("x > 0", arb("0 +/- 1e-300")).status == C.UNDECIDED  # straddles
+    assert C.inequality("x > 0", arb(1) / arb("0 +/- 1")).status == C.UNDECIDED  # [+/- inf]
     assert C.positive_definite("M > 0", arb("nan")).status == C.UNDECIDED
     huge = arb(10) ** 1000  # beyond float64: decided in Arb, reported as +inf
     item = C.inequality("x > 0", huge)
@@ -39,23 +38,23 @@ def test_inequality_items_decide_only_on_whole_balls():
 
 def test_equation_items_report_consistency_bits_from_the_balls():
     # residual within 2^-70 of 0, largest term 1: consistent to 2^-69 or 2^-70 (radius rounded up)
-    item = C.equation("x = y", [arb(0, 2.0 ** -70)], [arb(1)])
+    item = C.equation("x = y", [arb(0, 2.0**-70)], [arb(1)])
     assert item.status == C.CONSISTENT and item.consistent_bits in (69, 70)
     # the same relative size with terms beyond float64 (1e1000): no overflow, the same k
     big = arb(10) ** 1000
-    item = C.equation("x = y", [arb(0, 2.0 ** -70) * big], [big])
+    item = C.equation("x = y", [arb(0, 2.0**-70) * big], [big])
     assert item.status == C.CONSISTENT and item.consistent_bits in (68, 69, 70)
     assert C.equation("x = y", [arb("1e-40 +/- 1e-41")], [arb(1)]).status == C.FAILED
-    assert C.equation("x = y", [arb(0)], [arb(1)]).status == C.PROVED                 # exactly 0
+    assert C.equation("x = y", [arb(0)], [arb(1)]).status == C.PROVED  # exactly 0
     assert C.equation("x = y", [arb(0, 1e-20)], [arb(0, 1e-10)]).status == C.UNDECIDED  # terms may vanish
-    assert C.equation("x = y", [arb(0, 2.0)], [arb(1)]).status == C.UNDECIDED          # wider than the terms
+    assert C.equation("x = y", [arb(0, 2.0)], [arb(1)]).status == C.UNDECIDED  # wider than the terms
     assert C.equation("x = y", [arb(1) / arb("0 +/- 1")], [arb(1)]).status == C.UNDECIDED
 
 
 def test_verdicts_need_every_item_and_equations_to_two_to_the_minus_64():
     proved = C.inequality("a", arb(1))
-    eq = C.equation("b", [arb(0, 2.0 ** -100)], [arb(1)])
-    short = C.equation("c", [arb(0, 2.0 ** -40)], [arb(1)])
+    eq = C.equation("b", [arb(0, 2.0**-100)], [arb(1)])
+    short = C.equation("c", [arb(0, 2.0**-40)], [arb(1)])
     assert proof.verdict_of([proved]) == C.CERTIFIED
     assert proof.verdict_of([proved, eq]) == C.CONSISTENT
     assert proof.verdict_of([proved, short]) == C.NOT_CERTIFIED
@@ -66,12 +65,14 @@ def test_verdicts_need_every_item_and_equations_to_two_to_the_minus_64():
 def test_the_precision_loop_keeps_going_until_equations_reach_the_target():
     # an equation with a residual of 2^-50 at every precision: violated once the ball is narrow enough
     def compute(cert):
-        cert.items.append(C.equation("x = y", [arb(2.0 ** -50) + arb(0, 2.0 ** (10 - ctx.prec))], [arb(1)]))
+        cert.items.append(C.equation("x = y", [arb(2.0**-50) + arb(0, 2.0 ** (10 - ctx.prec))], [arb(1)]))
+
     cert = C.run_certificate("UNIFORM-RATE", {}, compute)
     assert cert.status == C.VIOLATED and cert.bits == 106 and cert.history[0][:2] == (53, C.NOT_CERTIFIED)
 
     def exact(cert):  # a true equation: consistent at the first precision whose k reaches 64
         cert.items.append(C.equation("x = y", [arb(0, 2.0 ** (10 - ctx.prec))], [arb(1)]))
+
     cert = C.run_certificate("UNIFORM-RATE", {}, exact)
     assert cert.status == C.CONSISTENT and cert.bits == 106 and cert.consistent_bits >= C.EQUATION_BITS
 
@@ -148,7 +149,7 @@ def test_naive_bound_is_certified_false_at_the_concentrated_weight():
     assert float(lam.rad()) < 1e-13
     # float64 lambda = 1/||U||_2^2 from an SVD: relative error <= c m eps
     assert_encloses(lam, verify.rate_constant(C.concentrated_instance(30), gamma=0.9), 10 * 30 * EPS, "lambda")
-    assert cert.enclosures["1/(1+gamma)^2"].contains(1 / 1.9 ** 2)
+    assert cert.enclosures["1/(1+gamma)^2"].contains(1 / 1.9**2)
     assert cert.enclosures["1/(1+gamma sqrt m)^2"].contains(1 / (1 + 0.9 * np.sqrt(30)) ** 2)
 
 
@@ -160,8 +161,9 @@ def test_naive_bound_certificate_reports_a_violation_where_the_naive_bound_holds
     assert "certified violation" in cert.reason
 
 
-@pytest.mark.parametrize("seed, m, gamma, a_scale", [(0, 32, 0.9, 1.0), (1, 32, 0.99, 3.0), (2, 5, 0.3, 0.1),
-                                                     (3, 1, 0.9, 1.0)])
+@pytest.mark.parametrize(
+    "seed, m, gamma, a_scale", [(0, 32, 0.9, 1.0), (1, 32, 0.99, 3.0), (2, 5, 0.3, 0.1), (3, 1, 0.9, 1.0)]
+)
 def test_uniform_rate_is_certified_and_encloses_the_float_value(seed, m, gamma, a_scale):
     A = make_case(seed, m, 1, 1, gamma, a_scale=a_scale).A
     cert = C.certify_uniform_rate(A, gamma)
@@ -202,8 +204,9 @@ def test_a_near_tie_raises_the_precision_and_agrees_with_an_independent_enclosur
 
 
 # ---- STATE-WISE ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [pytest.param((32, 10, 200), marks=pytest.mark.slow), (3, 6, 10), (40, 5, 20),
-                                   (2, 1, 5)])
+@pytest.mark.parametrize(
+    "shape", [pytest.param((32, 10, 200), marks=pytest.mark.slow), (3, 6, 10), (40, 5, 20), (2, 1, 5)]
+)
 def test_state_wise_is_certified_and_encloses_the_float_values(shape):
     case = make_case(0, *shape, 0.9)
     cert = C.certify_state_wise(case.A, case.B, case.Phi, case.Y, 0.9)
@@ -229,8 +232,11 @@ def test_state_wise_is_certified_and_encloses_the_float_values(shape):
 def test_state_wise_with_the_bound_too_large_is_a_certified_violation():
     A, B, Phi, Y = state((5, 3, 8))
     ratio = C.certify_state_wise(A, B, Phi, Y, 0.9).enclosures["ratio"].mid
-    for factor, expected in [(1.5 * ratio, C.VIOLATED), (ratio * (1 + 1e-6), C.VIOLATED),
-                             (ratio * (1 - 1e-6), C.CERTIFIED)]:
+    for factor, expected in [
+        (1.5 * ratio, C.VIOLATED),
+        (ratio * (1 + 1e-6), C.VIOLATED),
+        (ratio * (1 - 1e-6), C.CERTIFIED),
+    ]:
         assert C.certify_state_wise(A, B, Phi, Y, 0.9, bound_factor=factor).status == expected
 
 
@@ -295,8 +301,12 @@ def test_energy_is_consistent_and_encloses_the_float_metric(shape):
     g = np.array([float(x) for x in g.entries()])
     Kg = K @ g
     # float64 K g: products of U^{-1} factors and W, error <= c m cond(U)^2 eps max|K| max|g| (times d terms)
-    assert_matrix_encloses(cert.balls["Kg"], Kg, 100 * K.shape[0] * m * cond_bound(0.9) ** 2 * EPS
-                           * np.abs(K).max() * np.abs(g).max(), "K g")
+    assert_matrix_encloses(
+        cert.balls["Kg"],
+        Kg,
+        100 * K.shape[0] * m * cond_bound(0.9) ** 2 * EPS * np.abs(K).max() * np.abs(g).max(),
+        "K g",
+    )
     lam_K = np.linalg.eigvalsh(K)[0]  # backward stable
     assert_encloses(cert.balls["lam_K"], lam_K, 10 * K.shape[0] * EPS * np.abs(K).max(), "lambda_min(K)")
     assert "Temple" in statuses_detail(cert)["K >= lambda(A) I  (lambda_min(K) - lambda(A))"]

@@ -95,17 +95,21 @@ def _bad_calls():
         ("Phi must be m x n", lambda: C.certify_trust_region(A, B, Phi.T, Y, 0.9)),
         ("Y must be m_y x n", lambda: C.certify_trust_region(A, B, Phi, Y[:, :2], 0.9)),
         ("multiplier must be finite", lambda: C.certify_trust_region(A, B, Phi, Y, 0.9, multiplier=np.nan)),
-        ("bound_factor must be a finite real number", lambda: C.certify_state_wise(A, B, Phi, Y, 0.9,
-                                                                                   bound_factor=True)),
+        (
+            "bound_factor must be a finite real number",
+            lambda: C.certify_state_wise(A, B, Phi, Y, 0.9, bound_factor=True),
+        ),
         ("dt_factor must be > 0", lambda: C.certify_trust_region(A, B, Phi, Y, 0.9, dt_factor=-1.0)),
-        ("step_gap must lie in the open interval (0, 1)",
-         lambda: C.certify_trust_region(A, B, Phi, Y, 0.9, step_gap=1.0)),
+        (
+            "step_gap must lie in the open interval (0, 1)",
+            lambda: C.certify_trust_region(A, B, Phi, Y, 0.9, step_gap=1.0),
+        ),
         ("m must be", lambda: C.certify_naive_bound_false(True)),
         ("precisions must be strictly increasing", lambda: C.certify_uniform_rate(A, 0.9, precisions=(106, 53))),
         ("precisions must be integers", lambda: C.certify_uniform_rate(A, 0.9, precisions=(53.0,))),
         ("instance must be a dict", lambda: C.certify_uniform_rate(A, 0.9, instance="x")),
         ("logit_gap must be finite", lambda: C.certify_naive_bound_false(30, 0.9, logit_gap=np.inf)),
-        ("more than 1e300 ball operations", lambda: C.certify_naive_bound_false(10 ** 200)),
+        ("more than 1e300 ball operations", lambda: C.certify_naive_bound_false(10**200)),
     ]
 
 
@@ -116,12 +120,15 @@ def test_bad_arguments_are_refused_by_name(index):
         call()
 
 
-@pytest.mark.parametrize("claim, call", [
-    ("TRUST-REGION", lambda: C.certify_trust_region(*state((600, 10, 20)), 0.9)),
-    ("ENERGY", lambda: C.certify_energy(*state((600, 10, 20)), 0.9)),
-    ("UNIFORM-RATE", lambda: C.certify_uniform_rate(np.zeros((1000, 1000)), 0.9)),
-    ("STATE-WISE", lambda: C.certify_state_wise(*state((200, 2, 20000)), 0.9)),
-])
+@pytest.mark.parametrize(
+    "claim, call",
+    [
+        ("TRUST-REGION", lambda: C.certify_trust_region(*state((600, 10, 20)), 0.9)),
+        ("ENERGY", lambda: C.certify_energy(*state((600, 10, 20)), 0.9)),
+        ("UNIFORM-RATE", lambda: C.certify_uniform_rate(np.zeros((1000, 1000)), 0.9)),
+        ("STATE-WISE", lambda: C.certify_state_wise(*state((200, 2, 20000)), 0.9)),
+    ],
+)
 def test_instances_over_the_budget_are_refused_before_any_work(claim, call, monkeypatch):
     monkeypatch.setattr(proof, "run_certificate", lambda *a, **k: pytest.fail("work started"))
     with pytest.raises(ValueError, match=rf"{claim} at m = \d+.* would cost about .* \(limit 3e\+09"):
@@ -155,8 +162,14 @@ def test_the_plan_places_its_bounds_without_running_a_certificate(monkeypatch):
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the plan ran a certificate to place a bound")
-    for name in ("certify_energy", "certify_naive_bound_false", "certify_state_wise", "certify_trust_region",
-                 "certify_uniform_rate"):
+
+    for name in (
+        "certify_energy",
+        "certify_naive_bound_false",
+        "certify_state_wise",
+        "certify_trust_region",
+        "certify_uniform_rate",
+    ):
         monkeypatch.setattr(plan, name, forbidden)
     monkeypatch.setattr(ball_model.BallState, "__init__", forbidden)
     monkeypatch.setattr(proof, "run_certificate", forbidden)
@@ -222,8 +235,9 @@ def test_near_tight_entries_are_within_a_few_percent_and_canaries_false_against_
             continue
         cert = plan.run_entry({k: v for k, v in config.items() if k not in factors})
         energy = "energy_factor" in config or "energy_ratio" in config.get("label", "")
-        key = {"ENERGY": "-dL/dt / (lambda ||g||^2)" if energy
-               else "lambda_min(K) / lambda(A)"}.get(config["claim"], "ratio")
+        key = {"ENERGY": "-dL/dt / (lambda ||g||^2)" if energy else "lambda_min(K) / lambda(A)"}.get(
+            config["claim"], "ratio"
+        )
         ratio = cert.enclosures[key]
         floor = reference_values(config)["floor"]
         assert abs(ratio.mid / config["ratio_ref"] - 1) <= floor, config
@@ -235,10 +249,12 @@ def test_near_tight_entries_are_within_a_few_percent_and_canaries_false_against_
 
 def test_run_entry_refuses_configurations_it_cannot_rebuild():
     config = plan.entries(0, quick=True)[10]
-    for bad, message in [({**config, "m": True}, "config\\['m'\\] must be an integer"),
-                         ({**config, "claim": "NOPE"}, "config\\['claim'\\] must be one of"),
-                         ({**config, "typo": 1}, "keys \\['typo'\\]"),
-                         ({**config, "expect": ["proved"]}, "config\\['expect'\\]")]:
+    for bad, message in [
+        ({**config, "m": True}, "config\\['m'\\] must be an integer"),
+        ({**config, "claim": "NOPE"}, "config\\['claim'\\] must be one of"),
+        ({**config, "typo": 1}, "keys \\['typo'\\]"),
+        ({**config, "expect": ["proved"]}, "config\\['expect'\\]"),
+    ]:
         with pytest.raises(ValueError, match=message):
             plan.run_entry(bad)
 
@@ -279,24 +295,28 @@ def test_cli_exit_status_is_one_when_an_entry_is_unexpected(monkeypatch, capsys)
         entries = small_plan(seed, quick=quick)
         canary = next(c for c in entries if c["kind"] == "canary")
         return entries + [{**canary, "expect": [C.CERTIFIED]}]  # a canary that "should" pass
+
     monkeypatch.setattr(cli, "entries", with_a_lie)
     assert main(["--certify"]) == 1
     out = capsys.readouterr().out
     assert "UNEXPECTED" in out and "--certify --replay" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--certify", "--count", "3"], "--count does not apply to --certify"),
-    (["--certify", "--workers", "2"], "--workers does not apply to --certify"),
-    (["--certify", "--thorough"], "--thorough does not apply to --certify"),
-    (["--certify", "--scheduler", "tcp://localhost:8786"], "--scheduler does not apply to --certify"),
-    (["--certify", "--scale"], "--certify does not apply with --scale"),
-    (["--certify", "--only", "WELL-POSED"], "have no certificate"),
-    (["--certify", "--seed", "-1"], "--seed must be >= 0"),
-    (["--certify", "--replay", "{"], "--replay: not JSON"),
-    (["--certify", "--replay", "{}"], "config['claim'] must be one of"),
-    (["--certify", "--replay", "{}", "--only", "ENERGY"], "--only does not apply to --certify --replay"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--certify", "--count", "3"], "--count does not apply to --certify"),
+        (["--certify", "--workers", "2"], "--workers does not apply to --certify"),
+        (["--certify", "--thorough"], "--thorough does not apply to --certify"),
+        (["--certify", "--scheduler", "tcp://localhost:8786"], "--scheduler does not apply to --certify"),
+        (["--certify", "--scale"], "--certify does not apply with --scale"),
+        (["--certify", "--only", "WELL-POSED"], "have no certificate"),
+        (["--certify", "--seed", "-1"], "--seed must be >= 0"),
+        (["--certify", "--replay", "{"], "--replay: not JSON"),
+        (["--certify", "--replay", "{}"], "config['claim'] must be one of"),
+        (["--certify", "--replay", "{}", "--only", "ENERGY"], "--only does not apply to --certify --replay"),
+    ],
+)
 def test_cli_refuses_flags_that_do_not_apply(argv, message, capsys, monkeypatch):
     monkeypatch.setattr(cli, "run_entry", lambda c: pytest.fail("work started"))
     with pytest.raises(SystemExit) as exc:
@@ -310,9 +330,12 @@ def test_cli_refuses_flags_that_do_not_apply(argv, message, capsys, monkeypatch)
 def test_cli_bad_report_paths_fail_before_any_work(where, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "entries", lambda *a, **k: pytest.fail("work started"))
     (tmp_path / "file").write_text("x")
-    argv = {"directory": ["--json", str(tmp_path)], "empty": ["--json", ""],
-            "under a file": ["--json", str(tmp_path / "file" / "r.json")],
-            "same file": ["--json", str(tmp_path / "r"), "--markdown", str(tmp_path / "r")]}[where]
+    argv = {
+        "directory": ["--json", str(tmp_path)],
+        "empty": ["--json", ""],
+        "under a file": ["--json", str(tmp_path / "file" / "r.json")],
+        "same file": ["--json", str(tmp_path / "r"), "--markdown", str(tmp_path / "r")],
+    }[where]
     assert main(["--certify", *argv]) == 2
     assert "deq-verify: error:" in capsys.readouterr().err
 
@@ -338,6 +361,7 @@ def test_cli_ctrl_c_prints_the_partial_table_writes_the_report_and_exits_130(mon
         if len(calls) == 3:
             raise KeyboardInterrupt
         return plan.run_entry(config)
+
     monkeypatch.setattr(cli, "entries", small_plan)
     monkeypatch.setattr(cli, "run_entry", interrupted)
     path = tmp_path / "r.json"
@@ -352,6 +376,7 @@ def test_cli_fail_fast_stops_at_the_first_unexpected_entry(monkeypatch):
         entries = small_plan(seed, quick=quick)
         wrong = [v for v in C.VERDICTS if v not in entries[0]["expect"]][:1]
         return [{**entries[0], "expect": wrong}] + entries[1:]
+
     monkeypatch.setattr(cli, "entries", lie_first)
     calls = []
     monkeypatch.setattr(cli, "run_entry", lambda c: calls.append(c) or plan.run_entry(c))
@@ -389,9 +414,19 @@ def _gamma_not_squared(self, st, second_term_scale=1.0):
     self.M = [C.balls.ball_identity(self.my) + Nj * self.c for Nj in self.N]
 
 
-@pytest.mark.parametrize("weakening", ["straddle counted as proved", "equation rule loosened 2^30",
-                                       "loop stops at 53 bits", "gradient x 10", "lambda = 1/||U||", "K x 1.05",
-                                       "H x 0.95", "gamma instead of gamma^2 in K"])
+@pytest.mark.parametrize(
+    "weakening",
+    [
+        "straddle counted as proved",
+        "equation rule loosened 2^30",
+        "loop stops at 53 bits",
+        "gradient x 10",
+        "lambda = 1/||U||",
+        "K x 1.05",
+        "H x 0.95",
+        "gamma instead of gamma^2 in K",
+    ],
+)
 def test_weakened_rules_and_wrong_formulas_fail_the_quick_plan(weakening, monkeypatch, quick_plan):
     import verify.certify.statements as statements
 
@@ -406,13 +441,17 @@ def test_weakened_rules_and_wrong_formulas_fail_the_quick_plan(weakening, monkey
     elif weakening == "K x 1.05":
         monkeypatch.setattr(metric.StructuredMetric, "apply", lambda self, X: original_apply(self, X) * arb(1.05))
     elif weakening == "H x 0.95":
-        monkeypatch.setattr(metric.StructuredMetric, "apply_hessian",
-                            lambda self, X: original_hessian(self, X) * arb(0.95))
+        monkeypatch.setattr(
+            metric.StructuredMetric, "apply_hessian", lambda self, X: original_hessian(self, X) * arb(0.95)
+        )
     elif weakening == "gamma instead of gamma^2 in K":
         monkeypatch.setattr(metric.StructuredMetric, "__init__", _gamma_not_squared)
     else:
-        monkeypatch.setattr(ball_model, "rate_enclosure", lambda U: (arb(1) / ball_model.norm_sq_enclosure(U).sqrt(),
-                                                                     ball_model.norm_sq_enclosure(U)))
+        monkeypatch.setattr(
+            ball_model,
+            "rate_enclosure",
+            lambda U: (arb(1) / ball_model.norm_sq_enclosure(U).sqrt(), ball_model.norm_sq_enclosure(U)),
+        )
         monkeypatch.setattr(statements, "rate_enclosure", ball_model.rate_enclosure)
     wrong = [c for c in quick_plan if not plan.judge(c, plan.run_entry(c))]
     assert wrong, f"the quick plan did not notice: {weakening}"

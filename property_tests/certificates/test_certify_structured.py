@@ -1,7 +1,6 @@
 """The structured metric of the certificates (verify/certify/metric.py, kronecker.py) against the
 explicit (m m_y)^2 matrices at small sizes."""
 
-
 import numpy as np
 import pytest
 from certify_support import EPS, assert_encloses, state
@@ -33,16 +32,19 @@ def test_structured_products_overlap_the_explicit_metric(shape, scale):
         st, K = _structured(shape, scale=scale)
         X = C.ball_matrix(np.random.default_rng(1).standard_normal((shape[1], shape[0])))
         Kx = st.metric(scale)
-        for structured, explicit in ((K.apply(X), Kx * C.balls.ball_vec(X)),
-                                     (K.apply_inverse(X), Kx.inv() * C.balls.ball_vec(X)),
-                                     (K.apply_hessian(X), st.hessian() * C.balls.ball_vec(X))):
+        for structured, explicit in (
+            (K.apply(X), Kx * C.balls.ball_vec(X)),
+            (K.apply_inverse(X), Kx.inv() * C.balls.ball_vec(X)),
+            (K.apply_hessian(X), st.hessian() * C.balls.ball_vec(X)),
+        ):
             explicit = _unvec(explicit, shape[1])
             assert all(a.overlaps(b) for a, b in zip(structured.entries(), explicit.entries()))
         assert all(b.contains(a) for a, b in zip(X.entries(), K.apply_inverse(K.apply(X)).entries()))
 
 
-@pytest.mark.parametrize("shape, seed", [((8, 2, 4), 0), ((5, 3, 8), 1), ((6, 2, 3), 2), ((3, 6, 10), 0),
-                                         ((4, 4, 8), 3)])
+@pytest.mark.parametrize(
+    "shape, seed", [((8, 2, 4), 0), ((5, 3, 8), 1), ((6, 2, 3), 2), ((3, 6, 10), 0), ((4, 4, 8), 3)]
+)
 def test_structured_eigenvalue_enclosures_overlap_the_explicit_ones(shape, seed):
     """lambda_min(K) (Temple or the Schur bound) overlaps lambda_min_enclosure of the explicit K, and is
     narrow (1e-20 relative at 106 bits) where a gap is proved; Lambda = 1/dt_max overlaps lambda_max of the

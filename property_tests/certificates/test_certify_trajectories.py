@@ -26,8 +26,11 @@ FALSE = (VIOLATED, NOT_CERTIFIED)
 
 
 def entry(claim, kind, label_part=""):
-    return next(e for e in tp.entries(0, quick=True)
-                if e["claim"] == claim and e["kind"] == kind and label_part in e.get("label", ""))
+    return next(
+        e
+        for e in tp.entries(0, quick=True)
+        if e["claim"] == claim and e["kind"] == kind and label_part in e.get("label", "")
+    )
 
 
 def statuses(cert) -> dict:
@@ -45,8 +48,10 @@ def test_second_derivative_and_hessian_match_the_reference():
     c = make_case(3, 3, 2, 5, 0.7)
     P, YP = c.Phi @ c.Phi.T, c.Y @ c.Phi.T
     dA, dB = float_gradient(c.A, c.B, P, YP, c.gamma)
+
     def slope(s):
         return R.directional_derivative(c.A - s * dA, c.B - s * dB, c.Phi, c.Y, c.gamma, "square", -dA, -dB)
+
     h = 1e-5
     fd = (slope(h) - slope(-h)) / (2 * h)  # truncation h^2 |phi''''| ~ 1e-10 relative, rounding ~1e-11
     with ctx.workprec(106):
@@ -76,20 +81,26 @@ def test_descent_below_the_bound_is_certified_and_encloses_the_reference_run():
         lam_ref = R.rate_constant(As[k], config["gamma"])
         assert contains(balls["lambda"], lam_ref, 1e-12 * lam_ref)
     # the run's decay is enclosed and at most the certified product of bounds
-    run = R.square_excess(R.end_to_end_weight(As[-1], Bs[-1], config["gamma"]), Phi, Y) / \
-        R.square_excess(R.end_to_end_weight(As[0], Bs[0], config["gamma"]), Phi, Y)
+    run = R.square_excess(R.end_to_end_weight(As[-1], Bs[-1], config["gamma"]), Phi, Y) / R.square_excess(
+        R.end_to_end_weight(As[0], Bs[0], config["gamma"]), Phi, Y
+    )
     product = cert.enclosures["E_K / E_0 (run)"]
     assert product.contains(run) or abs(product.mid / run - 1) < 1e-10
     assert cert.enclosures["E_K / E_0 (run)"].hi <= cert.enclosures["prod_k (1 - lr kappa lambda(A_k))"].lo
     assert cert.enclosures["worst ratio / bound"].hi < 1
 
 
-@pytest.mark.parametrize("label, expected", [("rate constant x (1 + 0.001)", VIOLATED),
-                                             ("rate constant x (1 + 1e-12)", VIOLATED),
-                                             ("rate constant x (1 + 0.05)", VIOLATED),
-                                             ("step 5% above 1/M", VIOLATED),
-                                             ("step 5% above 1/max curvature", VIOLATED),
-                                             ("step 1% above 1/max curvature", VIOLATED)])
+@pytest.mark.parametrize(
+    "label, expected",
+    [
+        ("rate constant x (1 + 0.001)", VIOLATED),
+        ("rate constant x (1 + 1e-12)", VIOLATED),
+        ("rate constant x (1 + 0.05)", VIOLATED),
+        ("step 5% above 1/M", VIOLATED),
+        ("step 5% above 1/max curvature", VIOLATED),
+        ("step 1% above 1/max curvature", VIOLATED),
+    ],
+)
 def test_descent_canaries_are_violated(label, expected):
     config = next(e for e in tp.entries(0, quick=True) if e["claim"] == "GD-RATE" and label in e["label"])
     cert = plan.run_entry(config)
@@ -109,20 +120,26 @@ def test_width_one_is_an_equality_of_the_refined_bound_and_never_certified():
 
 
 def test_a_step_above_the_bound_at_the_exact_tight_state_loses_the_contraction():
-    config = next(e for e in tp.entries(0, quick=False) if e["claim"] == "GD-RATE" and e["instance"] == "exact-tight"
-                  and e["kind"] == "canary")
+    config = next(
+        e
+        for e in tp.entries(0, quick=False)
+        if e["claim"] == "GD-RATE" and e["instance"] == "exact-tight" and e["kind"] == "canary"
+    )
     cert = plan.run_entry(config)
     assert cert.status == VIOLATED
-    assert next(it for it in cert.items if "(1 - lr kappa lambda(A_k)) E(theta_k) at every" in it.statement).status \
+    assert (
+        next(it for it in cert.items if "(1 - lr kappa lambda(A_k)) E(theta_k) at every" in it.statement).status
         == "violated"
+    )
 
 
 def test_a_run_of_a_perturbed_gradient_is_not_a_descent_run():
     """Iterates made with dL/dA lacking its factor gamma: the certificate refuses them as descent steps."""
     c = make_case(0, 3, 2, 6, 0.5)
     P, YP = c.Phi @ c.Phi.T, c.Y @ c.Phi.T
-    lr = 0.3 / tp.reference_curvature(c.A, c.B, c.Phi, c.Y, c.gamma, *float_gradient(c.A, c.B, P, YP, c.gamma),
-                                      0.0, 1e-6)
+    lr = 0.3 / tp.reference_curvature(
+        c.A, c.B, c.Phi, c.Y, c.gamma, *float_gradient(c.A, c.B, P, YP, c.gamma), 0.0, 1e-6
+    )
     As, Bs = [c.A], [c.B]
     for _ in range(3):
         dA, dB = float_gradient(As[-1], Bs[-1], P, YP, c.gamma)
@@ -157,7 +174,7 @@ def test_taylor_coefficients_of_the_flow_match_the_field():
     up, down = (float_gradient(c.A - s * dA, c.B - s * dB, P, YP, c.gamma) for s in (h, -h))
     second_A = -(up[0] - down[0]) / (2 * h) / 2
     assert np.allclose(mid_array(A_co[2]), second_A, rtol=1e-6, atol=1e-8)
-    assert abs(float(L1.mid()) + np.sum(dA ** 2) + np.sum(dB ** 2)) < 1e-10 * (np.sum(dA ** 2) + np.sum(dB ** 2))
+    assert abs(float(L1.mid()) + np.sum(dA**2) + np.sum(dB**2)) < 1e-10 * (np.sum(dA**2) + np.sum(dB**2))
 
 
 def test_the_flow_at_width_one_encloses_the_closed_form_solution():
@@ -181,8 +198,9 @@ def test_the_flow_at_width_one_encloses_the_closed_form_solution():
             # t itself is a ball of radius ~2^-64 t: widen by |dB/dt| rad(t)
             slack = float(abs(rate * (exact - b_inf))) * float(r["t"].rad()) * 2
             assert contains(ball, exact, slack), (float(t), ball, exact)
-    wrong = plan.run_entry(next(e for e in tp.entries(0, quick=True)
-                                if e["claim"] == "INTEGRATED" and "(1 + 0.05)" in e["label"]))
+    wrong = plan.run_entry(
+        next(e for e in tp.entries(0, quick=True) if e["claim"] == "INTEGRATED" and "(1 + 0.05)" in e["label"])
+    )
     assert wrong.status == VIOLATED
 
 
@@ -197,10 +215,14 @@ def test_the_flow_encloses_an_independent_high_precision_solution_and_is_certifi
     A0, B0, Phi, Y = tp.build(config)
     gamma, m, m_y = config["gamma"], A0.shape[0], B0.shape[0]
     mp.mp.dps = 25
-    Pm = [[mp.fsum(mp.mpf(Phi[i, k]) * mp.mpf(Phi[j, k]) for k in range(Phi.shape[1])) for j in range(m)]
-          for i in range(m)]
-    YPm = [[mp.fsum(mp.mpf(Y[i, k]) * mp.mpf(Phi[j, k]) for k in range(Phi.shape[1])) for j in range(m)]
-           for i in range(m_y)]
+    Pm = [
+        [mp.fsum(mp.mpf(Phi[i, k]) * mp.mpf(Phi[j, k]) for k in range(Phi.shape[1])) for j in range(m)]
+        for i in range(m)
+    ]
+    YPm = [
+        [mp.fsum(mp.mpf(Y[i, k]) * mp.mpf(Phi[j, k]) for k in range(Phi.shape[1])) for j in range(m)]
+        for i in range(m_y)
+    ]
     g = mp.mpf(gamma)
 
     def field(_, x):  # docs/theory.md, section 3, in mpmath
@@ -224,8 +246,9 @@ def test_the_flow_encloses_an_independent_high_precision_solution_and_is_certifi
             for j in range(m):
                 dB[r, j] = col[j]
         Gam = W.T * dB * g
-        dA = [[S[i, j] * (Gam[i, j] - mp.fsum(S[k, j] * Gam[k, j] for k in range(m))) for j in range(m)]
-              for i in range(m)]
+        dA = [
+            [S[i, j] * (Gam[i, j] - mp.fsum(S[k, j] * Gam[k, j] for k in range(m))) for j in range(m)] for i in range(m)
+        ]
         return [-dA[i][j] for i in range(m) for j in range(m)] + [-dB[i, j] for i in range(m_y) for j in range(m)]
 
     sol = mp.odefun(field, 0, [mp.mpf(v) for v in A0.ravel()] + [mp.mpf(v) for v in B0.ravel()])

@@ -70,8 +70,8 @@ def test_definiteness_witness_is_exact():
 
 
 def test_rational_bracket_contains_the_value():
-    lo, hi = rational_bracket(sp.sqrt(2), sp.Rational(1, 10 ** 9))
-    assert lo.is_Rational and hi.is_Rational and lo ** 2 < 2 < hi ** 2
+    lo, hi = rational_bracket(sp.sqrt(2), sp.Rational(1, 10**9))
+    assert lo.is_Rational and hi.is_Rational and lo**2 < 2 < hi**2
     with pytest.raises(ValueError, match="nonzero"):
         rational_bracket(sp.Integer(0), sp.Rational(1, 10))
 
@@ -93,8 +93,7 @@ def _indefinite(H):
     return H
 
 
-HESSIAN_MUTANTS = {"3 H": lambda H: 3 * H, "-H": lambda H: -H, "H dropped": lambda H: 0 * H,
-                   "indefinite": _indefinite}
+HESSIAN_MUTANTS = {"3 H": lambda H: 3 * H, "-H": lambda H: -H, "H dropped": lambda H: 0 * H, "indefinite": _indefinite}
 STEP_DERIVATIONS = ["admissible step at", "trust-region subproblem", "square-loss Hessian"]
 
 
@@ -184,8 +183,9 @@ def test_wrong_core_pl_constant_fails(monkeypatch, wrong):
     else:
         import scipy.linalg as sla
 
-        monkeypatch.setattr(vlosses.ShallowProblem, "pl_constant",
-                            property(lambda self: float(np.min(sla.svdvals(self.Phi)) ** 2)))
+        monkeypatch.setattr(
+            vlosses.ShallowProblem, "pl_constant", property(lambda self: float(np.min(sla.svdvals(self.Phi)) ** 2))
+        )
     assert not judged(by_prefix("PL constant at")).passed
 
 
@@ -212,8 +212,11 @@ def test_wrong_core_lambda_at_the_concentrated_softmax_fails(monkeypatch, wrong)
         original = vconv.rate_constant
         monkeypatch.setattr(vconv, "rate_constant", lambda A, *, gamma: 0.95 * original(A, gamma=gamma))
     elif wrong == "1/||U||":
-        monkeypatch.setattr(vconv, "rate_constant", lambda A, *, gamma: 1.0 / float(np.linalg.norm(
-            np.eye(A.shape[0]) - gamma * vconv.column_softmax(A), 2)))
+        monkeypatch.setattr(
+            vconv,
+            "rate_constant",
+            lambda A, *, gamma: 1.0 / float(np.linalg.norm(np.eye(A.shape[0]) - gamma * vconv.column_softmax(A), 2)),
+        )
     else:
         original_weight = vconv.concentrated_weight
         monkeypatch.setattr(vconv, "concentrated_weight", lambda m: original_weight(m, logit_gap=20.0))
@@ -278,8 +281,11 @@ def test_wrong_core_preconditioner_fails(monkeypatch):
 
 
 def test_comparison_solution_without_the_factor_two_fails(monkeypatch):
-    monkeypatch.setattr(tdyn, "claimed_comparison_solution",
-                        lambda E0, kappa, lam, t, s: E0 * sp.exp(-kappa * sp.Integral(lam(s), (s, 0, t))))
+    monkeypatch.setattr(
+        tdyn,
+        "claimed_comparison_solution",
+        lambda E0, kappa, lam, t, s: E0 * sp.exp(-kappa * sp.Integral(lam(s), (s, 0, t))),
+    )
     assert not judged("comparison ODE solved by dsolve").passed
 
 

@@ -47,7 +47,8 @@ def test_problem_cache_gives_the_same_gradients(case):
     """The sufficient-statistics path (ShallowProblem) agrees with the direct path."""
     L, dA, dB = verify.loss_and_grad(case.A, case.B, case.Phi, case.Y, gamma=case.gamma, loss=case.loss)
     st_ = DEQObjective(verify.ShallowProblem(case.Phi, case.Y, case.loss), gamma=case.gamma).evaluate(
-        case.A, case.B, with_excess=False)
+        case.A, case.B, with_excess=False
+    )
     # Two summation orders of the same quantities: agreement to cond(U) * cond(Phi) * eps.
     cond = (1 + case.gamma) / (1 - case.gamma) * np.linalg.cond(case.Phi @ case.Phi.T + np.eye(case.m) * 1e-300)
     tol = 100 * case.m * EPS * min(cond, 1e8)
@@ -76,8 +77,9 @@ def test_unrolled_gradient_converges_like_gamma_power(case):
     H2 = int(np.ceil(np.log(1e-9) / np.log(case.gamma)))
     errs = []
     for H in (H1, H2):
-        _, dA_H, dB_H = verify.unrolled_loss_and_grad(case.A, case.B, case.Phi, case.Y,
-                                                      gamma=case.gamma, layers=H, loss=case.loss)
+        _, dA_H, dB_H = verify.unrolled_loss_and_grad(
+            case.A, case.B, case.Phi, case.Y, gamma=case.gamma, layers=H, loss=case.loss
+        )
         errs.append(np.linalg.norm(dA_H - dA) + np.linalg.norm(dB_H - dB))
     ref = np.linalg.norm(dA) + np.linalg.norm(dB)
     # The error is a sum of at most H + 1 terms each of order gamma^H (powers of gamma S with
@@ -92,9 +94,11 @@ def test_unrolled_rate_is_exactly_gamma_asymptotically():
     """The asymptotic decay factor per layer is gamma (the spectral radius of gamma S)."""
     case = make_case(3, m=4, m_y=2, n=5, gamma=0.7)
     _, dA, dB = verify.loss_and_grad(case.A, case.B, case.Phi, case.Y, gamma=case.gamma)
+
     def err(H):
         _, a, b = verify.unrolled_loss_and_grad(case.A, case.B, case.Phi, case.Y, gamma=case.gamma, layers=H)
         return np.linalg.norm(a - dA) + np.linalg.norm(b - dB)
+
     factor = (err(60) / err(40)) ** (1 / 20)
     # Polynomial prefactor (H+1) moves the per-layer factor by at most (61/41)^(1/20) - 1 < 2%.
     assert factor == pytest.approx(case.gamma, rel=0.03)

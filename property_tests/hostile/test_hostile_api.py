@@ -44,15 +44,18 @@ def test_num_points_one_is_refused():
         verify.gradient_flow(A, B, Phi, Y, gamma=0.5, T=1.0, num_points=1)
 
 
-@pytest.mark.parametrize("t_eval, rule", [
-    ([0.0, np.nan, 1.0], "finite"),
-    ([np.nan], "finite"),
-    ([], "at least one"),
-    ([[0.0, 1.0]], "1-D"),
-    ([0.5, 0.2], "strictly increasing"),
-    ([0.0, 2.0], r"within \[0, T\]"),
-    (["a"], "real numbers"),
-])
+@pytest.mark.parametrize(
+    "t_eval, rule",
+    [
+        ([0.0, np.nan, 1.0], "finite"),
+        ([np.nan], "finite"),
+        ([], "at least one"),
+        ([[0.0, 1.0]], "1-D"),
+        ([0.5, 0.2], "strictly increasing"),
+        ([0.0, 2.0], r"within \[0, T\]"),
+        (["a"], "real numbers"),
+    ],
+)
 def test_bad_t_eval_is_refused_by_name(t_eval, rule):
     with pytest.raises(ValueError, match=f"t_eval.*{rule}"):
         verify.gradient_flow(A, B, Phi, Y, gamma=0.5, T=1.0, t_eval=t_eval)
@@ -62,8 +65,9 @@ def test_bad_t_eval_is_refused_by_name(t_eval, rule):
 def test_gradient_flow_stops_at_its_evaluation_budget():
     case = make_case(3, 2, 2, 4, 0.5, well_conditioned=True)
     # (a converged state would stop the flow first: the budget alone is tested here)
-    traj = verify.gradient_flow(case.A, case.B, case.Phi, case.Y, gamma=0.5, T=1e12, max_nfev=3000,
-                                stop_when_converged=False)
+    traj = verify.gradient_flow(
+        case.A, case.B, case.Phi, case.Y, gamma=0.5, T=1e12, max_nfev=3000, stop_when_converged=False
+    )
     assert traj.info["status"] == "budget"
     assert traj.info["nfev"] <= 3000 + 20  # at most one DOP853 step past the budget
     assert traj.t[-1] < 1e12 and "max_nfev = 3000" in traj.message
@@ -74,6 +78,7 @@ def test_gradient_flow_stops_at_its_evaluation_budget():
 
 def test_gradient_flow_budget_has_a_finite_default():
     import inspect
+
     default = inspect.signature(verify.gradient_flow).parameters["max_nfev"].default
     assert isinstance(default, int) and 0 < default < 10**8
 

@@ -31,8 +31,9 @@ def _counting_claim(monkeypatch, claim_id=FAST, interrupt_at=None):
         calls["sample"] += 1
         return claim.sample(rng, index)
 
-    monkeypatch.setitem(claims_module.CLAIMS_BY_ID, claim_id,
-                        claim.__class__(**{**claim.__dict__, "check": check, "sample": sample}))
+    monkeypatch.setitem(
+        claims_module.CLAIMS_BY_ID, claim_id, claim.__class__(**{**claim.__dict__, "check": check, "sample": sample})
+    )
     return calls
 
 
@@ -75,8 +76,10 @@ def test_report_is_kept_when_the_final_write_fails(tmp_path, monkeypatch, capsys
 
     monkeypatch.setattr(campaign, "write_atomically", failing)
     from verify import __main__ as cli
+
     monkeypatch.setattr(cli, "write_atomically", failing, raising=False)
     import tempfile
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # gettempdir() caches: set the cache itself
     code = main(["--only", FAST, "--count", "2", "--json", str(tmp_path / "r.json")])
     assert code == 2

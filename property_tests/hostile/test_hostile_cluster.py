@@ -57,8 +57,9 @@ def cluster():
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                 **quiet)
+    scheduler = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )
     worker = None
     try:
         _wait_for_port(port)
@@ -86,6 +87,7 @@ def _kill_at_the_second_result(monkeypatch, process):
         if calls["n"] == 2:
             process.kill()
         advance(self, task, n)
+
     monkeypatch.setattr(rich.progress.Progress, "advance", advance_and_kill)
 
 
@@ -96,8 +98,10 @@ def test_a_cluster_lost_mid_run_ends_the_run_with_the_partial_report(victim, clu
     _kill_at_the_second_result(monkeypatch, scheduler if victim == "scheduler" else worker)
     path = tmp_path / "r.json"
     started = time.monotonic()
-    assert main(["--only", "WELL-POSED,EXPRESSIVITY", "--count", "100000", "--scheduler", address,
-                 "--json", str(path)]) == 2
+    assert (
+        main(["--only", "WELL-POSED,EXPRESSIVITY", "--count", "100000", "--scheduler", address, "--json", str(path)])
+        == 2
+    )
     assert time.monotonic() - started < 60
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and address in err[0], err
@@ -127,6 +131,7 @@ def _server(behaviour: str):
                     conn.sendall(bytes(range(256)) * 64)
                 except OSError:
                     pass
+
     threading.Thread(target=serve, daemon=True).start()
     return server
 
@@ -146,12 +151,15 @@ def test_a_server_that_is_not_a_scheduler_is_a_usage_error(behaviour, monkeypatc
     assert len(err) == 1 and f"--scheduler: no Dask scheduler answers at {address}" in err[0], err
 
 
-@pytest.mark.parametrize("address, message", [
-    ("tls://127.0.0.1:8786", "tls:// needs TLS certificates in the Dask configuration"),
-    ("inproc://127.0.0.1/1/1", "inproc:// addresses exist only inside one process"),
-    ("ucx://127.0.0.1:8786", "ucx:// needs UCX"),
-    ("carrier-pigeon://host:1", "unknown address scheme"),
-])
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("tls://127.0.0.1:8786", "tls:// needs TLS certificates in the Dask configuration"),
+        ("inproc://127.0.0.1/1/1", "inproc:// addresses exist only inside one process"),
+        ("ucx://127.0.0.1:8786", "ucx:// needs UCX"),
+        ("carrier-pigeon://host:1", "unknown address scheme"),
+    ],
+)
 def test_addresses_this_run_cannot_use_are_refused_up_front(address, message, capsys):
     if address.startswith("ucx"):
         import importlib.util
@@ -172,9 +180,24 @@ def test_a_killed_scheduler_ends_the_command_within_60_seconds(cluster, tmp_path
     once the run has started; exit 2 within 60 s, one line naming the address, the JSON written."""
     address, scheduler, _ = cluster
     path = tmp_path / "r.json"
-    run = subprocess.Popen([sys.executable, "-m", "verify", "--only", "WELL-POSED,EXPRESSIVITY,STATE-WISE",
-                            "--count", "100000", "--scheduler", address, "--json", str(path)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "verify",
+            "--only",
+            "WELL-POSED,EXPRESSIVITY,STATE-WISE",
+            "--count",
+            "100000",
+            "--scheduler",
+            address,
+            "--json",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(15)  # connected, and checking
         assert run.poll() is None

@@ -63,12 +63,15 @@ def test_header_beyond_the_size_limit_is_refused_before_reading(tmp_path):
         load_idx(path)
 
 
-@pytest.mark.parametrize("labels, code, match", [
-    (np.array([0, 1, -1] * 10), 0x09, "labels must be >= 0"),
-    (np.array([0.0, 1.0, 2.5] * 10), 0x0D, "labels must be integers"),
-    (np.array([0.0, 1.0, np.nan] * 10), 0x0D, "labels must be integers"),
-    (np.array([0, 1, 10**9] * 10), 0x0C, "label 1000000000 is too large"),
-])
+@pytest.mark.parametrize(
+    "labels, code, match",
+    [
+        (np.array([0, 1, -1] * 10), 0x09, "labels must be >= 0"),
+        (np.array([0.0, 1.0, 2.5] * 10), 0x0D, "labels must be integers"),
+        (np.array([0.0, 1.0, np.nan] * 10), 0x0D, "labels must be integers"),
+        (np.array([0, 1, 10**9] * 10), 0x0C, "label 1000000000 is too large"),
+    ],
+)
 def test_bad_labels_are_refused(tmp_path, labels, code, match):
     ip = _write_idx(tmp_path / "img", _images())
     lp = _write_idx(tmp_path / "lab", labels, code=code)
@@ -87,15 +90,19 @@ def test_nan_pixels_are_refused(tmp_path):
 
 def test_explicit_classes_bound_the_labels():
     with pytest.raises(ValueError, match="label 12 is too large for classes=10"):
-        split_classification(_images(), np.array([12] + [0] * 29), np.random.default_rng(0), n_train=5, n_test=5,
-                             name="x", classes=10)
+        split_classification(
+            _images(), np.array([12] + [0] * 29), np.random.default_rng(0), n_train=5, n_test=5, name="x", classes=10
+        )
 
 
-@pytest.mark.parametrize("content, match", [
-    (bytes([0, 0, 8, 3]) + struct.pack(">I", 5), "header is truncated"),        # struct.error before
-    (bytes([0, 0, 8]), "header is truncated"),
-    (bytes([0, 0, 8, 0]), "no dimensions"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (bytes([0, 0, 8, 3]) + struct.pack(">I", 5), "header is truncated"),  # struct.error before
+        (bytes([0, 0, 8]), "header is truncated"),
+        (bytes([0, 0, 8, 0]), "no dimensions"),
+    ],
+)
 def test_truncated_headers_are_value_errors(tmp_path, content, match):
     path = tmp_path / "t"
     path.write_bytes(content)
@@ -127,8 +134,9 @@ def test_one_hot_targets_do_not_allocate_classes_squared():
     images = np.random.default_rng(0).integers(0, 256, (200, 2, 2))
     tracemalloc.start()
     try:
-        split = split_classification(images, labels, np.random.default_rng(0), n_train=2, n_test=2, name="x",
-                                     classes=10000)
+        split = split_classification(
+            images, labels, np.random.default_rng(0), n_train=2, n_test=2, name="x", classes=10000
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -18,11 +18,15 @@ def _figures_module():
 def _strict(text):
     def refuse(name):
         raise ValueError(f"non-standard JSON constant {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
 def test_numbers_json_is_strict_json():
-    numbers = {"tightness vs width": {"m=4": float("nan"), "m=8": 1.25}, "ratio": float("inf"),
-               "rows": [[1, float("-inf")]]}
+    numbers = {
+        "tightness vs width": {"m=4": float("nan"), "m=8": 1.25},
+        "ratio": float("inf"),
+        "rows": [[1, float("-inf")]],
+    }
     parsed = _strict(_figures_module().numbers_json(numbers))
     assert parsed == {"tightness vs width": {"m=4": "nan", "m=8": 1.25}, "ratio": "inf", "rows": [[1, "-inf"]]}

@@ -51,14 +51,26 @@ def _exit(argv):
 BAD_FILES = {
     "bad magic": (lambda: b"\x01\x02" + _idx_bytes(_good_images())[2:], _good_labels, "bad magic number"),
     "count mismatch": (lambda: _idx_bytes(_good_images(299)), _good_labels, "299 images but"),
-    "label too large": (lambda: _idx_bytes(_good_images()), lambda: np.where(np.arange(300) == 7, 12, _good_labels()),
-                        "label 12 is too large; the scale tier has at most 10 classes"),
-    "label beyond the count": (lambda: _idx_bytes(_good_images()),
-                               lambda: np.where(np.arange(300) == 7, 250, _good_labels()), "label 250 is too large"),
-    "NaN pixels": (lambda: _idx_bytes(np.where(np.arange(300 * 36).reshape(300, 6, 6) == 40, np.nan,
-                                               1.0).astype(">f8"), 0x0E), _good_labels, "NaN or inf pixels"),
-    "oversized header": (lambda: _idx_bytes(np.zeros(4, np.uint8), dims=(60000, 4096, 4096)), _good_labels,
-                         "header promises 1006632960000 bytes"),
+    "label too large": (
+        lambda: _idx_bytes(_good_images()),
+        lambda: np.where(np.arange(300) == 7, 12, _good_labels()),
+        "label 12 is too large; the scale tier has at most 10 classes",
+    ),
+    "label beyond the count": (
+        lambda: _idx_bytes(_good_images()),
+        lambda: np.where(np.arange(300) == 7, 250, _good_labels()),
+        "label 250 is too large",
+    ),
+    "NaN pixels": (
+        lambda: _idx_bytes(np.where(np.arange(300 * 36).reshape(300, 6, 6) == 40, np.nan, 1.0).astype(">f8"), 0x0E),
+        _good_labels,
+        "NaN or inf pixels",
+    ),
+    "oversized header": (
+        lambda: _idx_bytes(np.zeros(4, np.uint8), dims=(60000, 4096, 4096)),
+        _good_labels,
+        "header promises 1006632960000 bytes",
+    ),
     "all-zero images": (lambda: _idx_bytes(np.zeros((300, 6, 6), np.uint8)), _good_labels, "every pixel of the first"),
     "one class": (lambda: _idx_bytes(_good_images()), lambda: np.zeros(300, np.uint8), "at least 2 classes"),
     "1-D images": (lambda: _idx_bytes(np.arange(300, dtype=np.uint8)), _good_labels, "at least 2 dimensions"),
@@ -77,6 +89,7 @@ def test_a_bad_idx_file_is_refused_before_any_work(name, tmp_path, monkeypatch, 
 
     def never(config):
         raise AssertionError("a configuration was checked")
+
     for claim_id, claim in list(claims_module.SCALE_CLAIMS_BY_ID.items()):
         monkeypatch.setitem(claims_module.SCALE_CLAIMS_BY_ID, claim_id, dataclasses.replace(claim, check=never))
     assert _exit(["--scale", "--idx", images, labels, "--only", "STATE-WISE", "--count", "8", "--workers", "1"]) == 2
@@ -105,9 +118,27 @@ def test_a_scale_failure_prints_a_replay_line_that_replays(tmp_path, monkeypatch
 
     def fails_on_idx(config):
         return outcome([condition("the real data pass", config["dataset"] != "idx")])
+
     monkeypatch.setitem(claims_module.SCALE_CLAIMS_BY_ID, "STATE-WISE", dataclasses.replace(claim, check=fails_on_idx))
-    assert main(["--scale", "--idx", images, labels, "--only", "STATE-WISE", "--count", "8", "--workers", "1",
-                 "--json", "report.json"]) == 1
+    assert (
+        main(
+            [
+                "--scale",
+                "--idx",
+                images,
+                labels,
+                "--only",
+                "STATE-WISE",
+                "--count",
+                "8",
+                "--workers",
+                "1",
+                "--json",
+                "report.json",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     replay = out.split("--replay '")[1].split("'")[0]
     config = json.loads(replay)
@@ -118,33 +149,66 @@ def test_a_scale_failure_prints_a_replay_line_that_replays(tmp_path, monkeypatch
     assert "STATE-WISE: holds" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"n": 299}, "key 'n' is 299, but the idx data give n = 300"),
-    ({"idx_images": "missing.idx"}, "key 'idx_images': 'missing.idx' is not a readable file"),
-    ({"m": 2000}, "key 'm' = 2000 exceeds 1024, the scale tier's largest"),
-    ({"dataset": "digits"}, "key 'n' is 300, but the digits data give n = 1797"),
-    ({"dataset": "synthetic"}, "key 'idx_images' applies to real data only"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"n": 299}, "key 'n' is 299, but the idx data give n = 300"),
+        ({"idx_images": "missing.idx"}, "key 'idx_images': 'missing.idx' is not a readable file"),
+        ({"m": 2000}, "key 'm' = 2000 exceeds 1024, the scale tier's largest"),
+        ({"dataset": "digits"}, "key 'n' is 300, but the digits data give n = 1797"),
+        ({"dataset": "synthetic"}, "key 'idx_images' applies to real data only"),
+    ],
+)
 def test_a_replayed_idx_configuration_is_checked_against_its_files(change, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _idx_pair(tmp_path)
-    config = {"seed": 1, "dataset": "idx", "loss": "square", "gamma": 0.5, "a_scale": 1.0, "m": 36, "m_y": 4,
-              "n": 300, "idx_images": "images.idx", "idx_labels": "labels.idx", **change}
+    config = {
+        "seed": 1,
+        "dataset": "idx",
+        "loss": "square",
+        "gamma": 0.5,
+        "a_scale": 1.0,
+        "m": 36,
+        "m_y": 4,
+        "n": 300,
+        "idx_images": "images.idx",
+        "idx_labels": "labels.idx",
+        **change,
+    }
     assert _exit(["--scale", "--only", "STATE-WISE", "--replay", json.dumps(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
 
 
-@pytest.mark.parametrize("key, value, rule", [("phi_scale", 1e100, "[1e-2, 1e2]"), ("phi_scale", 1e-3, "[1e-2, 1e2]"),
-                                             ("y_scale", 1e3, "[1e-2, 1e2]"), ("spread", 12.0, "[0, 4]"),
-                                             ("a_scale", 1e300, "[0, 1000]")])
+@pytest.mark.parametrize(
+    "key, value, rule",
+    [
+        ("phi_scale", 1e100, "[1e-2, 1e2]"),
+        ("phi_scale", 1e-3, "[1e-2, 1e2]"),
+        ("y_scale", 1e3, "[1e-2, 1e2]"),
+        ("spread", 12.0, "[0, 4]"),
+        ("a_scale", 1e300, "[0, 1000]"),
+    ],
+)
 def test_replay_refuses_data_scales_the_checks_are_not_designed_for(key, value, rule, capsys):
     """phi_scale = 1e100 was inside the schema and STATE-WISE then "failed" (found by testers), as
     it did at spread = 12 (found probing); the schema holds each key to the samplers' range, the
     one the tolerances are derived for: phi_scale and y_scale in [1e-2, 1e2], spread <= 4,
     a_scale <= 1000."""
-    config = {"seed": 3, "regime": "m<n", "m": 2, "m_y": 1, "n": 5, "gamma": 0.5, "loss": "square", "a_scale": 1.0,
-              "phi_scale": 1.0, "y_scale": 1.0, "spread": 2.0, key: value}
+    config = {
+        "seed": 3,
+        "regime": "m<n",
+        "m": 2,
+        "m_y": 1,
+        "n": 5,
+        "gamma": 0.5,
+        "loss": "square",
+        "a_scale": 1.0,
+        "phi_scale": 1.0,
+        "y_scale": 1.0,
+        "spread": 2.0,
+        key: value,
+    }
     assert _exit(["--only", "STATE-WISE", "--replay", json.dumps(config)]) == 2
     err = capsys.readouterr().err
     assert f"key '{key}' must lie in {rule}" in err and len(err.strip().splitlines()) == 1
@@ -171,12 +235,28 @@ def test_replay_refuses_an_implicit_flow_it_cannot_finish(capsys):
     from verify.claims import CLAIMS_BY_ID
     from verify.config_schema import replay_config
 
-    config = {"seed": 5, "regime": "m<n", "m": 60, "m_y": 2, "n": 180, "gamma": 0.5, "loss": "square",
-              "a_scale": 1.0, "phi_scale": 1.0, "y_scale": 1.0, "well_conditioned": False, "spread": 2.0,
-              "method": "Radau"}
+    config = {
+        "seed": 5,
+        "regime": "m<n",
+        "m": 60,
+        "m_y": 2,
+        "n": 180,
+        "gamma": 0.5,
+        "loss": "square",
+        "a_scale": 1.0,
+        "phi_scale": 1.0,
+        "y_scale": 1.0,
+        "well_conditioned": False,
+        "spread": 2.0,
+        "method": "Radau",
+    }
     assert _exit(["--only", "INTEGRATED", "--replay", json.dumps(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "method 'Radau' integrates the flow with a dense finite-difference Jacobian of the " \
-        "m^2 + m_y m = 3720 states" in err[0], err
+    assert (
+        len(err) == 1
+        and "method 'Radau' integrates the flow with a dense finite-difference Jacobian of the "
+        "m^2 + m_y m = 3720 states"
+        in err[0]
+    ), err
     small = {**config, "m": 5, "n": 15}
     assert replay_config(json.dumps(small), CLAIMS_BY_ID["INTEGRATED"]) == small

@@ -30,9 +30,24 @@ def test_sigterm_and_sighup_end_the_run_like_ctrl_c(signum, status, tmp_path):
     """The signal goes to the main process only, as `timeout` sends it: the workers are stopped,
     the partial report is printed and written, the exit status is 128 + the signal."""
     path = tmp_path / "r.json"
-    run = subprocess.Popen([sys.executable, "-m", "verify", "--only", "WELL-POSED,EXPRESSIVITY", "--count", "1000000",
-                            "--workers", "2", "--json", str(path)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "verify",
+            "--only",
+            "WELL-POSED,EXPRESSIVITY",
+            "--count",
+            "1000000",
+            "--workers",
+            "2",
+            "--json",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         parent = psutil.Process(run.pid)
         deadline = time.monotonic() + 60
@@ -68,6 +83,7 @@ def _sigterm_at_the_third_configuration(monkeypatch):
         if calls["n"] == 3:
             signal.raise_signal(signal.SIGTERM)
         return outcome([condition("reached", True)])
+
     monkeypatch.setitem(claims_module.CLAIMS_BY_ID, "WELL-POSED", claim.__class__(**{**claim.__dict__, "check": check}))
 
 
@@ -81,13 +97,26 @@ def test_sigterm_in_the_serial_path_keeps_the_partial_report(tmp_path, monkeypat
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the run
 
 
-@pytest.mark.parametrize("workers, cores, memory, expected", [
-    (1024, 2, 16 * 2 ** 30, "--workers 1024 exceeds the 2 usable cores and needs about 128 GiB at 128 MiB per worker "
-                            "(measured), more than the 16 GiB available"),
-    (3, 2, 16 * 2 ** 30, "--workers 3 exceeds the 2 usable cores;"),
-    (8, 8, 2 ** 29, "--workers 8 needs about 1 GiB at 128 MiB per worker (measured), more than the 0.5 GiB available"),
-    (2, 2, 16 * 2 ** 30, None),
-])
+@pytest.mark.parametrize(
+    "workers, cores, memory, expected",
+    [
+        (
+            1024,
+            2,
+            16 * 2**30,
+            "--workers 1024 exceeds the 2 usable cores and needs about 128 GiB at 128 MiB per worker "
+            "(measured), more than the 16 GiB available",
+        ),
+        (3, 2, 16 * 2**30, "--workers 3 exceeds the 2 usable cores;"),
+        (
+            8,
+            8,
+            2**29,
+            "--workers 8 needs about 1 GiB at 128 MiB per worker (measured), more than the 0.5 GiB available",
+        ),
+        (2, 2, 16 * 2**30, None),
+    ],
+)
 def test_too_many_workers_are_warned_about_in_one_line(workers, cores, memory, expected, monkeypatch, capsys):
     monkeypatch.setattr("verify.executors.available_cores", lambda: cores)
     monkeypatch.setattr(cli, "available_memory", lambda: memory)
@@ -128,6 +157,7 @@ def test_a_second_sigterm_does_not_cut_the_clean_up_short(tmp_path, monkeypatch)
     def write_after_another_signal(*args):
         signal.raise_signal(signal.SIGTERM)
         return write(*args)
+
     monkeypatch.setattr(cli, "_write_reports", write_after_another_signal)
     path = tmp_path / "r.json"
     assert main(["--only", "WELL-POSED", "--count", "50", "--workers", "1", "--json", str(path)]) == 143

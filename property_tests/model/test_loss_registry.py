@@ -65,8 +65,12 @@ def test_pseudo_huber_value_gradient_hessian_match_the_reference(seed):
     assert np.max(np.abs(H - H_ref)) <= 4 * (Phi.shape[1] + 8) * EPS * scale
     V = np.random.default_rng(seed + 100).standard_normal(W.shape)
     hv = get_loss("pseudo_huber").hessian_vector(problem, W, V)
-    assert np.allclose(hv.reshape(-1, order="F"), H_ref @ V.reshape(-1, order="F"),
-                       rtol=0, atol=8 * (Phi.shape[1] + 8) * EPS * scale * float(np.abs(V).sum()))
+    assert np.allclose(
+        hv.reshape(-1, order="F"),
+        H_ref @ V.reshape(-1, order="F"),
+        rtol=0,
+        atol=8 * (Phi.shape[1] + 8) * EPS * scale * float(np.abs(V).sum()),
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -155,13 +159,20 @@ def test_a_new_loss_module_is_found_without_editing_the_package(tmp_path):
     for package in ("verify", "theory"):
         shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "verify" / "losses" / "toy_quartic.py").write_text(TOY_MODULE)
-    code = ("import numpy as np, verify\n"
-            "from verify.losses import loss_names\n"
-            "assert 'toy_quartic' in loss_names(), loss_names()\n"
-            "r = np.random.default_rng(0)\n"
-            "L, dA, dB = verify.loss_and_grad(r.standard_normal((3, 3)), r.standard_normal((2, 3)), "
-            "r.standard_normal((3, 4)), r.standard_normal((2, 4)), gamma=0.5, loss='toy_quartic')\n"
-            "assert np.isfinite(L) and L > 0\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    code = (
+        "import numpy as np, verify\n"
+        "from verify.losses import loss_names\n"
+        "assert 'toy_quartic' in loss_names(), loss_names()\n"
+        "r = np.random.default_rng(0)\n"
+        "L, dA, dB = verify.loss_and_grad(r.standard_normal((3, 3)), r.standard_normal((2, 3)), "
+        "r.standard_normal((3, 4)), r.standard_normal((2, 4)), gamma=0.5, loss='toy_quartic')\n"
+        "assert np.isfinite(L) and L > 0\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]

@@ -17,7 +17,7 @@ def test_square_optimum_matches_pseudo_inverse(case):
     W_pinv = case.Y @ np.linalg.pinv(case.Phi)  # an independent route (SVD-based pinv)
     R = W_pinv @ case.Phi - case.Y
     L_pinv = 0.5 * np.sum(R * R)
-    assert problem.optimal_loss == pytest.approx(L_pinv, rel=1e-9, abs=1e-12 * np.sum(case.Y ** 2))
+    assert problem.optimal_loss == pytest.approx(L_pinv, rel=1e-9, abs=1e-12 * np.sum(case.Y**2))
     # L* is a minimum: no random W does better.
     rng = np.random.default_rng(case.seed)
     for _ in range(5):
@@ -34,7 +34,7 @@ def test_excess_loss_is_cancellation_free(case):
     scale = max(1.0, np.abs(problem.minimiser).max())
     delta = 1e-8 * scale
     W = problem.minimiser + delta * D
-    expected = 0.5 * delta ** 2 * np.sum((D @ case.Phi) ** 2)
+    expected = 0.5 * delta**2 * np.sum((D @ case.Phi) ** 2)
     # W - W* is exact up to the rounding of W: a relative error of 2 eps scale / delta per entry
     # (4.4e-8), doubled by the square; the Phi products add a few eps.
     assert problem.excess(W) == pytest.approx(expected, rel=8 * EPS * scale / delta + 1e-12, abs=0)

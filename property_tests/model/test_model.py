@@ -46,7 +46,7 @@ def test_fixed_point_iteration_contracts_like_gamma_power(case, layers):
     # ||z^(l) - z*||_1 <= gamma^l ||z^(0) - z*||_1 per column, up to the rounding floor of the
     # iteration and of the LU solution (each ~ m eps ||z*||_1 / (1 - gamma)).
     floor = 10 * case.m * EPS * np.abs(z_star).sum(axis=0) / (1 - case.gamma)
-    assert np.all(errl <= case.gamma ** layers * err0 * (1 + 1e-12) + floor)
+    assert np.all(errl <= case.gamma**layers * err0 * (1 + 1e-12) + floor)
 
 
 @given(cases())
@@ -84,8 +84,9 @@ def test_softmax_does_not_overflow_for_large_entries():
     A = 1e3 * rng.choice([-1.0, 1.0], size=(5, 5))
     S = column_softmax(A)
     assert np.all(np.isfinite(S))
-    L, dA, dB = verify.loss_and_grad(A, rng.standard_normal((2, 5)), rng.standard_normal((5, 4)),
-                                     rng.standard_normal((2, 4)), gamma=0.9)
+    L, dA, dB = verify.loss_and_grad(
+        A, rng.standard_normal((2, 5)), rng.standard_normal((5, 4)), rng.standard_normal((2, 4)), gamma=0.9
+    )
     assert np.isfinite(L) and np.all(np.isfinite(dA)) and np.all(np.isfinite(dB))
     # Column with equal maxima splits the mass exactly; a single 1e3 gap gives exp(-2e3) = 0.
     A2 = np.array([[1e3, -1e3], [1e3, 1e3]])

@@ -34,7 +34,7 @@ def reference_status(Phi, labels, m_y):
     M = M / np.where(scale > 0, scale, 1.0)
     strict = []
     for p in range(len(pairs)):
-        A_ub = np.vstack([-M, M[p:p + 1]])
+        A_ub = np.vstack([-M, M[p : p + 1]])
         b_ub = np.concatenate([np.zeros(len(pairs)), [1.0]])
         res = scipy.optimize.linprog(-M[p], A_ub=A_ub, b_ub=b_ub, bounds=(None, None), method="highs")
         assert res.status == 0, res.message
@@ -49,7 +49,7 @@ def labelled_data(draw):
     """Small data sets of every kind: random labels (any verdict), labels of a linear rule
     (separable), every point under two labels (non-separable), and a rule with one duplicated
     point under another label (partially separable, usually)."""
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
     m, m_y, n = draw(st.integers(1, 4)), draw(st.integers(2, 4)), draw(st.integers(1, 12))
     kind = draw(st.sampled_from(["random", "rule", "duplicated", "one duplicate"]))
     rng = np.random.default_rng(seed)
@@ -89,14 +89,17 @@ def test_certificates_decide_without_the_lp(kind, monkeypatch):
     m = 16, m_y = 5, n = 400: decided by a certificate; the LP (7 s before at this size) is not
     solved. The verdict is also the definition's on a subsample-free argument: a separating W is
     checked here directly, and L* is attained (a stationary point) for the non-separable data."""
+
     def no_lp(Phi, Y):
         raise AssertionError("the separability LP was solved")
+
     monkeypatch.setattr(verify.losses.cross_entropy, "separability_lp", no_lp)
     rng = np.random.default_rng(7)
     m, m_y, n = 16, 5, 400
     Phi = rng.standard_normal((m, n)) / np.sqrt(n)
-    labels = rng.integers(0, m_y, n) if kind == "non-separable" else \
-        np.argmax(rng.standard_normal((m_y, m)) @ Phi, axis=0)
+    labels = (
+        rng.integers(0, m_y, n) if kind == "non-separable" else np.argmax(rng.standard_normal((m_y, m)) @ Phi, axis=0)
+    )
     problem = verify.ShallowProblem(Phi, np.eye(m_y)[:, labels], "cross_entropy")
     assert problem.separability.status == kind
     if kind == "non-separable":

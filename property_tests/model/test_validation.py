@@ -19,20 +19,23 @@ def test_gamma_outside_open_unit_interval(gamma):
         verify.loss_and_grad(A, B, Phi, Y, gamma=gamma)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(A=rng.standard_normal((3, 2))), "A must be square"),
-    (dict(B=rng.standard_normal((2, 4))), "B has shape"),
-    (dict(Phi=rng.standard_normal((4, 4))), "Phi has shape"),
-    (dict(Y=rng.standard_normal((2, 5))), "Y has shape"),
-    (dict(Y=rng.standard_normal((3, 4))), "Y has 3 rows but B has 2"),
-    (dict(A=np.ones(3)), "A must be a 2-D array"),
-    (dict(Phi=np.ones((3, 4, 1))), "Phi must be a 2-D array"),
-    (dict(B=np.array([[1.0, np.nan, 0.0], [0, 0, 0]])), "B must contain only finite"),
-    (dict(Phi=np.full((3, 4), np.inf)), "Phi must contain only finite"),
-    (dict(A=np.ones((3, 3), dtype=complex)), "A must be a real numeric array"),
-    (dict(A=np.ones((3, 3), dtype=bool)), "A must be a real numeric array"),
-    (dict(A=np.zeros((0, 0))), "A must be non-empty"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(A=rng.standard_normal((3, 2))), "A must be square"),
+        (dict(B=rng.standard_normal((2, 4))), "B has shape"),
+        (dict(Phi=rng.standard_normal((4, 4))), "Phi has shape"),
+        (dict(Y=rng.standard_normal((2, 5))), "Y has shape"),
+        (dict(Y=rng.standard_normal((3, 4))), "Y has 3 rows but B has 2"),
+        (dict(A=np.ones(3)), "A must be a 2-D array"),
+        (dict(Phi=np.ones((3, 4, 1))), "Phi must be a 2-D array"),
+        (dict(B=np.array([[1.0, np.nan, 0.0], [0, 0, 0]])), "B must contain only finite"),
+        (dict(Phi=np.full((3, 4), np.inf)), "Phi must contain only finite"),
+        (dict(A=np.ones((3, 3), dtype=complex)), "A must be a real numeric array"),
+        (dict(A=np.ones((3, 3), dtype=bool)), "A must be a real numeric array"),
+        (dict(A=np.zeros((0, 0))), "A must be non-empty"),
+    ],
+)
 def test_shapes_and_values(kwargs, name):
     args = dict(A=A, B=B, Phi=Phi, Y=Y)
     args.update(kwargs)
@@ -40,12 +43,15 @@ def test_shapes_and_values(kwargs, name):
         verify.loss_and_grad(args["A"], args["B"], args["Phi"], args["Y"], gamma=0.5)
 
 
-@pytest.mark.parametrize("Ybad", [
-    np.full((2, 4), 0.5),
-    np.array([[1.0, 1, 0, 0], [1, 0, 1, 1]]),
-    np.array([[2.0, 0, 0, 0], [0, 1, 1, 1]]),
-    np.array([[0.0, 0, 1, 0], [0, 1, 0, 0]]),
-])
+@pytest.mark.parametrize(
+    "Ybad",
+    [
+        np.full((2, 4), 0.5),
+        np.array([[1.0, 1, 0, 0], [1, 0, 1, 1]]),
+        np.array([[2.0, 0, 0, 0], [0, 1, 1, 1]]),
+        np.array([[0.0, 0, 1, 0], [0, 1, 0, 0]]),
+    ],
+)
 def test_cross_entropy_requires_one_hot(Ybad):
     with pytest.raises(ValueError, match="one-hot"):
         verify.loss_and_grad(A, B, Phi, Ybad, gamma=0.5, loss="cross_entropy")

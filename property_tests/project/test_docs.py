@@ -51,8 +51,14 @@ def _targets() -> set[str]:
 
 @pytest.mark.parametrize("code", list(_blocks("python")))
 def test_python_blocks_run(code, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -84,13 +90,20 @@ def test_shell_commands_are_valid(line, capsys):
         pass  # external tools: parsed only
     if fast:
         argv = [sys.executable if program in ("python", "python3", ".venv/bin/python") else program, *words[1:]]
-        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **env})
+        proc = subprocess.run(
+            argv,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **env},
+        )
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
 def test_readme_claims_table_is_the_registrys():
     from verify.catalogue import README, claims_table, readme_block
 
-    assert readme_block(README.read_text()) == claims_table(), \
+    assert readme_block(README.read_text()) == claims_table(), (
         "the README's claims table is stale: run `python -m verify.catalogue --write`"
+    )

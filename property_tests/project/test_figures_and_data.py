@@ -20,8 +20,14 @@ from verify.implicit_bias import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIGURES = ["theorem1_excess_loss", "rate_constant", "theorem2_trust_region", "implicit_bias", "conservation",
-           "tightness_vs_width"]
+FIGURES = [
+    "theorem1_excess_loss",
+    "rate_constant",
+    "theorem2_trust_region",
+    "implicit_bias",
+    "conservation",
+    "tightness_vs_width",
+]
 EPS = np.finfo(float).eps
 #: the flows are integrated at rtol = 1e-10; over their (at most a few thousand) steps the relative
 #: error of log(E_0/E_t) and of int lambda stays below 1e-6, far below what a wrong constant moves
@@ -32,6 +38,7 @@ FLOW_RATIO_TOL = 1e-6
 def _strict(text):
     def refuse(name):
         raise ValueError(f"non-standard JSON constant {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -40,8 +47,21 @@ def small_run(tmp_path_factory):
     """One --small run of the figure script (two worker processes), shared by the tests below."""
     out = tmp_path_factory.mktemp("figures")
     env = dict(os.environ, MPLBACKEND="Agg")
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "figures", "make_figures.py"), "--out", str(out),
-                             "--small", "--workers", "2"], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "figures", "make_figures.py"),
+            "--out",
+            str(out),
+            "--small",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     return out, result.stdout, _strict((out / "numbers.json").read_text())
 
@@ -76,10 +96,10 @@ def test_rate_figure_shows_the_counterexample(small_run):
     ce = numbers["counterexample"]
     assert (ce["m"], ce["gamma"]) == (30, 0.9)
     assert ce["uniform_bound"] <= ce["lambda"] < ce["naive_bound"]
-    assert ce["naive_bound"] == pytest.approx(1 / 1.9 ** 2, rel=4 * EPS)
+    assert ce["naive_bound"] == pytest.approx(1 / 1.9**2, rel=4 * EPS)
     # reference: eigvalsh of X^T X, X = U^-1; relative error about m eps cond(U)^2, cond(U) <= 30 here
     expected = reference.rate_constant(concentrated_weight(30), 0.9)
-    assert ce["lambda"] == pytest.approx(expected, rel=4 * 30 * 30 ** 2 * EPS)
+    assert ce["lambda"] == pytest.approx(expected, rel=4 * 30 * 30**2 * EPS)
     fails = numbers["naive bound at the concentrated softmax"]
     assert fails["0.9"]["first failing m"] is not None and fails["0.9"]["fails at"] >= 50  # of m = 1..60
     # the drawn ratio to the uniform bound is lambda (1 + gamma sqrt m)^2, lambda from the reference
@@ -100,7 +120,7 @@ def _reference_ratio(m: int, gamma: float) -> tuple[float, float]:
 
     A = concentrated_weight(m)
     cond = np.linalg.cond(reference.implicit_matrix(A, gamma), 2)
-    return reference.rate_constant(A, gamma) * (1 + gamma * np.sqrt(m)) ** 2, 4 * m * cond ** 2 * EPS
+    return reference.rate_constant(A, gamma) * (1 + gamma * np.sqrt(m)) ** 2, 4 * m * cond**2 * EPS
 
 
 def test_theorem2_figure_finding(small_run):
@@ -147,11 +167,17 @@ def test_paired_difference_panel_counts_each_seed(tmp_path):
     import figure_drawing
 
     it = np.arange(0, 11)
+
     def run(seed, deq_end, lin_end):
         curve = lambda end: np.linspace(1.0, end, len(it))  # noqa: E731
-        return {"name": "toy", "seed": seed, "deq": {"iterations": it, "train": curve(0.1), "test": curve(deq_end)},
-                "linear": {"iterations": it, "train": curve(0.1), "test": curve(lin_end)},
-                "deep_linear": {"iterations": it, "train": curve(0.05), "test": curve(0.5)}}
+        return {
+            "name": "toy",
+            "seed": seed,
+            "deq": {"iterations": it, "train": curve(0.1), "test": curve(deq_end)},
+            "linear": {"iterations": it, "train": curve(0.1), "test": curve(lin_end)},
+            "deep_linear": {"iterations": it, "train": curve(0.05), "test": curve(0.5)},
+        }
+
     runs = [run(0, 0.51, 0.5), run(1, 0.4999, 0.5), run(2, 0.72, 0.5)]
     paths, numbers = figure_drawing.implicit_bias(str(tmp_path), {"toy": runs})
     gap = numbers["implicit bias"]["toy"]

@@ -13,7 +13,8 @@ sys.path.insert(0, str(ROOT / "mutation"))
 from hand_mutants import ACCEPTANCE_MUTANTS, MUTANTS  # noqa: E402
 
 CATALOGUE = [("MUTANTS", name, spec) for name, spec in sorted(MUTANTS.items())] + [
-    ("ACCEPTANCE_MUTANTS", name, spec) for name, spec in sorted(ACCEPTANCE_MUTANTS.items())]
+    ("ACCEPTANCE_MUTANTS", name, spec) for name, spec in sorted(ACCEPTANCE_MUTANTS.items())
+]
 
 
 @pytest.mark.parametrize(("catalogue", "name", "spec"), CATALOGUE, ids=[f"{c}:{n}" for c, n, _ in CATALOGUE])

@@ -86,16 +86,16 @@ def test_setup_agrees_with_the_previous_implementation(name, targets):
     e = (m + n) * EPS
     tol_W = 2 * e * cond * (2 + (cond + 1) * res / (s_max * W_norm)) * W_norm
     assert np.linalg.norm(problem.minimiser - W_old) <= tol_W, (np.linalg.norm(problem.minimiser - W_old), tol_W)
-    assert np.linalg.norm(problem.minimiser) <= W_norm * (1 + 2 * e * cond ** 2)  # minimum norm
+    assert np.linalg.norm(problem.minimiser) <= W_norm * (1 + 2 * e * cond**2)  # minimum norm
 
     # excess at a random W: E = 1/2 ||D||^2, D = (W - W*) R^T = W Phi - Y P up to the errors of
     # the factor (||F|| ||W - W*||), of the product (m eps ||W - W*|| ||Phi||) and of the
     # projection (proj ||Y||): delta each, so E errs by ||D|| delta + delta^2 / 2 each
     W = rng.standard_normal((m_y, m))
     D_norm = np.linalg.norm((W - W_old) @ R_old.T)
-    E_old = 0.5 * D_norm ** 2
+    E_old = 0.5 * D_norm**2
     delta = (e + m * EPS) * np.linalg.norm(W - W_old) * s_max + proj * Y_norm
-    tol_E = 2 * (D_norm * delta + 0.5 * delta ** 2)
+    tol_E = 2 * (D_norm * delta + 0.5 * delta**2)
     assert abs(problem.excess(W) - E_old) <= tol_E, (problem.excess(W), E_old, tol_E)
 
 

@@ -61,10 +61,12 @@ def test_a_step_above_the_bound_fails_the_claim(monkeypatch):
 
 def test_a_wrong_core_rate_fails_the_claim(monkeypatch):
     """The core's lambda(A_k) 5% too large (a wrong rate constant in the records) is caught."""
+
     def wrong(*args, **kwargs):
         run = gradient_descent(*args, **kwargs)
         run.rate[:] = run.rate * 1.05
         return run
+
     monkeypatch.setattr(D, "gradient_descent", wrong)
     result = CLAIM.check(configs(0, 1)[0])
     assert not result.passed and any("lambda" in n for n in result.failing)
@@ -72,7 +74,9 @@ def test_a_wrong_core_rate_fails_the_claim(monkeypatch):
 
 def test_a_wrong_core_descent_step_fails_the_claim(monkeypatch):
     """A descent that takes twice the step it reports (lr doubled inside the core) leaves the bound."""
+
     def wrong(A, B, problem, *, gamma, lr, steps, **kwargs):
         return gradient_descent(A, B, problem, gamma=gamma, lr=2.2 * lr, steps=steps, **kwargs)
+
     monkeypatch.setattr(D, "gradient_descent", wrong)
     assert any(not CLAIM.check(c).passed for c in configs(0, 2))

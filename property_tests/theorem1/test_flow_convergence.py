@@ -63,8 +63,9 @@ def test_the_rounding_floor_is_the_excess_rounding_model():
     problem = verify.ShallowProblem(c.Phi, c.Y)
     W = ref.end_to_end_weight(c.A, c.B, 0.6)
     s = np.linalg.svd(c.Phi, compute_uv=False)
-    delta = (rounding.solve_rounding(4, 0.6) + 4 * rounding.EPS) * np.linalg.norm(W) * s[0] \
-        + rounding.projection_rounding(s, 4, 9) * np.linalg.norm(c.Y)
+    delta = (rounding.solve_rounding(4, 0.6) + 4 * rounding.EPS) * np.linalg.norm(W) * s[
+        0
+    ] + rounding.projection_rounding(s, 4, 9) * np.linalg.norm(c.Y)
     floor = excess_rounding_floor(problem, W, 0.6)
-    assert floor == pytest.approx((3 + 2 * np.sqrt(2)) / 2 * delta ** 2, rel=1e-6)
+    assert floor == pytest.approx((3 + 2 * np.sqrt(2)) / 2 * delta**2, rel=1e-6)
     assert 0 < floor < 1e-20 * problem.excess(W)

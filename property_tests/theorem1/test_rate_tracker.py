@@ -60,9 +60,16 @@ def descent_states(seed, m, gamma, lr, steps, m_y=3, n=None):
     return Us
 
 
-@pytest.mark.parametrize("m, gamma, lr, smooth", [(33, 0.9, 0.005, True), (64, 0.5, 0.05, True),
-                                                   (128, 0.9, 0.01, True), (96, 0.99, 2e-5, True),
-                                                   (96, 0.99, 0.002, False)])
+@pytest.mark.parametrize(
+    "m, gamma, lr, smooth",
+    [
+        (33, 0.9, 0.005, True),
+        (64, 0.5, 0.05, True),
+        (128, 0.9, 0.01, True),
+        (96, 0.99, 2e-5, True),
+        (96, 0.99, 0.002, False),
+    ],
+)
 def test_tracker_matches_the_svd_along_descent(m, gamma, lr, smooth):
     """Warm-started along a trajectory, every value agrees with the dense SVD, within its own a
     posteriori bound (Kato-Temple) and within the stated accuracy. Along a smooth trajectory the
@@ -128,7 +135,7 @@ def augmented_flow(case, problem, gamma, T, t_eval, rtol, method):
     objective = DEQObjective(problem, gamma=gamma)
 
     def rhs(_t, y):
-        A, B = y[: m * m].reshape(m, m), y[m * m: -1].reshape(m_y, m)
+        A, B = y[: m * m].reshape(m, m), y[m * m : -1].reshape(m_y, m)
         st = objective.evaluate(A, B, with_excess=False)
         return np.concatenate([-st.dA.ravel(), -st.dB.ravel(), [rate_constant_unchecked(A, gamma)]])
 
@@ -308,7 +315,7 @@ def test_gap_refresh_certifies_mu2_only_when_the_deflation_holds():
     claimed."""
     sigma = np.array([3.0, 2.0, 1.0, 0.5, 0.25, 0.1, 0.05])
     U, P = _with_singular_values(sigma, 5)
-    mu = sigma ** 2
+    mu = sigma**2
     midpoint = 0.5 * (mu[0] + mu[1])
     tracker = RateTracker(7, dense_max=0)
     assert tracker._refresh_gap_bound(U, U.T @ U, mu[0], P[:, 0], midpoint)
@@ -434,18 +441,21 @@ def test_gap_refresh_has_hysteresis():
 
 # ---- validation (found by outside testers: a complex U gave a silently wrong value, 0.737 for
 # 0.601; ||U|| near 1e+-200, U = 0 and m = 0 crashed; m = -3, m = 2.7, rtol = -1 or NaN were accepted)
-@pytest.mark.parametrize("kwargs, message", [
-    ({"m": 0}, "m must be an integer >= 1; got 0"),
-    ({"m": -3}, "m must be an integer >= 1; got -3"),
-    ({"m": 2.7}, "m must be an integer >= 1; got 2.7"),
-    ({"m": True}, "m must be a number"),
-    ({"m": 4, "rtol": -1.0}, "rtol must be a finite number > 0; got -1"),
-    ({"m": 4, "rtol": float("nan")}, "rtol must be a finite number > 0; got nan"),
-    ({"m": 4, "rtol": 2.0}, r"rtol must lie in \(0, 1\]"),
-    ({"m": 4, "block": 0}, "block must be an integer >= 1"),
-    ({"m": 4, "dense_max": -1}, "dense_max must be an integer >= 0"),
-    ({"m": 4, "seed": -1}, "seed must be an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"m": 0}, "m must be an integer >= 1; got 0"),
+        ({"m": -3}, "m must be an integer >= 1; got -3"),
+        ({"m": 2.7}, "m must be an integer >= 1; got 2.7"),
+        ({"m": True}, "m must be a number"),
+        ({"m": 4, "rtol": -1.0}, "rtol must be a finite number > 0; got -1"),
+        ({"m": 4, "rtol": float("nan")}, "rtol must be a finite number > 0; got nan"),
+        ({"m": 4, "rtol": 2.0}, r"rtol must lie in \(0, 1\]"),
+        ({"m": 4, "block": 0}, "block must be an integer >= 1"),
+        ({"m": 4, "dense_max": -1}, "dense_max must be an integer >= 0"),
+        ({"m": 4, "seed": -1}, "seed must be an integer >= 0"),
+    ],
+)
 def test_bad_arguments_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RateTracker(**kwargs)
@@ -459,11 +469,14 @@ def test_bad_matrices_are_refused_by_name_and_leave_the_tracker_usable(dense_max
     tracker = RateTracker(m, dense_max=dense_max)
     tracker(U)
     complex_U = U + 1j * rng.standard_normal((m, m))
-    bad = [(complex_U, "U must be a real numeric array"), (np.zeros((m, m)), "U must not be zero"),
-           (1e200 * U, r"U has \|\|U\|\|_F = .*e\+200; it must lie in \[1e-150, 1e\+150\]"),
-           (1e-200 * U, r"U has \|\|U\|\|_F = .*e-200; it must lie in"),
-           (np.eye(m - 1), r"U has shape \(4, 4\), but axis 0 must have length 5"),
-           (U > 0, "not boolean")]
+    bad = [
+        (complex_U, "U must be a real numeric array"),
+        (np.zeros((m, m)), "U must not be zero"),
+        (1e200 * U, r"U has \|\|U\|\|_F = .*e\+200; it must lie in \[1e-150, 1e\+150\]"),
+        (1e-200 * U, r"U has \|\|U\|\|_F = .*e-200; it must lie in"),
+        (np.eye(m - 1), r"U has shape \(4, 4\), but axis 0 must have length 5"),
+        (U > 0, "not boolean"),
+    ]
     for value, message in bad:
         with pytest.raises(ValueError, match=message):
             tracker(value)

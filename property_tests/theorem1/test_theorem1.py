@@ -80,7 +80,7 @@ def test_energy_identity_and_state_wise_inequality(case):
     gKg = float(g @ K @ g)
     # dL/dt = -g^T K g = -(||dA||^2 + ||dB||^2): two routes, rounding ~ cond(U)^2 eps.
     cond = (1 + case.gamma) / (1 - case.gamma)
-    assert st_.grad_norm_sq == pytest.approx(gKg, rel=100 * K.shape[0] * cond ** 2 * EPS, abs=0)
+    assert st_.grad_norm_sq == pytest.approx(gKg, rel=100 * K.shape[0] * cond**2 * EPS, abs=0)
     lam = verify.rate_constant(case.A, gamma=case.gamma)
     # K >= lambda I: ||dtheta L||^2 >= lambda ||grad L0||^2 (both losses).
     assert st_.grad_norm_sq >= lam * float(g @ g) * (1 - 1e-10)
@@ -101,8 +101,7 @@ def test_state_wise_inequality_is_tight_for_width_one():
 
 
 # ---- the uniform rate bound and its counterexample -----------------------------------------
-@given(st.integers(1, 40), st.floats(0.01, 0.99), st.sampled_from([0.1, 1.0, 10.0, 1e3]),
-       st.integers(0, 2**32 - 1))
+@given(st.integers(1, 40), st.floats(0.01, 0.99), st.sampled_from([0.1, 1.0, 10.0, 1e3]), st.integers(0, 2**32 - 1))
 def test_rate_constant_uniform_bound(m, gamma, scale, seed):
     A = scale * np.random.default_rng(seed).standard_normal((m, m))
     lam = verify.rate_constant(A, gamma=gamma)
@@ -115,8 +114,10 @@ def test_rate_constant_uniform_bound(m, gamma, scale, seed):
 
 def test_uniform_bound_is_nearly_tight():
     """At the concentrated A, lambda / bound -> 1 as m grows (the sqrt(m) is the right order)."""
-    ratios = [verify.rate_constant(concentrated_weight(m), gamma=0.9) / verify.uniform_rate_bound(m, gamma=0.9)
-              for m in (4, 16, 64, 256, 1024)]
+    ratios = [
+        verify.rate_constant(concentrated_weight(m), gamma=0.9) / verify.uniform_rate_bound(m, gamma=0.9)
+        for m in (4, 16, 64, 256, 1024)
+    ]
     assert all(r >= 1 for r in ratios)
     assert all(b < a for a, b in zip(ratios, ratios[1:]))  # decreasing towards 1
     assert ratios[-1] < 1.1
@@ -126,7 +127,7 @@ def test_naive_bound_counterexample():
     ce = verify.naive_bound_counterexample(m=30, gamma=0.9)
     assert ce["violated"]
     assert ce["rate_constant"] == pytest.approx(0.0408, abs=5e-4)  # docs/theory.md: ~0.041 < 0.277
-    assert ce["naive_bound"] == pytest.approx(1 / 1.9 ** 2)
+    assert ce["naive_bound"] == pytest.approx(1 / 1.9**2)
     assert ce["rate_constant"] >= ce["uniform_bound"]
 
 
@@ -168,8 +169,9 @@ def test_gradient_descent_small_steps_track_the_flow(regime, data):
     flow = verify.gradient_flow(case.A, case.B, problem, gamma=case.gamma, T=T, t_eval=np.array([0.0, T]))
     errors = []
     for lr in (2e-3, 1e-3):
-        gd = verify.gradient_descent(case.A, case.B, problem, gamma=case.gamma, lr=lr, steps=int(T / lr),
-                                     record_every=int(T / lr))
+        gd = verify.gradient_descent(
+            case.A, case.B, problem, gamma=case.gamma, lr=lr, steps=int(T / lr), record_every=int(T / lr)
+        )
         # Descent with a small step is monotone (descent lemma for a locally smooth L).
         errors.append(np.linalg.norm(gd.W[-1] - flow.W[-1]))
     scale = max(np.linalg.norm(flow.W[-1] - flow.W[0]), 1e-12)
@@ -195,8 +197,15 @@ def test_cross_entropy_non_separable_converges_linearly(case):
     kappa_est = verify.convergence.local_pl_estimate(problem)
     E0 = problem.excess(verify.end_to_end_weight(case.A, case.B, gamma=case.gamma))
     T = 30.0 / (kappa_est * verify.uniform_rate_bound(case.m, gamma=case.gamma))
-    traj = verify.gradient_flow(case.A, case.B, problem, gamma=case.gamma, T=T,
-                                target_excess=max(1e-8 * E0, 1e-10 * problem.optimal_loss), num_points=300)
+    traj = verify.gradient_flow(
+        case.A,
+        case.B,
+        problem,
+        gamma=case.gamma,
+        T=T,
+        target_excess=max(1e-8 * E0, 1e-10 * problem.optimal_loss),
+        num_points=300,
+    )
     assert np.all(np.diff(traj.loss) <= 1e-8 * traj.loss[0])  # monotone
     assert traj.event_time is not None, "did not reach L* within the estimated time"
     # Linear rate in the final phase: log-excess against time is straight, slope <= -2 kappa_est
@@ -217,8 +226,7 @@ def test_cross_entropy_separable_decay_is_sublinear():
     problem = verify.ShallowProblem(Phi, Y, "cross_entropy")
     assert problem.separability.status == "separable"
     A0, B0 = rng.standard_normal((2, 2)), rng.standard_normal((2, 2))
-    traj = verify.gradient_flow(A0, B0, problem, gamma=0.5, T=2000.0, rtol=1e-8,
-                                t_eval=np.geomspace(1.0, 2000.0, 50))
+    traj = verify.gradient_flow(A0, B0, problem, gamma=0.5, T=2000.0, rtol=1e-8, t_eval=np.geomspace(1.0, 2000.0, 50))
     assert np.all(np.diff(traj.loss) <= 0)
     late = traj.t > 100
     slope = np.polyfit(np.log(traj.t[late]), np.log(traj.excess_loss[late]), 1)[0]
@@ -227,10 +235,17 @@ def test_cross_entropy_separable_decay_is_sublinear():
 
 
 # ---- bad input ------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(T=0.0), "T must be"), (dict(T=-1.0), "T must be"), (dict(rtol=0.0), "rtol"),
-    (dict(rtol=1.0), "rtol"), (dict(rtol=np.nan), "rtol"), (dict(rtol=1e-15), "100 eps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(T=0.0), "T must be"),
+        (dict(T=-1.0), "T must be"),
+        (dict(rtol=0.0), "rtol"),
+        (dict(rtol=1.0), "rtol"),
+        (dict(rtol=np.nan), "rtol"),
+        (dict(rtol=1e-15), "100 eps"),
+    ],
+)
 def test_gradient_flow_rejects_bad_arguments(kwargs, match):
     case = make_case(0, 2, 2, 3, 0.5)
     args = dict(gamma=0.5, T=1.0)
@@ -239,10 +254,17 @@ def test_gradient_flow_rejects_bad_arguments(kwargs, match):
         verify.gradient_flow(case.A, case.B, case.Phi, case.Y, **args)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=0.0), "lr"), (dict(lr=-1e-3), "lr"), (dict(steps=0), "steps"), (dict(steps=2.5), "steps"),
-    (dict(track_rate="no"), "track_rate must be True or False"), (dict(track_rate=0), "track_rate"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lr=0.0), "lr"),
+        (dict(lr=-1e-3), "lr"),
+        (dict(steps=0), "steps"),
+        (dict(steps=2.5), "steps"),
+        (dict(track_rate="no"), "track_rate must be True or False"),
+        (dict(track_rate=0), "track_rate"),
+    ],
+)
 def test_gradient_descent_rejects_bad_arguments(kwargs, match):
     case = make_case(0, 2, 2, 3, 0.5)
     args = dict(gamma=0.5, lr=1e-2, steps=10)
@@ -276,8 +298,7 @@ def test_gradient_descent_divergence_is_reported():
     case = make_case(0, 3, 2, 3, 0.5)
     with pytest.raises(FloatingPointError, match="diverged"):
         verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.5, lr=1e3, steps=200)
-    traj = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.5, lr=1e3, steps=200,
-                                   on_divergence="stop")
+    traj = verify.gradient_descent(case.A, case.B, case.Phi, case.Y, gamma=0.5, lr=1e3, steps=200, on_divergence="stop")
     assert "diverged" in traj.message
 
 

@@ -33,8 +33,10 @@ def test_first_order_form_is_steepest_descent_in_metric_K_inverse():
     assert len(residuals) == 1 and residuals[0] == sp.zeros(2, 1)
 
 
-@pytest.mark.parametrize("loss, size", [("square", (2, 2, 2)), ("square", (1, 3, 2)),
-                                        ("cross_entropy", (2, 2, 2)), ("cross_entropy", (2, 3, 1))])
+@pytest.mark.parametrize(
+    "loss, size",
+    [("square", (2, 2, 2)), ("square", (1, 3, 2)), ("cross_entropy", (2, 2, 2)), ("cross_entropy", (2, 3, 1))],
+)
 def test_derived_hessian_matches_numerical_core(loss, size):
     m, m_y, n = size
     H_sym, W, Phi, Y = derived_hessian(m, m_y, n, loss)
@@ -59,8 +61,13 @@ def test_more_sorensen_against_a_scalar_root_finder(n, seed, delta):
     if np.all(h > 0) and norm(0.0) <= delta:
         mu_ref = 0.0
     else:
-        mu_ref = brentq(lambda mu: norm(mu) - delta, 1e-300 if np.any(h == 0) else 0.0, 1e6 + np.abs(g).sum() / delta,
-                        xtol=1e-15, rtol=1e-15)
+        mu_ref = brentq(
+            lambda mu: norm(mu) - delta,
+            1e-300 if np.any(h == 0) else 0.0,
+            1e6 + np.abs(g).sum() / delta,
+            xtol=1e-15,
+            rtol=1e-15,
+        )
     w_ref = -g / (h + mu_ref)
     assert np.linalg.norm(sol.v - w_ref) <= 1e-9 * np.linalg.norm(w_ref)
 
@@ -76,14 +83,22 @@ def test_more_sorensen_against_scipy_trust_constr():
     g = 3 * rng.standard_normal(n)
     delta = 0.3
     sol = solve_trust_region(g, H, G, delta)
-    ref = minimize(lambda v: g @ v + 0.5 * v @ H @ v, np.zeros(n), jac=lambda v: g + H @ v,
-                   hess=lambda v: H, method="trust-constr",
-                   constraints=[NonlinearConstraint(lambda v: v @ G @ v, -np.inf, delta ** 2,
-                                                    jac=lambda v: 2 * G @ v, hess=lambda v, y: 2 * y[0] * G)],
-                   options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000})
+    ref = minimize(
+        lambda v: g @ v + 0.5 * v @ H @ v,
+        np.zeros(n),
+        jac=lambda v: g + H @ v,
+        hess=lambda v: H,
+        method="trust-constr",
+        constraints=[
+            NonlinearConstraint(
+                lambda v: v @ G @ v, -np.inf, delta**2, jac=lambda v: 2 * G @ v, hess=lambda v, y: 2 * y[0] * G
+            )
+        ],
+        options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000},
+    )
     # trust-constr stops at its own tolerance (~1e-8 here); the comparison cannot be tighter.
     assert np.linalg.norm(sol.v - ref.x) <= 1e-6 * np.linalg.norm(sol.v)
-    assert sol.boundary and sol.v @ G @ sol.v == pytest.approx(delta ** 2, rel=1e-12)
+    assert sol.boundary and sol.v @ G @ sol.v == pytest.approx(delta**2, rel=1e-12)
 
 
 def test_solver_rejects_bad_input():
@@ -98,8 +113,16 @@ def test_solver_rejects_bad_input():
 # ---- the correspondence along real DEQ trajectories ----------------------------------------------
 def _states_along_flow(case, count=3, T=1.0):
     problem = verify.ShallowProblem(case.Phi, case.Y, case.loss)
-    traj = verify.gradient_flow(case.A, case.B, problem, gamma=case.gamma, T=T, rtol=1e-8,
-                                t_eval=np.linspace(0, T, count), record_parameters=True)
+    traj = verify.gradient_flow(
+        case.A,
+        case.B,
+        problem,
+        gamma=case.gamma,
+        T=T,
+        rtol=1e-8,
+        t_eval=np.linspace(0, T, count),
+        record_parameters=True,
+    )
     return problem, traj
 
 
@@ -123,8 +146,9 @@ def test_trust_region_iteration_reproduces_the_deq_trajectory_first_order(loss, 
     case = make_case(17, *shapes[regime], 0.6, loss, well_conditioned=True)
     problem = verify.ShallowProblem(case.Phi, case.Y, loss)
     T = 0.5
-    traj = verify.gradient_flow(case.A, case.B, problem, gamma=case.gamma, T=T, rtol=1e-12,
-                                t_eval=np.linspace(0, T, 81), record_parameters=True)
+    traj = verify.gradient_flow(
+        case.A, case.B, problem, gamma=case.gamma, T=T, rtol=1e-12, t_eval=np.linspace(0, T, 81), record_parameters=True
+    )
     errors = []
     for N in (10, 20, 40, 80):
         idx = np.arange(0, 81, 80 // N)
@@ -160,7 +184,7 @@ def test_frozen_A_leaves_a_fixed_preconditioner(case):
     g = vec(problem.output_gradient(layer.end_to_end_weight(case.B)) @ case.Phi.T)
     P = frozen_A_preconditioner(layer, case.m_y)
     cond = (1 + case.gamma) / (1 - case.gamma)
-    assert np.abs(vec(dW) + P @ g).max() <= 50 * case.m * cond ** 2 * EPS * max(1.0, np.abs(P @ g).max())
+    assert np.abs(vec(dW) + P @ g).max() <= 50 * case.m * cond**2 * EPS * max(1.0, np.abs(P @ g).max())
     K = verify.preconditioner(case.A, case.B, gamma=case.gamma)
     # The A-part is what frozen A loses: K - P is positive semidefinite.
     assert np.linalg.eigvalsh(K - P).min() >= -100 * K.shape[0] * EPS * np.abs(K).max()

@@ -102,19 +102,19 @@ class BallState:
         self.S, self.U = implicit_matrix_ball(A, gamma)
         self.Uinv = self.U.inv()  # ZeroDivisionError if the ball is not certainly invertible
         self.B = ball_matrix(B)
-        self.W = self.B * self.Uinv                       # W = B U^{-1}
-        self.P = exact_gram(Phi, Phi)                    # Phi Phi^T
-        self.YPt = exact_gram(Y, Phi)                    # Y Phi^T
+        self.W = self.B * self.Uinv  # W = B U^{-1}
+        self.P = exact_gram(Phi, Phi)  # Phi Phi^T
+        self.YPt = exact_gram(Y, Phi)  # Y Phi^T
         if loss == "square":
-            self.grad_L0 = self.W * self.P - self.YPt     # G Phi^T = (W Phi - Y) Phi^T
+            self.grad_L0 = self.W * self.P - self.YPt  # G Phi^T = (W Phi - Y) Phi^T
             self.value = None
         else:
             R = self.W * ball_matrix(Phi) - ball_matrix(Y)
             G, self.value = pseudo_huber_terms(R)
-            self.grad_L0 = G * ball_matrix(Phi.T)         # G Phi^T
+            self.grad_L0 = G * ball_matrix(Phi.T)  # G Phi^T
         self.dL_dB = self.grad_L0 * self.Uinv.transpose()  # grad L0 U^{-T}
         Gamma = self.W.transpose() * self.dL_dB * self.gamma  # dL/dS = gamma W^T dL/dB
-        self.dL_dA = apply_jacobians(self.S, Gamma)      # dL/dA[:, j] = J_j Gamma[:, j]
+        self.dL_dA = apply_jacobians(self.S, Gamma)  # dL/dA[:, j] = J_j Gamma[:, j]
         self.grad_norm_sq = frobenius_sq(self.dL_dA) + frobenius_sq(self.dL_dB)
         self._Phi, self._Y = Phi, Y
 
@@ -202,4 +202,3 @@ class BallState:
                 for k in range(m_y):
                     H[i * m_y + k, ii * m_y + k] = self.P[i, ii]
         return H
-

@@ -170,10 +170,10 @@ def _lambda_min_unit(M: arb_mat) -> arb:
     q = _rayleigh(M, v)
     scale = float(np.abs(Mf).max()) or 1.0
     # Refine only an isolated eigenvalue; for a cluster the float64 basis limits the resolution.
-    isolated = d[1] - d[0] > 2.0 ** -20 * scale
+    isolated = d[1] - d[0] > 2.0**-20 * scale
     if bits > 53 and isolated:
         v, q = _refine_eigenvector(M, Mf, V[:, 0], d[0], bits)
-    resolution = 2.0 ** -bits if isolated else 2.0 ** -50
+    resolution = 2.0**-bits if isolated else 2.0**-50
     hi = arb(q.upper())
     # basis = [v, the other float64 eigenvectors]; no re-orthogonalisation is needed: the cross
     # terms v^T (M - lo I) x_j = delta v^T x_j + r^T x_j are O(eps delta + |r|), small against
@@ -193,7 +193,7 @@ def _lambda_min_unit(M: arb_mat) -> arb:
     base = 2.0 * float(q.rad()) + n * resolution * scale
     q_mid = arb(q.mid())
     for k in range(12):
-        delta = base * 4.0 ** k
+        delta = base * 4.0**k
         lo = (q_mid - arb(delta)).mid()  # exact; formed at the working precision, not in float64
         gaps = np.maximum(d[1:] - float(lo), delta)
         c = [arb(1.0 / np.sqrt(delta * float(vv)))] + [arb(1.0 / np.sqrt(x)) for x in gaps]
@@ -205,4 +205,3 @@ def _lambda_min_unit(M: arb_mat) -> arb:
 def lambda_max_enclosure(M: arb_mat) -> arb:
     """A ball containing the largest eigenvalue of every symmetric matrix in the ball M."""
     return -lambda_min_enclosure(-M)
-

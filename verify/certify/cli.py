@@ -20,11 +20,13 @@ from .plan import HEADLINE, check_config, entries, judge, run_entry
 from .proof import CERTIFIED, CLAIMS, CONSISTENT, EQUATION_BITS, NOT_CERTIFIED, PRECISIONS, VIOLATED
 
 #: options of the campaign that do not apply to --certify (refused, exit 2)
-NOT_APPLICABLE = (("--count", "count", "the plan fixes its entries"),
-                  ("--workers", "workers", "certificates run one after the other in this process"),
-                  ("--scheduler", "scheduler", "certificates run in this process"),
-                  ("--thorough", "thorough", "the full plan is the default; --quick runs the campaign's subset"),
-                  ("--idx", "idx", "certificates use no data files"))
+NOT_APPLICABLE = (
+    ("--count", "count", "the plan fixes its entries"),
+    ("--workers", "workers", "certificates run one after the other in this process"),
+    ("--scheduler", "scheduler", "certificates run in this process"),
+    ("--thorough", "thorough", "the full plan is the default; --quick runs the campaign's subset"),
+    ("--idx", "idx", "certificates use no data files"),
+)
 
 
 def check_certify_args(parser, args):
@@ -52,8 +54,12 @@ def check_certify_args(parser, args):
             parser.error(f"--only: claim(s) {sorted({c for c in names if names.count(c) > 1})} named more than once")
         args.only = names
     if args.replay is not None:
-        for option, given in (("--seed", args.seed is not None), ("--only", args.only is not None),
-                              ("--quick", args.quick), ("--list", args.list)):
+        for option, given in (
+            ("--seed", args.seed is not None),
+            ("--only", args.only is not None),
+            ("--quick", args.quick),
+            ("--list", args.list),
+        ):
             if given:
                 parser.error(f"{option} does not apply to --certify --replay, which runs the one entry given")
         try:
@@ -74,8 +80,9 @@ def _usage_error(message: str) -> int:
 
 def describe(config: dict) -> str:
     keys = ("instance", "seed", "m", "m_y", "n", "gamma")
-    parts = [f"{k}={config[k]:.6g}" if isinstance(config[k], float) else f"{k}={config[k]}"
-             for k in keys if k in config]
+    parts = [
+        f"{k}={config[k]:.6g}" if isinstance(config[k], float) else f"{k}={config[k]}" for k in keys if k in config
+    ]
     return ", ".join(parts)
 
 
@@ -102,26 +109,56 @@ def _expected(config) -> str:
 def _records(results) -> list[dict]:
     out = []
     for config, cert, ok, error, seconds in results:
-        out.append({"config": config, "as_expected": ok, "seconds": seconds, "error": error,
-                    "certificate": None if cert is None else cert.as_dict()})
+        out.append(
+            {
+                "config": config,
+                "as_expected": ok,
+                "seconds": seconds,
+                "error": error,
+                "certificate": None if cert is None else cert.as_dict(),
+            }
+        )
     return out
 
 
 def report_dict(results, *, seed, mode, interrupted, wall_time) -> dict:
-    return json_safe({"suite": "deq-verify", "mode": mode, "seed": seed, "interrupted": interrupted,
-                      "all_as_expected": bool(results) and all(r[2] for r in results) and not interrupted,
-                      "precisions": list(PRECISIONS), "equation_bits": EQUATION_BITS, "wall_time": wall_time,
-                      "entries": _records(results)})
+    return json_safe(
+        {
+            "suite": "deq-verify",
+            "mode": mode,
+            "seed": seed,
+            "interrupted": interrupted,
+            "all_as_expected": bool(results) and all(r[2] for r in results) and not interrupted,
+            "precisions": list(PRECISIONS),
+            "equation_bits": EQUATION_BITS,
+            "wall_time": wall_time,
+            "entries": _records(results),
+        }
+    )
 
 
 def markdown_table(results) -> str:
-    lines = ["| # | claim | kind | label | instance | verdict | expected | as expected | bits | consistent to | "
-             "headline | time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| # | claim | kind | label | instance | verdict | expected | as expected | bits | consistent to | "
+        "headline | time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for i, (config, cert, ok, error, seconds) in enumerate(results, 1):
         verdict = cert.status if cert is not None else f"error: {error}"
-        cells = [str(i), config["claim"], config["kind"], config.get("label", ""), describe(config), verdict,
-                 " or ".join(config["expect"]), "yes" if ok else "NO", str(cert.bits if cert else "-"), _k_text(cert),
-                 _headline(config, cert), f"{seconds:.2f}"]
+        cells = [
+            str(i),
+            config["claim"],
+            config["kind"],
+            config.get("label", ""),
+            describe(config),
+            verdict,
+            " or ".join(config["expect"]),
+            "yes" if ok else "NO",
+            str(cert.bits if cert else "-"),
+            _k_text(cert),
+            _headline(config, cert),
+            f"{seconds:.2f}",
+        ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -130,23 +167,43 @@ def _table(results, title):
     from rich.table import Table
 
     table = Table(title=title)
-    for col, kw in [("#", {"justify": "right"}), ("claim", {}), ("kind", {}), ("label", {}), ("verdict", {}),
-                    ("expected", {}), ("bits", {"justify": "right"}), ("consistent to", {"justify": "right"}),
-                    ("headline (below)", {}), ("time (s)", {"justify": "right"})]:
+    for col, kw in [
+        ("#", {"justify": "right"}),
+        ("claim", {}),
+        ("kind", {}),
+        ("label", {}),
+        ("verdict", {}),
+        ("expected", {}),
+        ("bits", {"justify": "right"}),
+        ("consistent to", {"justify": "right"}),
+        ("headline (below)", {}),
+        ("time (s)", {"justify": "right"}),
+    ]:
         table.add_column(col, **kw)
     colour = {CERTIFIED: "green", CONSISTENT: "cyan", VIOLATED: "red", NOT_CERTIFIED: "yellow"}
     for i, (config, cert, ok, error, seconds) in enumerate(results, 1):
         verdict = f"[{colour[cert.status]}]{cert.status}[/]" if cert is not None else "[red]error[/]"
         expected = _expected(config) + ("" if ok else " [red bold]NO[/]")
-        table.add_row(str(i), config["claim"], config["kind"], config.get("label", "")[:36], verdict, expected,
-                      str(cert.bits) if cert else "-", _k_text(cert), _headline(config, cert, named=False),
-                      f"{seconds:.2f}")
+        table.add_row(
+            str(i),
+            config["claim"],
+            config["kind"],
+            config.get("label", "")[:36],
+            verdict,
+            expected,
+            str(cert.bits) if cert else "-",
+            _k_text(cert),
+            _headline(config, cert, named=False),
+            f"{seconds:.2f}",
+        )
     return table
 
 
 def _write_reports(args, report: dict, results) -> bool:
-    outputs = [("--json", args.json, lambda: json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n",
-                ".json"), ("--markdown", args.markdown, lambda: markdown_table(results), ".md")]
+    outputs = [
+        ("--json", args.json, lambda: json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n", ".json"),
+        ("--markdown", args.markdown, lambda: markdown_table(results), ".md"),
+    ]
     return write_reports(outputs, write_atomically, _usage_error)
 
 
@@ -156,8 +213,13 @@ def run_one(config):
     try:
         cert = run_entry(config)
     except Exception as err:  # noqa: BLE001 - a crash is an unexpected result, reported with its entry
-        return config, None, False, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}", \
-            time.perf_counter() - started
+        return (
+            config,
+            None,
+            False,
+            f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}",
+            time.perf_counter() - started,
+        )
     return config, cert, judge(config, cert), None, time.perf_counter() - started
 
 
@@ -193,25 +255,34 @@ def run_cli(console, args) -> int:
     except KeyboardInterrupt:
         interrupted = True
     wall_time = time.perf_counter() - started
-    title = (f"deq-verify --certify ({mode}, seed {args.seed}; ball arithmetic, python-flint)"
-             + (" — INTERRUPTED, partial" if interrupted else "")
-             + (" — stopped at the first failure" if stopped else ""))
+    title = (
+        f"deq-verify --certify ({mode}, seed {args.seed}; ball arithmetic, python-flint)"
+        + (" — INTERRUPTED, partial" if interrupted else "")
+        + (" — stopped at the first failure" if stopped else "")
+    )
     console.print(_table(results, title))
     console.print("headline: " + "; ".join(f"{claim} {head}" for claim, head in HEADLINE.items()), soft_wrap=True)
-    console.print("certified = every item proved for this instance (not the theorem); consistent = every "
-                  "inequality proved, every equation's residual ball holds 0 with |residual| <= 2^-k max|term|, "
-                  f"k >= {EQUATION_BITS} (balls cannot prove an equation); canaries are false statements and must "
-                  "come back violated or not certified; equalities must come back not certified.", soft_wrap=True)
+    console.print(
+        "certified = every item proved for this instance (not the theorem); consistent = every "
+        "inequality proved, every equation's residual ball holds 0 with |residual| <= 2^-k max|term|, "
+        f"k >= {EQUATION_BITS} (balls cannot prove an equation); canaries are false statements and must "
+        "come back violated or not certified; equalities must come back not certified.",
+        soft_wrap=True,
+    )
     for config, cert, ok, error, _ in results:
         if not ok:
             why = error if cert is None else f"{cert.status}: {cert.reason}"
-            console.print(f"[red]UNEXPECTED[/] {config['claim']} {config['kind']} ({config.get('label', '')}); "
-                          f"expected {' or '.join(config['expect'])}; got {why}\n  reproduce: python -m verify "
-                          f"--certify --replay '{json.dumps(config, sort_keys=True)}'", soft_wrap=True)
+            console.print(
+                f"[red]UNEXPECTED[/] {config['claim']} {config['kind']} ({config.get('label', '')}); "
+                f"expected {' or '.join(config['expect'])}; got {why}\n  reproduce: python -m verify "
+                f"--certify --replay '{json.dumps(config, sort_keys=True)}'",
+                soft_wrap=True,
+            )
     unexpected = sum(not r[2] for r in results)
     console.print(f"{len(results)} entries, {unexpected} not as expected; wall time {wall_time:.1f} s")
-    written = _write_reports(args, report_dict(results, seed=args.seed, mode=mode, interrupted=interrupted,
-                                               wall_time=wall_time), results)
+    written = _write_reports(
+        args, report_dict(results, seed=args.seed, mode=mode, interrupted=interrupted, wall_time=wall_time), results
+    )
     if interrupted:
         return 130
     if unexpected or not results:

@@ -59,7 +59,7 @@ SUBDIVISIONS = 4
 MAX_PIECES = 256
 #: the run is a descent run: its iterates are the exact steps up to float64 rounding, which is
 #: eps ||theta_{k+1}|| for the subtraction plus (cond + 1) eps lr ||g|| for the float gradient
-RUN_ROUNDING = (2.0 ** -40, 2.0 ** -30)
+RUN_ROUNDING = (2.0**-40, 2.0**-30)
 #: largest run the certificate accepts (steps) and width (m)
 MAX_STEPS, MAX_WIDTH = 2000, 32
 
@@ -69,7 +69,7 @@ STATEMENTS = {
     "refined": "E(theta_k - lr g_k) <= (1 - 2 lr kappa lambda(A_k) (1 - lr M_k/2)) E(theta_k) at every step",
     "run": "run: E(theta_{k+1}) <= (1 - lr kappa lambda(A_k)) E(theta_k) at every step (float64 iterates)",
     "descent": "the iterates are descent steps: ||theta_{k+1} - (theta_k - lr g_k)|| <= 2^-40 ||theta_{k+1}|| "
-               "+ 2^-30 lr ||g_k||",
+    "+ 2^-30 lr ||g_k||",
 }
 
 
@@ -115,13 +115,23 @@ def _step_balls(problem: ProblemBalls, cache: dict, k: int, A, B, lr: float, sub
     curvature, pieces = curvature_bounds(problem, here, VA, VB, g_sq, lr, subdivisions)
     deviation = frobenius_sq(nxt.A - exact.A) + frobenius_sq(nxt.B - exact.B)
     theta_next = frobenius_sq(nxt.A) + frobenius_sq(nxt.B)
-    return {"E": here.excess(), "E_step": exact.excess(), "E_next": nxt.excess(), "lambda": lam, "g_sq": g_sq,
-            "M": curvature, "M_hat": arb(curvature.upper()), "pieces": pieces, "deviation_sq": deviation,
-            "theta_next_sq": theta_next}
+    return {
+        "E": here.excess(),
+        "E_step": exact.excess(),
+        "E_next": nxt.excess(),
+        "lambda": lam,
+        "g_sq": g_sq,
+        "M": curvature,
+        "M_hat": arb(curvature.upper()),
+        "pieces": pieces,
+        "deviation_sq": deviation,
+        "theta_next_sq": theta_next,
+    }
 
 
-def curvature_bounds(problem: ProblemBalls, here, VA, VB, g_sq: arb, lr: float, subdivisions: int,
-                     max_pieces: int = MAX_PIECES) -> tuple[arb, int]:
+def curvature_bounds(
+    problem: ProblemBalls, here, VA, VB, g_sq: arb, lr: float, subdivisions: int, max_pieces: int = MAX_PIECES
+) -> tuple[arb, int]:
     """A ball [lo, hi] containing M = sup_{s in [0, lr]} phi''(s) / ||g||^2 (phi(s) = L(theta + s V)):
     hi from ball evaluations on sub-segments of [0, lr], bisecting the piece with the largest upper end
     while it exceeds ||g||^2 / lr (the step-size condition) and fewer than ``max_pieces`` are used
@@ -130,8 +140,7 @@ def curvature_bounds(problem: ProblemBalls, here, VA, VB, g_sq: arb, lr: float, 
     threshold = g_sq / arb(lr)
 
     def evaluate(lo, hi):
-        piece = problem.at(segment(here.A, VA, interval(lo, hi)), segment(here.B, VB, interval(lo, hi)),
-                           gradient=False)
+        piece = problem.at(segment(here.A, VA, interval(lo, hi)), segment(here.B, VB, interval(lo, hi)), gradient=False)
         return piece.second_derivative(VA, VB), lo, hi
 
     def upper_end(piece) -> float:
@@ -151,9 +160,10 @@ def curvature_bounds(problem: ProblemBalls, here, VA, VB, g_sq: arb, lr: float, 
     top = max((v.upper() for v, _, _ in pieces), key=lambda x: x.mid() if x.is_finite() else np.inf)
     worst = max(pieces, key=lambda x: x[0].mid() if x[0].is_finite() else np.inf)
     centre = arb(((worst[1] + worst[2]) / 2).mid())
-    points = [here.second_derivative(VA, VB),
-              problem.at(segment(here.A, VA, centre), segment(here.B, VB, centre), gradient=False)
-              .second_derivative(VA, VB)]
+    points = [
+        here.second_derivative(VA, VB),
+        problem.at(segment(here.A, VA, centre), segment(here.B, VB, centre), gradient=False).second_derivative(VA, VB),
+    ]
     bottom = max((p.lower() for p in points), key=lambda x: x.mid())
     return interval(bottom, top) / g_sq, count
 
@@ -164,12 +174,15 @@ def _step_items(b: dict, kappa: arb, lr: float, rate_factor: float) -> dict:
     rho = 1 - c * eta * kappa * lam
     rho_refined = 1 - 2 * c * eta * kappa * lam * (1 - eta * b["M_hat"] / 2)
     rounding = arb(RUN_ROUNDING[0]) * b["theta_next_sq"].sqrt() + arb(RUN_ROUNDING[1]) * eta * b["g_sq"].sqrt()
-    return {"condition": inequality(STATEMENTS["condition"], 1 - eta * b["M"]),
-            "theorem": inequality(STATEMENTS["theorem"], rho * E - b["E_step"]),
-            "refined": inequality(STATEMENTS["refined"], rho_refined * E - b["E_step"]),
-            "run": inequality(STATEMENTS["run"], rho * E - b["E_next"]),
-            "descent": inequality(STATEMENTS["descent"], rounding * rounding - b["deviation_sq"]),
-            "rho": rho, "rho_refined": rho_refined}
+    return {
+        "condition": inequality(STATEMENTS["condition"], 1 - eta * b["M"]),
+        "theorem": inequality(STATEMENTS["theorem"], rho * E - b["E_step"]),
+        "refined": inequality(STATEMENTS["refined"], rho_refined * E - b["E_step"]),
+        "run": inequality(STATEMENTS["run"], rho * E - b["E_next"]),
+        "descent": inequality(STATEMENTS["descent"], rounding * rounding - b["deviation_sq"]),
+        "rho": rho,
+        "rho_refined": rho_refined,
+    }
 
 
 def _relative(item: Item, E: arb) -> float:
@@ -179,12 +192,27 @@ def _relative(item: Item, E: arb) -> float:
     return item.margin.mid / max(float(E.mid()), 1e-300)
 
 
-def certify_descent(A_steps, B_steps, Phi, Y, gamma: float, lr: float, *, rate_factor: float = 1.0,
-                    subdivisions: int = SUBDIVISIONS, instance: dict | None = None,
-                    precisions: tuple[int, ...] = PRECISIONS, stop_at_violation: bool = True) -> Certificate:
+def certify_descent(
+    A_steps,
+    B_steps,
+    Phi,
+    Y,
+    gamma: float,
+    lr: float,
+    *,
+    rate_factor: float = 1.0,
+    subdivisions: int = SUBDIVISIONS,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+    stop_at_violation: bool = True,
+) -> Certificate:
     """The discrete Theorem 1 along the run (A_k, B_k), k = 0..K (module docstring)."""
-    if not isinstance(A_steps, (list, tuple)) or not isinstance(B_steps, (list, tuple)) or len(A_steps) < 2 \
-            or len(A_steps) != len(B_steps):
+    if (
+        not isinstance(A_steps, (list, tuple))
+        or not isinstance(B_steps, (list, tuple))
+        or len(A_steps) < 2
+        or len(A_steps) != len(B_steps)
+    ):
         raise ValueError("A_steps and B_steps must be lists of the same length >= 2 (the iterates theta_0..theta_K)")
     if len(A_steps) - 1 > MAX_STEPS:
         raise ValueError(f"a run of {len(A_steps) - 1} steps exceeds MAX_STEPS = {MAX_STEPS}")
@@ -199,8 +227,9 @@ def certify_descent(A_steps, B_steps, Phi, Y, gamma: float, lr: float, *, rate_f
     if isinstance(subdivisions, bool) or not isinstance(subdivisions, int) or subdivisions < 1:
         raise ValueError(f"subdivisions must be an integer >= 1; got {subdivisions!r}")
     precisions = check_precisions(precisions)
-    inst = dict(check_instance(instance) or {"m": A[0].shape[0], "m_y": B[0].shape[0], "n": Phi.shape[1],
-                                             "gamma": gamma})
+    inst = dict(
+        check_instance(instance) or {"m": A[0].shape[0], "m_y": B[0].shape[0], "n": Phi.shape[1], "gamma": gamma}
+    )
     inst.update(lr=lr, steps=len(A) - 1)
     if rate_factor != 1:
         inst["rate_factor"] = rate_factor
@@ -218,8 +247,10 @@ def certify_descent(A_steps, B_steps, Phi, Y, gamma: float, lr: float, *, rate_f
                     items = _step_items(balls, problem.kappa, lr, rate_factor)
                     items["kappa"] = positive_definite(f"kappa > 0, kappa = {problem.kappa_route}", problem.kappa)
                 except (Undecided, ZeroDivisionError) as err:
-                    balls, items = None, {"computation": Item("computation", "step", UNDECIDED, None,
-                                                              f"step {k}: {err}")}
+                    balls, items = (
+                        None,
+                        {"computation": Item("computation", "step", UNDECIDED, None, f"step {k}: {err}")},
+                    )
             decided = all(it.status in (PROVED, FAILED) for it in items.values() if isinstance(it, Item))
             if decided or any(it.status == FAILED for it in items.values() if isinstance(it, Item)):
                 break
@@ -251,12 +282,18 @@ def _aggregate(name: str, steps) -> Item:
     if undecided:
         k, it = undecided[0]
         ks = [j for j, _ in undecided]
-        return Item(it.statement, it.kind, UNDECIDED, it.margin,
-                    f"undecided at {len(ks)} step(s), first {ks[0]}: {it.detail or 'the ball straddles the bound'}")
+        return Item(
+            it.statement,
+            it.kind,
+            UNDECIDED,
+            it.margin,
+            f"undecided at {len(ks)} step(s), first {ks[0]}: {it.detail or 'the ball straddles the bound'}",
+        )
     scale = {k: balls["E"] if balls is not None and name != "condition" else arb(1) for k, _, balls in per_step}
     k, it, _ = min(per_step, key=lambda x: _relative(x[1], scale[x[0]]))
-    return Item(it.statement, it.kind, PROVED, it.margin,
-                f"proved at all {len(per_step)} steps; least margin at step {k}")
+    return Item(
+        it.statement, it.kind, PROVED, it.margin, f"proved at all {len(per_step)} steps; least margin at step {k}"
+    )
 
 
 def _summarise(cert: Certificate, steps, lr: float, first_violation) -> None:
@@ -289,24 +326,29 @@ def _summarise(cert: Certificate, steps, lr: float, first_violation) -> None:
             product_bound *= items["rho"]
             lam_sum += balls["lambda"]
         kappa = computed[-1][3]["kappa"].margin
-        cert.enclosures.update({
-            "worst ratio / bound": Enclosure.of(bound_worst),
-            "max_k E(theta_k - lr g_k) / E(theta_k)": Enclosure.of(ratio_worst),
-            "E_K / E_0 (run)": Enclosure.of(product_run),
-            "prod_k (1 - lr kappa lambda(A_k))": Enclosure.of(product_bound),
-            "lr max_k M_k": Enclosure.of(max((b["M_hat"] for _, _, b, _ in computed), key=lambda x: x.mid()) * eta),
-            "min_k lambda(A_k)": Enclosure.of(min((b["lambda"] for _, _, b, _ in computed), key=lambda x: x.mid())),
-        })
+        cert.enclosures.update(
+            {
+                "worst ratio / bound": Enclosure.of(bound_worst),
+                "max_k E(theta_k - lr g_k) / E(theta_k)": Enclosure.of(ratio_worst),
+                "E_K / E_0 (run)": Enclosure.of(product_run),
+                "prod_k (1 - lr kappa lambda(A_k))": Enclosure.of(product_bound),
+                "lr max_k M_k": Enclosure.of(max((b["M_hat"] for _, _, b, _ in computed), key=lambda x: x.mid()) * eta),
+                "min_k lambda(A_k)": Enclosure.of(min((b["lambda"] for _, _, b, _ in computed), key=lambda x: x.mid())),
+            }
+        )
         if kappa is not None:
             cert.enclosures["kappa"] = kappa
         cert.instance["worst_step"] = k_worst
         cert.instance["steps_checked"] = len(computed)
     if cert.status == VIOLATED:
         cert.reason = f"certified violation at step {first_violation}: " + "; ".join(
-            f"{it.statement} (margin {it.margin.text if it.margin else '?'})" for it in cert.items
-            if it.status == FAILED)
+            f"{it.statement} (margin {it.margin.text if it.margin else '?'})"
+            for it in cert.items
+            if it.status == FAILED
+        )
     elif cert.status == NOT_CERTIFIED:
         cert.reason = f"undecided at every precision up to {cert.bits} bits: " + "; ".join(
-            f"{it.statement}: {it.detail}" for it in cert.items if it.status != PROVED)
+            f"{it.statement}: {it.detail}" for it in cert.items if it.status != PROVED
+        )
     elif cert.status == CERTIFIED:
         cert.reason = ""

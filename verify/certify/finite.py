@@ -32,8 +32,19 @@ from .proof import PRECISIONS, Certificate, Enclosure, equation, inequality, run
 from .validation import check_instance, check_precisions, check_real, check_state
 
 
-def certify_nonconvex(A1, B1, A2, B2, Phi, Y, gamma: float, *, gap_bound: float = 0.0, instance: dict | None = None,
-                      precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_nonconvex(
+    A1,
+    B1,
+    A2,
+    B2,
+    Phi,
+    Y,
+    gamma: float,
+    *,
+    gap_bound: float = 0.0,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """L((theta_1 + theta_2)/2) - (L(theta_1) + L(theta_2))/2 > gap_bound (module docstring)."""
     A1, B1, Phi, Y, gamma = check_state(A1, B1, Phi, Y, gamma)
     A2, B2, _, _, _ = check_state(A2, B2, Phi, Y, gamma)
@@ -50,8 +61,14 @@ def certify_nonconvex(A1, B1, A2, B2, Phi, Y, gamma: float, *, gap_bound: float 
         gap = e_mid - (e1 + e2) / 2
         label = "L(midpoint) > (L(theta_1) + L(theta_2)) / 2" + ("" if gap_bound == 0 else f" + {gap_bound!r}")
         cert.items.append(inequality(label, gap - arb(gap_bound)))
-        cert.enclosures.update({"L(theta_1) - L*": Enclosure.of(e1), "L(theta_2) - L*": Enclosure.of(e2),
-                                "L(midpoint) - L*": Enclosure.of(e_mid), "gap": Enclosure.of(gap)})
+        cert.enclosures.update(
+            {
+                "L(theta_1) - L*": Enclosure.of(e1),
+                "L(theta_2) - L*": Enclosure.of(e2),
+                "L(midpoint) - L*": Enclosure.of(e_mid),
+                "gap": Enclosure.of(gap),
+            }
+        )
 
     inst = dict(instance or {"m": A1.shape[0], "m_y": B1.shape[0], "n": Phi.shape[1], "gamma": gamma})
     if gap_bound != 0:
@@ -72,8 +89,17 @@ def rational_softmax(S_ball: arb_mat) -> fmpq_mat:
     return out
 
 
-def certify_conservation(A, B, Phi, Y, gamma: float, *, jacobian_scale: float = 1.0, instance: dict | None = None,
-                         precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_conservation(
+    A,
+    B,
+    Phi,
+    Y,
+    gamma: float,
+    *,
+    jacobian_scale: float = 1.0,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """1^T dL/dA = 0 exactly at rational inputs and consistent to 2^-k at the true softmax (module
     docstring); ``jacobian_scale`` c builds J = diag(s) - c s s^T (c != 1: a wrong Jacobian)."""
     A, B, Phi, Y, gamma = check_state(A, B, Phi, Y, gamma)
@@ -93,8 +119,9 @@ def certify_conservation(A, B, Phi, Y, gamma: float, *, jacobian_scale: float = 
             column = [s[i] * x[i] - arb(c) * s[i] * dot for i in range(m)]
             sums.append(sum(column, arb(0)))
             terms += column
-        balls = equation("1^T dL/dA = 0 at sigma(A) (balls)" + ("" if c == 1 else f", J = diag(s) - {c!r} s s^T"),
-                         sums, terms)
+        balls = equation(
+            "1^T dL/dA = 0 at sigma(A) (balls)" + ("" if c == 1 else f", J = diag(s) - {c!r} s s^T"), sums, terms
+        )
         # exact: rational s~ with 1^T s~ = 1 and rational Gamma~
         s_q = rational_softmax(point.S)
         g_q = rational_matrix(mid_array(Gamma))
@@ -103,8 +130,11 @@ def certify_conservation(A, B, Phi, Y, gamma: float, *, jacobian_scale: float = 
         for j in range(m):
             dot = sum((s_q[i, j] * g_q[i, j] for i in range(m)), fmpq(0))
             exact_sums.append(sum((s_q[i, j] * g_q[i, j] - c_q * s_q[i, j] * dot for i in range(m)), fmpq(0)))
-        exact = equation("1^T J(s~) Gamma~_j = 0 at rational s~ (1^T s~ = 1), Gamma~ (exact rationals)",
-                         [arb(x) for x in exact_sums], [arb(s_q[i, j] * g_q[i, j]) for i in range(m) for j in range(m)])
+        exact = equation(
+            "1^T J(s~) Gamma~_j = 0 at rational s~ (1^T s~ = 1), Gamma~ (exact rationals)",
+            [arb(x) for x in exact_sums],
+            [arb(s_q[i, j] * g_q[i, j]) for i in range(m) for j in range(m)],
+        )
         cert.items += [exact, balls]
         cert.enclosures["max |1^T dL/dA|"] = balls.margin
 
@@ -114,8 +144,18 @@ def certify_conservation(A, B, Phi, Y, gamma: float, *, jacobian_scale: float = 
     return run_certificate("CONSERVATION", inst, compute, precisions)
 
 
-def certify_stationary(A, B, Phi, Y, gamma: float, *, multiplier: float = 1.0, transpose: bool = True,
-                       instance: dict | None = None, precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_stationary(
+    A,
+    B,
+    Phi,
+    Y,
+    gamma: float,
+    *,
+    multiplier: float = 1.0,
+    transpose: bool = True,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """grad L0(W) = dL/dB U^T (module docstring); ``multiplier`` != 1 or ``transpose=False`` make it false."""
     A, B, Phi, Y, gamma = check_state(A, B, Phi, Y, gamma)
     mult = check_real("multiplier", multiplier)
@@ -138,11 +178,13 @@ def certify_stationary(A, B, Phi, Y, gamma: float, *, multiplier: float = 1.0, t
         U = point.U.transpose() if transpose else point.U
         rhs = dL_dB * U * arb(mult)
         label = f"grad L0(W) = {'' if mult == 1 else repr(mult) + ' '}dL/dB U{'^T' if transpose else ''}"
-        balls = equation(label + " at sigma(A) (balls)", list((point.grad_L0 - rhs).entries()),
-                         list(point.grad_L0.entries()))
+        balls = equation(
+            label + " at sigma(A) (balls)", list((point.grad_L0 - rhs).entries()), list(point.grad_L0.entries())
+        )
         # ||gamma S||_1 < 1: U = I - gamma S is invertible, so dL/dB = 0 forces grad L0 = 0
-        col = max((sum((point.S[i, j] for i in range(m)), arb(0)) * problem.gamma for j in range(m)),
-                  key=lambda x: x.mid())
+        col = max(
+            (sum((point.S[i, j] for i in range(m)), arb(0)) * problem.gamma for j in range(m)), key=lambda x: x.mid()
+        )
         invertible = inequality("||gamma sigma(A)||_1 < 1 (U invertible: dL/dB = 0 => grad L0(W) = 0)", 1 - col)
         # exact at the rational stand-in U~ = I - gamma s~
         s_q = rational_softmax(point.S)
@@ -153,12 +195,15 @@ def certify_stationary(A, B, Phi, Y, gamma: float, *, multiplier: float = 1.0, t
         YP_q = rational_matrix(Y) * rational_matrix(Phi).transpose()
         W_q = U_q.transpose().solve(B_q.transpose()).transpose()
         grad_q = W_q * P_q - YP_q
-        dB_q = U_q.solve(grad_q.transpose()).transpose()            # grad L0 U~^{-T}
+        dB_q = U_q.solve(grad_q.transpose()).transpose()  # grad L0 U~^{-T}
         U_used = U_q.transpose() if transpose else U_q
         mult_q = fmpq(*float(mult).as_integer_ratio())
         residual = grad_q - dB_q * U_used * mult_q
-        exact = equation(label + " at the rational stand-in U~ = I - gamma s~ (exact rationals)",
-                         [arb(x) for x in residual.entries()], [arb(x) for x in grad_q.entries()])
+        exact = equation(
+            label + " at the rational stand-in U~ = I - gamma s~ (exact rationals)",
+            [arb(x) for x in residual.entries()],
+            [arb(x) for x in grad_q.entries()],
+        )
         cert.items += [invertible, exact, balls]
         cert.enclosures["||gamma S||_1"] = Enclosure.of(col)
 
@@ -168,4 +213,3 @@ def certify_stationary(A, B, Phi, Y, gamma: float, *, multiplier: float = 1.0, t
     if not transpose:
         inst["transpose"] = False
     return run_certificate("STATIONARY", inst, compute, precisions)
-

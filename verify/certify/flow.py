@@ -60,7 +60,7 @@ from .proof import (
 from .validation import check_instance, check_real, check_state
 
 #: Taylor order, working precision and local error target (relative to the state's size)
-ORDER, BITS, LOCAL_TOLERANCE = 20, 128, 2.0 ** -100
+ORDER, BITS, LOCAL_TOLERANCE = 20, 128, 2.0**-100
 #: a step is accepted when its remainder term is at most this many times the local tolerance
 REMAINDER_SLACK = 16.0
 #: sub-steps per step in the enclosure of int lambda
@@ -70,12 +70,13 @@ MAX_REL_WIDTH = 1e-3
 #: at most this many steps per certificate
 MAX_STEPS = 20000
 #: the field check's relative threshold
-FIELD_CHECK = 2.0 ** -40
+FIELD_CHECK = 2.0**-40
 
 
 # ---- automatic Taylor recursion of the gradient field ------------------------------------------------
-def taylor_coefficients(problem: ProblemBalls, A0: arb_mat, B0: arb_mat, order: int, *,
-                        gamma_in_gradient: bool = True) -> tuple[list, list, arb]:
+def taylor_coefficients(
+    problem: ProblemBalls, A0: arb_mat, B0: arb_mat, order: int, *, gamma_in_gradient: bool = True
+) -> tuple[list, list, arb]:
     """(A_[k], B_[k]) for k = 0..order, the Taylor coefficients at t = 0 of the solution of
     dA/dt = -dL/dA, dB/dt = -dL/dB from (A0, B0) (balls: the coefficients of every solution from a
     point of the balls), and L_[1] = dL/dt at t = 0 from the series of W (docs/theory.md, sections
@@ -85,19 +86,21 @@ def taylor_coefficients(problem: ProblemBalls, A0: arb_mat, B0: arb_mat, order: 
     gamma_field = gamma if gamma_in_gradient else arb(1)
     shift = [arb(max(A0[i, j].mid() for i in range(m))) for j in range(m)]
     A, B = [A0], [B0]
-    Ek = []   # Ek[k][i][j]
+    Ek = []  # Ek[k][i][j]
     sig = []  # sig[k][j]
-    Sk = []   # Sk[k][i][j]
+    Sk = []  # Sk[k][i][j]
     Smat, W, D, Gam = [], [], [], []
-    T = []    # T[k][j] = (s_j . Gamma_j)_[k]
+    T = []  # T[k][j] = (s_j . Gamma_j)_[k]
     X0 = None
     for k in range(order):
         a = A[k]
         if k == 0:
             E = [[(a[i, j] - shift[j]).exp() for j in range(m)] for i in range(m)]
         else:
-            E = [[ball_sum_terms(q * A[q][i, j] * Ek[k - q][i][j] for q in range(1, k + 1)) / k for j in range(m)]
-                 for i in range(m)]
+            E = [
+                [ball_sum_terms(q * A[q][i, j] * Ek[k - q][i][j] for q in range(1, k + 1)) / k for j in range(m)]
+                for i in range(m)
+            ]
         Ek.append(E)
         sig.append([ball_sum_terms(E[i][j] for i in range(m)) for j in range(m)])
         S = [[None] * m for _ in range(m)]
@@ -128,8 +131,12 @@ def taylor_coefficients(problem: ProblemBalls, A0: arb_mat, B0: arb_mat, order: 
         for q in range(k + 1):
             acc += W[q].transpose() * D[k - q]
         Gam.append((acc * gamma_field).entries())
-        T.append([ball_sum_terms(Sk[q][i][j] * Gam[k - q][i * m + j] for q in range(k + 1) for i in range(m))
-                  for j in range(m)])
+        T.append(
+            [
+                ball_sum_terms(Sk[q][i][j] * Gam[k - q][i * m + j] for q in range(k + 1) for i in range(m))
+                for j in range(m)
+            ]
+        )
         dA = arb_mat(m, m)
         for i in range(m):
             for j in range(m):
@@ -225,8 +232,10 @@ def validated_step(problem, CA, CB, SA, SB, h_try: float, order: int, tolerance:
             except ZeroDivisionError:
                 RA = None
             # the remainder over the box is overestimated (dependency): shrink h until it meets the target
-            if RA is not None and max(_max_abs(RA[order]), _max_abs(RB[order])) * h ** order <= \
-                    REMAINDER_SLACK * tolerance * scale:
+            if (
+                RA is not None
+                and max(_max_abs(RA[order]), _max_abs(RB[order])) * h**order <= REMAINDER_SLACK * tolerance * scale
+            ):
                 return h, A_co[:order] + [RA[order]], B_co[:order] + [RB[order]], L1, box
             if RA is not None:
                 h *= 0.7
@@ -283,10 +292,20 @@ def log_norm_bound(problem: ProblemBalls, XA: arb_mat, XB: arb_mat) -> arb:
     return -arb((lambda_min_enclosure(H.mid()) - spread.sqrt()).lower())
 
 
-def integrate(problem: ProblemBalls, A0: np.ndarray, B0: np.ndarray, T: float, *, order: int = ORDER,
-              tolerance: float = LOCAL_TOLERANCE, gamma_in_gradient: bool = True,
-              max_rel_width: float = MAX_REL_WIDTH, pieces: int = QUADRATURE_PIECES, max_steps: int = MAX_STEPS,
-              stop=None):
+def integrate(
+    problem: ProblemBalls,
+    A0: np.ndarray,
+    B0: np.ndarray,
+    T: float,
+    *,
+    order: int = ORDER,
+    tolerance: float = LOCAL_TOLERANCE,
+    gamma_in_gradient: bool = True,
+    max_rel_width: float = MAX_REL_WIDTH,
+    pieces: int = QUADRATURE_PIECES,
+    max_steps: int = MAX_STEPS,
+    stop=None,
+):
     """Enclosures of the gradient flow on [0, T] at the working precision. The set at t_n is
     {theta : ||theta - c_n||_2 <= r_n} with an exact centre c_n: the centre's solution is enclosed by
     the Taylor method from an exact point (no wrapping), and two solutions in the step's a-priori
@@ -309,8 +328,9 @@ def integrate(problem: ProblemBalls, A0: np.ndarray, B0: np.ndarray, T: float, *
         remaining = float((arb(T) - t).upper())
         SA, SB = _spread(CA, r), _spread(CB, r)
         try:
-            h, A_co, B_co, L1, box = validated_step(problem, CA, CB, SA, SB, min(h_next * 2, remaining), order,
-                                                    tolerance, gamma_in_gradient)
+            h, A_co, B_co, L1, box = validated_step(
+                problem, CA, CB, SA, SB, min(h_next * 2, remaining), order, tolerance, gamma_in_gradient
+            )
             mu = log_norm_bound(problem, *box)
         except (Undecided, ZeroDivisionError) as err:
             reason = f"step failed at t = {float(t.mid()):.6g}: {err}"
@@ -323,8 +343,12 @@ def integrate(problem: ProblemBalls, A0: np.ndarray, B0: np.ndarray, T: float, *
         for j in range(pieces):
             tau = interval(hb * j / pieces, hb * (j + 1) / pieces)
             A_piece = _spread(horner(A_co, tau), spread_step)
-            A_piece = arb_mat([[x.intersection(y) for x, y in zip(row_a, row_b)]
-                               for row_a, row_b in zip(A_piece.tolist(), box[0].tolist())])
+            A_piece = arb_mat(
+                [
+                    [x.intersection(y) for x, y in zip(row_a, row_b)]
+                    for row_a, row_b in zip(A_piece.tolist(), box[0].tolist())
+                ]
+            )
             lam = rate_enclosure(ball_identity(m) - softmax_of_balls(A_piece) * problem.gamma)[0]
             lam_step = lam if lam_step is None else lam_step.union(lam)
             integral += lam * hb / pieces
@@ -335,25 +359,51 @@ def integrate(problem: ProblemBalls, A0: np.ndarray, B0: np.ndarray, T: float, *
         t, R = t + hb, R + integral
         SA, SB = _spread(CA, r), _spread(CB, r)
         E = problem.at(SA, SB, gradient=False).excess()
-        records.append({"t": t, "A": SA, "B": SB, "E": E, "R": R, "lambda_step": lam_step, "h": h,
-                        "mu": float(mu.upper()), "r": float(r.upper()),
-                        "field_residual": L1 + field_size, "field_size": field_size})
+        records.append(
+            {
+                "t": t,
+                "A": SA,
+                "B": SB,
+                "E": E,
+                "R": R,
+                "lambda_step": lam_step,
+                "h": h,
+                "mu": float(mu.upper()),
+                "r": float(r.upper()),
+                "field_residual": L1 + field_size,
+                "field_size": field_size,
+            }
+        )
         h_next = h
         if stop is not None and stop(records[0], records[-1]):
             reason = f"stopped at t = {float(t.mid()):.6g}: a certified violation"
             break
         width = max(_state_rel_width(SA, SB), _ball_rel_width(E))
         if width > max_rel_width:
-            reason = (f"enclosure width: relative width {width:.2e} > {max_rel_width:g} at t = {float(t.mid()):.6g} "
-                      f"after {len(records) - 1} steps")
+            reason = (
+                f"enclosure width: relative width {width:.2e} > {max_rel_width:g} at t = {float(t.mid()):.6g} "
+                f"after {len(records) - 1} steps"
+            )
             break
     return records, reason
 
 
-def certify_integrated(A0, B0, Phi, Y, gamma: float, T: float, *, rate_factor: float = 1.0,
-                       gamma_in_gradient: bool = True, order: int = ORDER, bits: int = BITS,
-                       tolerance: float = LOCAL_TOLERANCE, max_rel_width: float = MAX_REL_WIDTH,
-                       instance: dict | None = None) -> Certificate:
+def certify_integrated(
+    A0,
+    B0,
+    Phi,
+    Y,
+    gamma: float,
+    T: float,
+    *,
+    rate_factor: float = 1.0,
+    gamma_in_gradient: bool = True,
+    order: int = ORDER,
+    bits: int = BITS,
+    tolerance: float = LOCAL_TOLERANCE,
+    max_rel_width: float = MAX_REL_WIDTH,
+    instance: dict | None = None,
+) -> Certificate:
     """Theorem 1's integrated bound along a validated enclosure of the gradient flow on [0, T]
     (module docstring), at ``bits`` of working precision."""
     A0, B0, Phi, Y, gamma = check_state(A0, B0, Phi, Y, gamma)
@@ -364,10 +414,11 @@ def certify_integrated(A0, B0, Phi, Y, gamma: float, T: float, *, rate_factor: f
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     if A0.shape[0] * (A0.shape[0] + B0.shape[0]) > 64:
-        raise ValueError(f"m (m + m_y) = {A0.shape[0] * (A0.shape[0] + B0.shape[0])} exceeds 64 "
-                         "(the validated flow is for small sizes)")
-    inst = dict(check_instance(instance) or {"m": A0.shape[0], "m_y": B0.shape[0], "n": Phi.shape[1],
-                                             "gamma": gamma})
+        raise ValueError(
+            f"m (m + m_y) = {A0.shape[0] * (A0.shape[0] + B0.shape[0])} exceeds 64 "
+            "(the validated flow is for small sizes)"
+        )
+    inst = dict(check_instance(instance) or {"m": A0.shape[0], "m_y": B0.shape[0], "n": Phi.shape[1], "gamma": gamma})
     inst["T"] = T
     for name, value, default in (("rate_factor", rate_factor, 1.0), ("gamma_in_gradient", gamma_in_gradient, True)):
         if value != default:
@@ -377,11 +428,21 @@ def certify_integrated(A0, B0, Phi, Y, gamma: float, T: float, *, rate_factor: f
     with ctx.workprec(bits):
         try:
             problem = ProblemBalls(Phi, Y, gamma)
+
             def violated(first, record):  # a certified violation decides the verdict: no need to go on
                 return any(it.status == FAILED for it in _record_items(first, record, problem.kappa, rate_factor))
-            records, reason = integrate(problem, A0, B0, T, order=order, tolerance=tolerance,
-                                        gamma_in_gradient=gamma_in_gradient, max_rel_width=max_rel_width,
-                                        stop=violated)
+
+            records, reason = integrate(
+                problem,
+                A0,
+                B0,
+                T,
+                order=order,
+                tolerance=tolerance,
+                gamma_in_gradient=gamma_in_gradient,
+                max_rel_width=max_rel_width,
+                stop=violated,
+            )
         except (Undecided, ZeroDivisionError) as err:
             cert.items.append(Item("computation", "step", UNDECIDED, None, str(err)))
             cert.status = NOT_CERTIFIED
@@ -401,8 +462,10 @@ def _record_items(first: dict, r: dict, kappa: arb, rate_factor: float) -> tuple
     """The integrated bound and the gradient-field check at one record."""
     bound = first["E"] * (-2 * arb(rate_factor) * kappa * r["R"]).exp()
     bound_item = inequality("E(t) <= E(0) exp(-2 kappa int lambda)", bound - r["E"])
-    field_item = inequality("|dL/dt + ||dtheta/dt||^2| <= 2^-40 ||dtheta/dt||^2",
-                            r["field_size"] * arb(FIELD_CHECK) - abs(r["field_residual"]))
+    field_item = inequality(
+        "|dL/dt + ||dtheta/dt||^2| <= 2^-40 ||dtheta/dt||^2",
+        r["field_size"] * arb(FIELD_CHECK) - abs(r["field_residual"]),
+    )
     return bound_item, field_item
 
 
@@ -418,38 +481,64 @@ def _judge(cert: Certificate, records: list, kappa: arb, rate_factor: float, T: 
         if worst is None or ratio.mid() > worst[1].mid():
             worst = (j, ratio)
     label = "E(t) <= E(0) exp(-2 kappa int_0^t lambda(A_s) ds) at every step end" + (
-        "" if rate_factor == 1 else f" x rate_factor {rate_factor!r}")
+        "" if rate_factor == 1 else f" x rate_factor {rate_factor!r}"
+    )
     cert.items.append(_collect(label, bound_items))
-    cert.items.append(_collect("the enclosure follows a gradient field of L: |dL/dt + ||dtheta/dt||^2| <= "
-                               "2^-40 ||dtheta/dt||^2 at every step", field_items))
+    cert.items.append(
+        _collect(
+            "the enclosure follows a gradient field of L: |dL/dt + ||dtheta/dt||^2| <= "
+            "2^-40 ||dtheta/dt||^2 at every step",
+            field_items,
+        )
+    )
     reached = records[-1]["t"] >= T
-    cert.items.append(Item(f"the enclosure reaches T = {T:g}", "horizon", PROVED if reached else UNDECIDED,
-                           Enclosure.of(records[-1]["t"]), reason or "reached"))
+    cert.items.append(
+        Item(
+            f"the enclosure reaches T = {T:g}",
+            "horizon",
+            PROVED if reached else UNDECIDED,
+            Enclosure.of(records[-1]["t"]),
+            reason or "reached",
+        )
+    )
     cert.status = verdict_of(cert.items)
     last = records[-1]
     steps = len(records) - 1
     widths = [_state_rel_width(r["A"], r["B"]) for r in records]
-    cert.enclosures.update({"kappa": Enclosure.of(kappa), "E(0)": Enclosure.of(E0), "E(t_end)": Enclosure.of(last["E"]),
-                            "int_0^t_end lambda": Enclosure.of(last["R"]),
-                            "E(0) exp(-2 kappa int lambda) at t_end": Enclosure.of(
-                                E0 * (-2 * c * kappa * last["R"]).exp()),
-                            "t_end": Enclosure.of(last["t"])})
+    cert.enclosures.update(
+        {
+            "kappa": Enclosure.of(kappa),
+            "E(0)": Enclosure.of(E0),
+            "E(t_end)": Enclosure.of(last["E"]),
+            "int_0^t_end lambda": Enclosure.of(last["R"]),
+            "E(0) exp(-2 kappa int lambda) at t_end": Enclosure.of(E0 * (-2 * c * kappa * last["R"]).exp()),
+            "t_end": Enclosure.of(last["t"]),
+        }
+    )
     if worst is not None:
         cert.enclosures["worst E(t) / bound(t)"] = Enclosure.of(worst[1])
         cert.instance["worst_step"] = worst[0]
     if steps and last["E"] > 0 and E0 > 0:
         cert.enclosures["decades of decay at t_end"] = Enclosure.of((E0 / last["E"]).log() / arb(10).log())
-    cert.instance.update(steps=steps, t_end=float(last["t"].mid()), max_state_rel_width=float(max(widths)),
-                         r_end=last["r"], mu_max=max((r.get("mu", 0.0) for r in records[1:]), default=0.0),
-                         E_rel_width_end=_ball_rel_width(last["E"]),
-                         h_min=min((r["h"] for r in records[1:]), default=0.0),
-                         h_max=max((r["h"] for r in records[1:]), default=0.0), stop=reason)
+    cert.instance.update(
+        steps=steps,
+        t_end=float(last["t"].mid()),
+        max_state_rel_width=float(max(widths)),
+        r_end=last["r"],
+        mu_max=max((r.get("mu", 0.0) for r in records[1:]), default=0.0),
+        E_rel_width_end=_ball_rel_width(last["E"]),
+        h_min=min((r["h"] for r in records[1:]), default=0.0),
+        h_max=max((r["h"] for r in records[1:]), default=0.0),
+        stop=reason,
+    )
     if cert.status == VIOLATED:
-        cert.reason = "certified violation: " + "; ".join(f"{it.statement} ({it.detail})" for it in cert.items
-                                                        if it.status == FAILED)
+        cert.reason = "certified violation: " + "; ".join(
+            f"{it.statement} ({it.detail})" for it in cert.items if it.status == FAILED
+        )
     elif cert.status == NOT_CERTIFIED:
-        cert.reason = f"undecided at {cert.bits} bits: " + "; ".join(f"{it.statement}: {it.detail}"
-                                                                   for it in cert.items if it.status != PROVED)
+        cert.reason = f"undecided at {cert.bits} bits: " + "; ".join(
+            f"{it.statement}: {it.detail}" for it in cert.items if it.status != PROVED
+        )
     elif cert.status == CERTIFIED:
         cert.reason = ""
 
@@ -464,6 +553,11 @@ def _collect(statement: str, items: list) -> Item:
     undecided = [(j, it) for j, it in items if it.status == UNDECIDED]
     if undecided:
         j, it = undecided[0]
-        return Item(statement, "inequality", UNDECIDED, it.margin,
-                    f"undecided at {len(undecided)} of {len(items)} steps, first {j}: {it.detail or 'straddles'}")
+        return Item(
+            statement,
+            "inequality",
+            UNDECIDED,
+            it.margin,
+            f"undecided at {len(undecided)} of {len(items)} steps, first {j}: {it.detail or 'straddles'}",
+        )
     return Item(statement, "inequality", PROVED, items[-1][1].margin, f"proved at all {len(items)} steps")

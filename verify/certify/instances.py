@@ -163,7 +163,7 @@ def reference_values(config: dict) -> dict:
     out["floor"] = reference_floor(claim, arrays, K)
     if claim == "ENERGY":
         X = np.linalg.solve(R.implicit_matrix(A, gamma), np.eye(m))
-        K2g = Kg - np.kron(X.T @ X, np.eye(B.shape[0])) @ g   # the gamma^2 term of K applied to g
+        K2g = Kg - np.kron(X.T @ X, np.eye(B.shape[0])) @ g  # the gamma^2 term of K applied to g
         out["rate_ratio"] = float(np.linalg.eigvalsh(K)[0] / lam)
         out["energy_ratio"] = float(g @ Kg / (lam * (g @ g)))
         out["second_term_share"] = float(max(np.abs(K2g).max() / np.abs(Kg).max(), abs(g @ K2g) / (g @ Kg)))

@@ -77,7 +77,7 @@ def float_blocks(E: np.ndarray, D: np.ndarray) -> np.ndarray:
     m, my = E.shape[0], D.shape[1]
     Z = np.kron(E, np.eye(my))
     for j in range(m):
-        Z[j * my:(j + 1) * my, j * my:(j + 1) * my] += D[j]
+        Z[j * my : (j + 1) * my, j * my : (j + 1) * my] += D[j]
     return Z
 
 

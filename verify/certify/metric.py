@@ -174,8 +174,13 @@ class StructuredMetric:
     def floats(self) -> dict:
         if self._float is None:
             with np.errstate(all="ignore"):
-                f = {"U": mid_array(self.U), "Uinv": mid_array(self.Uinv), "c": float(self.c.mid()),
-                     "N": np.array([mid_array(Nj) for Nj in self.N]), "Phi": np.asarray(self._Phi, dtype=np.float64)}
+                f = {
+                    "U": mid_array(self.U),
+                    "Uinv": mid_array(self.Uinv),
+                    "c": float(self.c.mid()),
+                    "N": np.array([mid_array(Nj) for Nj in self.N]),
+                    "Phi": np.asarray(self._Phi, dtype=np.float64),
+                }
                 for x in f.values():
                     _finite(np.asarray(x, dtype=np.float64))
                 f["Q"] = f["Uinv"].T @ f["Uinv"]
@@ -192,8 +197,9 @@ class StructuredMetric:
 
     def _vec_op(self, apply_matrix):
         d = self.m * self.my
-        return LinearOperator((d, d), dtype=np.float64,
-                              matvec=lambda v: apply_matrix(v.reshape(self.m, self.my).T).T.reshape(-1))
+        return LinearOperator(
+            (d, d), dtype=np.float64, matvec=lambda v: apply_matrix(v.reshape(self.m, self.my).T).T.reshape(-1)
+        )
 
     def float_apply(self, X: np.ndarray) -> np.ndarray:
         f = self.floats()
@@ -246,8 +252,10 @@ class StructuredMetric:
                 Xi = np.kron(Phi, np.eye(self.my))
                 w, V = np.linalg.eigh(_finite(Xi.T @ self.float_dense() @ Xi))
             else:
+
                 def apply_B(v):  # Xi^T K Xi vec(Y) = vec(K(Y Phi^T) Phi)
                     return (self.float_apply(v.reshape(n, self.my).T @ Phi.T) @ Phi).T.reshape(-1)
+
                 if size <= DENSE_SIZE:
                     B = np.column_stack([apply_B(e) for e in np.eye(size)])
                     w, V = np.linalg.eigh(_finite(0.5 * (B + B.T)))
@@ -274,7 +282,7 @@ class StructuredMetric:
                 if T is None or not np.all(np.isfinite(T)):
                     continue
                 w = np.linalg.eigvalsh(T)
-                if w[count] > 2.0 ** -30 * (np.abs(w).max() or 1.0):
+                if w[count] > 2.0**-30 * (np.abs(w).max() or 1.0):
                     return k
         return None
 
@@ -284,8 +292,16 @@ class StructuredMetric:
         except (Undecided, ZeroDivisionError):
             return False
 
-    def _extreme(self, problem: str, theta: float, nxt: float, q: tuple[arb, arb, arb], sigma: arb,
-                 largest: bool, s: arb | None = None) -> tuple[arb, str] | None:
+    def _extreme(
+        self,
+        problem: str,
+        theta: float,
+        nxt: float,
+        q: tuple[arb, arb, arb],
+        sigma: arb,
+        largest: bool,
+        s: arb | None = None,
+    ) -> tuple[arb, str] | None:
         """Temple's bound on the other side of the extreme eigenvalue theta (q = (q0, q1, q2) of Temple
         at shift sigma, for the operator itself), with the gap to the next eigenvalue proved by the
         Schur bound at nu = theta + (next - theta)/8 (count 1); None if any step is not proved."""
@@ -301,8 +317,9 @@ class StructuredMetric:
         if low is None:
             return None
         side = "next" if largest else "second"
-        return (sigma - low if largest else sigma + low), (f"Temple, {side} eigenvalue beyond {nu_f:.6g} by the "
-                                                           f"Schur bound (k = {k})")
+        return (sigma - low if largest else sigma + low), (
+            f"Temple, {side} eigenvalue beyond {nu_f:.6g} by the Schur bound (k = {k})"
+        )
 
     def _rayleigh(self, apply, xf: np.ndarray, sigma: float) -> tuple[arb, tuple[arb, arb, arb]]:
         """(Rayleigh quotient, Temple's (q0, q1, q2)) of the exact vector xf at shift sigma."""
@@ -314,7 +331,7 @@ class StructuredMetric:
     def _bisect_shift(self, problem: str, safe: float, unsafe: float) -> arb | None:
         """A shift t between safe and unsafe (float64 bisection on the Schur bound), proved in balls to make
         the count-0 Schur bound positive definite; None if none is proved."""
-        k = self._directions(problem, unsafe + (safe - unsafe) * 2.0 ** -10, 0)
+        k = self._directions(problem, unsafe + (safe - unsafe) * 2.0**-10, 0)
         if k is None:
             fewer = [d for d in SCHUR_DIRECTIONS if d < self.m]
             k = max(fewer) if fewer and self.m * self.my > DENSE_Z else self.m
@@ -323,12 +340,13 @@ class StructuredMetric:
             with np.errstate(all="ignore"):
                 T = float_schur(*self._Z_float(problem, t), k)
             return T is not None and bool(np.all(np.isfinite(T))) and np.linalg.eigvalsh(T)[0] > 0
+
         if not ok(safe):
             return None
         for _ in range(48):
             mid = 0.5 * (safe + unsafe)
             safe, unsafe = (mid, unsafe) if ok(mid) else (safe, mid)
-        for back in (2.0 ** -30, 2.0 ** -20, 2.0 ** -10, 2.0 ** -5):
+        for back in (2.0**-30, 2.0**-20, 2.0**-10, 2.0**-5):
             t = safe + (safe - unsafe) * back
             if self._proves(problem, arb(t), k, 0):
                 return arb(t)
@@ -374,7 +392,7 @@ class StructuredMetric:
         Lam1, Lam2, yf = self.largest_pairs()
         if not np.isfinite(Lam2):
             Lam2 = 0.0  # n m_y = 1: rank H <= 1, the next eigenvalue of K^{1/2} H K^{1/2} is 0
-        w = ball_matrix(yf) * ball_matrix(self._Phi.T)   # Xi y = vec(Y Phi^T)
+        w = ball_matrix(yf) * ball_matrix(self._Phi.T)  # Xi y = vec(Y Phi^T)
         x = self.apply(w)
         Hx = self.apply_hessian(x)
         q1, q2 = frobenius_inner(w, x), frobenius_inner(x, Hx)

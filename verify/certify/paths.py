@@ -95,8 +95,9 @@ class PointBalls:
     ``gamma_in_gradient=False`` drops the factor gamma of Gamma = gamma W^T dL/dB: a WRONG gradient
     (the perturbed vector field of the tests and canaries)."""
 
-    def __init__(self, problem: ProblemBalls, A: arb_mat, B: arb_mat, *, gradient: bool = True,
-                 gamma_in_gradient: bool = True):
+    def __init__(
+        self, problem: ProblemBalls, A: arb_mat, B: arb_mat, *, gradient: bool = True, gamma_in_gradient: bool = True
+    ):
         self.problem, self.A, self.B = problem, A, B
         m = A.nrows()
         self.S = softmax_of_balls(A)

@@ -46,8 +46,13 @@ from .statements import (
 
 KINDS = ("instance", "tight", "canary", "equality")
 #: the verdict of a true claim's proof: equations make ENERGY and TRUST-REGION at best consistent
-PROOF = {"NAIVE-BOUND-FALSE": CERTIFIED, "UNIFORM-RATE": CERTIFIED, "STATE-WISE": CERTIFIED,
-         "ENERGY": CONSISTENT, "TRUST-REGION": CONSISTENT}
+PROOF = {
+    "NAIVE-BOUND-FALSE": CERTIFIED,
+    "UNIFORM-RATE": CERTIFIED,
+    "STATE-WISE": CERTIFIED,
+    "ENERGY": CONSISTENT,
+    "TRUST-REGION": CONSISTENT,
+}
 FALSE = [VIOLATED, NOT_CERTIFIED]
 #: nominal relative margins of the canaries
 CANARY_MARGINS = (1e-3, 1e-6, 1e-9, 1e-12)
@@ -57,8 +62,13 @@ TIGHT_MARGIN = 1e-3
 NEAR_TIGHT = 1.02
 
 #: the enclosure shown in the table for each claim
-HEADLINE = {"NAIVE-BOUND-FALSE": "ratio", "UNIFORM-RATE": "ratio", "STATE-WISE": "ratio",
-            "ENERGY": "lambda_min(K) / lambda(A)", "TRUST-REGION": "lambda_min(G)"}
+HEADLINE = {
+    "NAIVE-BOUND-FALSE": "ratio",
+    "UNIFORM-RATE": "ratio",
+    "STATE-WISE": "ratio",
+    "ENERGY": "lambda_min(K) / lambda(A)",
+    "TRUST-REGION": "lambda_min(G)",
+}
 
 
 # ---- trajectory and finite certificates: GD-RATE, INTEGRATED, NONCONVEX, CONSERVATION, STATIONARY ----
@@ -70,18 +80,25 @@ HEADLINE.update(_trajectory.HEADLINE)
 # ---- end of the trajectory block ----
 
 #: configuration keys passed to the certificate as keyword arguments
-FACTORS = {"NAIVE-BOUND-FALSE": ("bound_factor",), "UNIFORM-RATE": ("bound_factor",),
-           "STATE-WISE": ("bound_factor",),
-           "ENERGY": ("second_term_scale", "rate_factor", "energy_factor"),
-           "TRUST-REGION": ("dt_factor", "dt_max", "step_gap", "multiplier")}
+FACTORS = {
+    "NAIVE-BOUND-FALSE": ("bound_factor",),
+    "UNIFORM-RATE": ("bound_factor",),
+    "STATE-WISE": ("bound_factor",),
+    "ENERGY": ("second_term_scale", "rate_factor", "energy_factor"),
+    "TRUST-REGION": ("dt_factor", "dt_max", "step_gap", "multiplier"),
+}
 #: configuration keys naming a variant of the statement (strings, passed as keyword arguments)
 OPTIONS = {"STATE-WISE": {"loss": ("square", "pseudo_huber")}}
 #: configuration keys that only describe (they do not change the certificate)
 DESCRIPTIVE = ("label", "false_by", "ratio_ref", "nominal")
 INSTANCE_KEYS = ("instance", "seed", "m", "m_y", "n", "gamma", "a_scale", "logit_gap", "b_scale", "scale")
 #: keys each kind of instance needs (states also m_y and n)
-REQUIRED = {"random": ("seed", "m", "gamma"), "concentrated": ("m", "gamma"),
-            "tight-state": ("seed", "m", "gamma", "b_scale"), "exact-tight": ("seed", "m", "gamma")}
+REQUIRED = {
+    "random": ("seed", "m", "gamma"),
+    "concentrated": ("m", "gamma"),
+    "tight-state": ("seed", "m", "gamma", "b_scale"),
+    "exact-tight": ("seed", "m", "gamma"),
+}
 
 
 # ---- configurations -----------------------------------------------------------------------------
@@ -121,10 +138,10 @@ def _tight_state(claim: str, seed: int, m: int, m_y: int, n: int, gamma: float, 
     key = key or _ratio_key(claim)
 
     def ratio(log_b):
-        return reference_values(base | {"b_scale": float(2.0 ** log_b)})[key]
+        return reference_values(base | {"b_scale": float(2.0**log_b)})[key]
 
     log_b = _bisect(ratio, -20.0, 4.0, NEAR_TIGHT, steps=30)
-    config = base | {"b_scale": float(2.0 ** log_b)}
+    config = base | {"b_scale": float(2.0**log_b)}
     config["ratio_ref"] = reference_values(config)[key]
     config["label"] = f"tight state + B, {key} ~{NEAR_TIGHT}"
     return config
@@ -146,15 +163,28 @@ def _pair(config: dict, factor: str, ratio_key: str, margins, *, upper_bound: bo
     ref = reference_values(config)
     ratio, floor = ref[ratio_key], ref["floor"]
     sign = 1 if upper_bound else -1
-    true = config | {"kind": "tight", "expect": [PROOF[config["claim"]]], "ratio_ref": ratio,
-                     factor: float(ratio * (1 + sign * TIGHT_MARGIN)),
-                     "label": f"{factor} = {1 + sign * TIGHT_MARGIN:g} x ref"}
+    true = config | {
+        "kind": "tight",
+        "expect": [PROOF[config["claim"]]],
+        "ratio_ref": ratio,
+        factor: float(ratio * (1 + sign * TIGHT_MARGIN)),
+        "label": f"{factor} = {1 + sign * TIGHT_MARGIN:g} x ref",
+    }
     out = [true]
     for nominal in margins:
         eps = _margin(nominal, floor)
-        out.append(config | {"kind": "canary", "expect": FALSE, factor: float(ratio * (1 - sign * eps)),
-                             "false_by": eps, "nominal": nominal, "ratio_ref": ratio,
-                             "label": f"false by {eps:.1e}: {factor}"})
+        out.append(
+            config
+            | {
+                "kind": "canary",
+                "expect": FALSE,
+                factor: float(ratio * (1 - sign * eps)),
+                "false_by": eps,
+                "nominal": nominal,
+                "ratio_ref": ratio,
+                "label": f"false by {eps:.1e}: {factor}",
+            }
+        )
     return out
 
 
@@ -165,8 +195,17 @@ def _equation_canaries(config: dict, margins) -> list[dict]:
     key = "second_term_scale" if claim == "ENERGY" else "multiplier"
     out = []
     for eps in margins:
-        out.append(config | {"kind": "canary", "expect": FALSE, key: float(1 + eps / share), "false_by": eps,
-                             "nominal": eps, "label": f"false by {eps:.1e}: {key}"})
+        out.append(
+            config
+            | {
+                "kind": "canary",
+                "expect": FALSE,
+                key: float(1 + eps / share),
+                "false_by": eps,
+                "nominal": eps,
+                "label": f"false by {eps:.1e}: {key}",
+            }
+        )
     return out
 
 
@@ -175,12 +214,30 @@ def _step_entries(config: dict, margins) -> list[dict]:
     items at 1 -+ 1e-3 (true), and G > 0 at (1 + eps) dt_max (false by eps)."""
     ref = reference_values(config)
     dt_max, floor = ref["dt_max"], ref["floor"]
-    out = [config | {"kind": "tight", "dt_max": dt_max, "dt_factor": 1 - TIGHT_MARGIN, "step_gap": TIGHT_MARGIN,
-                     "label": "dt = (1 - 1e-3) dt_max(ref), gap 1e-3"}]
+    out = [
+        config
+        | {
+            "kind": "tight",
+            "dt_max": dt_max,
+            "dt_factor": 1 - TIGHT_MARGIN,
+            "step_gap": TIGHT_MARGIN,
+            "label": "dt = (1 - 1e-3) dt_max(ref), gap 1e-3",
+        }
+    ]
     for nominal in margins:
         eps = _margin(nominal, floor)
-        out.append(config | {"kind": "canary", "expect": FALSE, "dt_max": dt_max, "dt_factor": 1 + eps, "false_by": eps,
-                             "nominal": nominal, "label": f"false by {eps:.1e}: dt > dt_max(ref)"})
+        out.append(
+            config
+            | {
+                "kind": "canary",
+                "expect": FALSE,
+                "dt_max": dt_max,
+                "dt_factor": 1 + eps,
+                "false_by": eps,
+                "nominal": nominal,
+                "label": f"false by {eps:.1e}: dt > dt_max(ref)",
+            }
+        )
     return out
 
 
@@ -191,6 +248,7 @@ def _pseudo_huber_state_wise(seed: int, full: bool, margins) -> list[dict]:
     limit, ratios 1.24 (scale 0.3), 1.026 (0.1), 1.0023 (0.03) by the reference, each pair placing
     the bound 1e-3 inside and the canaries outside the reference ratio (a wrong exponent of
     (1 + L) moves the ratio by ~L, which the scale 0.3 pair resolves)."""
+
     def ph(kind, instance, m, m_y, n, **params):
         return _state("STATE-WISE", kind, instance, seed, m, m_y, n, loss="pseudo_huber", **params)
 
@@ -201,8 +259,19 @@ def _pseudo_huber_state_wise(seed: int, full: bool, margins) -> list[dict]:
         out += [ph("instance", "random", *shape, label="pseudo-Huber, random state") for shape in shapes]
         out.append(ph("tight", "tight-state", 8, 3, 5, b_scale=0.0, scale=0.03, label="pseudo-Huber, ratio ~1.002"))
         out += _pair(ph("tight", "tight-state", 8, 3, 5, b_scale=0.0, scale=0.3), "bound_factor", "ratio", (1e-6,))
-        out += [ph("instance", "random", 8, 3, 5, expect=[CERTIFIED, NOT_CERTIFIED], scale=s,
-                   label=f"pseudo-Huber, (B, Phi, Y) x {s:g}") for s in (1e300, 1e-300)]
+        out += [
+            ph(
+                "instance",
+                "random",
+                8,
+                3,
+                5,
+                expect=[CERTIFIED, NOT_CERTIFIED],
+                scale=s,
+                label=f"pseudo-Huber, (B, Phi, Y) x {s:g}",
+            )
+            for s in (1e300, 1e-300)
+        ]
     return out
 
 
@@ -232,8 +301,18 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
         plan.append(rand32 | {"gamma": 0.99, "a_scale": 3.0})
         plan.append(rand32 | {"m": 200, "gamma": 0.5})
         plan.append(_entry("UNIFORM-RATE", "instance", "concentrated", [CERTIFIED], m=32, gamma=0.9, logit_gap=50.0))
-        plan.append(_entry("UNIFORM-RATE", "tight", "concentrated", [CERTIFIED], m=256, gamma=0.99, logit_gap=50.0,
-                           label="concentrated A, m = 256 (ratio ~1.13)"))
+        plan.append(
+            _entry(
+                "UNIFORM-RATE",
+                "tight",
+                "concentrated",
+                [CERTIFIED],
+                m=256,
+                gamma=0.99,
+                logit_gap=50.0,
+                label="concentrated A, m = 256 (ratio ~1.13)",
+            )
+        )
         plan += _pair(plan[-2], "bound_factor", "ratio", (1e-6,))
     plan += _pair(rand32, "bound_factor", "ratio", (1e-3, 1e-6, 1e-9) if full else (1e-3,))
     plan += _pair(rand32 | {"m": 4, "gamma": 0.5}, "bound_factor", "ratio", (1e-12,))[1:]
@@ -248,10 +327,35 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
         plan.append(_tight_state("STATE-WISE", seed, 16, 4, 24, 0.9))
         big = _state("STATE-WISE", "instance", "random", seed, 32, 10, 200)
         plan += _pair(big, "bound_factor", "ratio", (1e-3, 1e-6))
-        plan.append(_state("STATE-WISE", "tight", "tight-state", seed, 8, 3, 12, expect=[CERTIFIED, NOT_CERTIFIED],
-                           b_scale=0.0, label="float64 tight state, ratio 1+O(eps^2)"))
-        plan += [_state("STATE-WISE", "instance", "random", seed, 3, 6, 10, expect=[CERTIFIED, NOT_CERTIFIED], scale=s,
-                        label=f"(B, Phi, Y) x {s:g}") for s in (1e300, 1e-300)]
+        plan.append(
+            _state(
+                "STATE-WISE",
+                "tight",
+                "tight-state",
+                seed,
+                8,
+                3,
+                12,
+                expect=[CERTIFIED, NOT_CERTIFIED],
+                b_scale=0.0,
+                label="float64 tight state, ratio 1+O(eps^2)",
+            )
+        )
+        plan += [
+            _state(
+                "STATE-WISE",
+                "instance",
+                "random",
+                seed,
+                3,
+                6,
+                10,
+                expect=[CERTIFIED, NOT_CERTIFIED],
+                scale=s,
+                label=f"(B, Phi, Y) x {s:g}",
+            )
+            for s in (1e300, 1e-300)
+        ]
     else:
         plan += _pair(_state("STATE-WISE", "instance", "random", seed, 5, 3, 8), "bound_factor", "ratio", ())
     plan += _pseudo_huber_state_wise(seed, full, margins)
@@ -260,8 +364,9 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
     plan.append(_state("STATE-WISE", "equality", "exact-tight", seed, 4, 2, 8, expect=eq, label="exact tight state"))
     if full:
         plan.append(_state("STATE-WISE", "equality", "random", seed, 1, 1, 2, expect=eq, label="m = 1: an equality"))
-        plan.append(_state("STATE-WISE", "equality", "exact-tight", seed, 8, 3, 16, expect=eq,
-                           label="exact tight state"))
+        plan.append(
+            _state("STATE-WISE", "equality", "exact-tight", seed, 8, 3, 16, expect=eq, label="exact tight state")
+        )
 
     # ENERGY
     shapes = [(32, 10, 200), (40, 5, 20), (8, 2, 4)] if full else [(8, 2, 4)]
@@ -278,11 +383,25 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
         plan += _equation_canaries(_state("ENERGY", "instance", "random", seed, *shape), (1e-12,))
     if full:
         plan += _equation_canaries(_state("ENERGY", "instance", "random", seed, 32, 10, 200), (1e-12,))
-        plan += [_state("ENERGY", "instance", "random", seed, 8, 2, 4, expect=[CONSISTENT, NOT_CERTIFIED], scale=s,
-                        label=f"(B, Phi, Y) x {s:g}") for s in (1e300, 1e-300)]
+        plan += [
+            _state(
+                "ENERGY",
+                "instance",
+                "random",
+                seed,
+                8,
+                2,
+                4,
+                expect=[CONSISTENT, NOT_CERTIFIED],
+                scale=s,
+                label=f"(B, Phi, Y) x {s:g}",
+            )
+            for s in (1e300, 1e-300)
+        ]
     plan.append(_state("ENERGY", "equality", "random", seed, 1, 3, 5, expect=eq, label="m = 1: K = lambda I"))
-    plan.append(_state("ENERGY", "equality", "random", seed, 3, 6, 10, expect=eq,
-                       label="m < m_y: lambda_min(K) = lambda(A)"))
+    plan.append(
+        _state("ENERGY", "equality", "random", seed, 3, 6, 10, expect=eq, label="m < m_y: lambda_min(K) = lambda(A)")
+    )
     plan.append(_state("ENERGY", "equality", "exact-tight", seed, 4, 2, 8, expect=eq, label="exact tight state"))
 
     # TRUST-REGION
@@ -291,13 +410,36 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
     t3 = _state("TRUST-REGION", "instance", "random", seed, 3, 6, 10)
     plan += _step_entries(t3, margins[:-1])
     plan += _equation_canaries(t3, margins)
-    well = _state("TRUST-REGION", "instance", "tight-state", seed, 3, 2, 6, 0.5, b_scale=1.0,
-                  label="orthonormal features, B ~ N(0, 1)")
+    well = _state(
+        "TRUST-REGION",
+        "instance",
+        "tight-state",
+        seed,
+        3,
+        2,
+        6,
+        0.5,
+        b_scale=1.0,
+        label="orthonormal features, B ~ N(0, 1)",
+    )
     plan += _step_entries(well, (1e-12,))[1:]
     if full:
         plan += _step_entries(_state("TRUST-REGION", "instance", "random", seed, 8, 2, 4), (1e-3,))
-        plan += [_state("TRUST-REGION", "instance", "random", seed, 3, 6, 10, expect=[CONSISTENT, NOT_CERTIFIED],
-                        scale=s, label=f"(B, Phi, Y) x {s:g}") for s in (1e300, 1e-300)]
+        plan += [
+            _state(
+                "TRUST-REGION",
+                "instance",
+                "random",
+                seed,
+                3,
+                6,
+                10,
+                expect=[CONSISTENT, NOT_CERTIFIED],
+                scale=s,
+                label=f"(B, Phi, Y) x {s:g}",
+            )
+            for s in (1e300, 1e-300)
+        ]
     plan += _trajectory.entries(seed, quick=quick)
     for config in plan:
         config.setdefault("label", config["kind"])
@@ -363,12 +505,12 @@ def run_entry(config: dict) -> Certificate:
     instance = {k: config[k] for k in INSTANCE_KEYS if k in config}
     if claim == "NAIVE-BOUND-FALSE":
         gap = config.get("logit_gap", 50.0) * config.get("scale", 1.0)
-        return certify_naive_bound_false(config["m"], config["gamma"], logit_gap=gap,
-                                         instance=instance, **kwargs)
+        return certify_naive_bound_false(config["m"], config["gamma"], logit_gap=gap, instance=instance, **kwargs)
     if claim == "UNIFORM-RATE":
         return certify_uniform_rate(arrays["A"], arrays["gamma"], instance=instance, **kwargs)
-    return _FUNCTIONS[claim](arrays["A"], arrays["B"], arrays["Phi"], arrays["Y"], arrays["gamma"],
-                             instance=instance, **kwargs)
+    return _FUNCTIONS[claim](
+        arrays["A"], arrays["B"], arrays["Phi"], arrays["Y"], arrays["gamma"], instance=instance, **kwargs
+    )
 
 
 def judge(config: dict, certificate: Certificate) -> bool:

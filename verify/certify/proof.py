@@ -30,9 +30,19 @@ VERDICTS = (CERTIFIED, CONSISTENT, VIOLATED, NOT_CERTIFIED)
 #: statuses of an item (an equation's "consistent" carries its k)
 PROVED, FAILED, UNDECIDED = "proved", "violated", "undecided"
 
-CLAIMS = ("NAIVE-BOUND-FALSE", "UNIFORM-RATE", "STATE-WISE", "ENERGY", "TRUST-REGION",
-          # along trajectories and the remaining finite claims (verify/certify/trajectory_plan.py)
-          "GD-RATE", "INTEGRATED", "NONCONVEX", "CONSERVATION", "STATIONARY")
+CLAIMS = (
+    "NAIVE-BOUND-FALSE",
+    "UNIFORM-RATE",
+    "STATE-WISE",
+    "ENERGY",
+    "TRUST-REGION",
+    # along trajectories and the remaining finite claims (verify/certify/trajectory_plan.py)
+    "GD-RATE",
+    "INTEGRATED",
+    "NONCONVEX",
+    "CONSERVATION",
+    "STATIONARY",
+)
 
 
 class Undecided(Exception):
@@ -78,8 +88,14 @@ class Enclosure:
         return self.lo <= value <= self.hi
 
     def as_dict(self) -> dict:
-        return {"lo": self.lo, "hi": self.hi, "mid": self.mid, "rad": self.rad, "ball": self.text,
-                "rel_width": self.rel_width}
+        return {
+            "lo": self.lo,
+            "hi": self.hi,
+            "mid": self.mid,
+            "rad": self.rad,
+            "ball": self.text,
+            "rel_width": self.rel_width,
+        }
 
 
 @dataclass
@@ -98,13 +114,19 @@ class Item:
     @property
     def settled(self) -> bool:
         """Proved, or an equation consistent to the target 2^-EQUATION_BITS."""
-        return self.status == PROVED or (self.status == CONSISTENT and self.consistent_bits is not None
-                                          and self.consistent_bits >= EQUATION_BITS)
+        return self.status == PROVED or (
+            self.status == CONSISTENT and self.consistent_bits is not None and self.consistent_bits >= EQUATION_BITS
+        )
 
     def as_dict(self) -> dict:
-        return {"statement": self.statement, "kind": self.kind, "status": self.status,
-                "consistent_bits": self.consistent_bits,
-                "margin": None if self.margin is None else self.margin.as_dict(), "detail": self.detail}
+        return {
+            "statement": self.statement,
+            "kind": self.kind,
+            "status": self.status,
+            "consistent_bits": self.consistent_bits,
+            "margin": None if self.margin is None else self.margin.as_dict(),
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -147,12 +169,20 @@ class Certificate:
         return max((e.rel_width for e in self.enclosures.values()), default=0.0)
 
     def as_dict(self) -> dict:
-        return {"claim": self.claim, "instance": self.instance, "status": self.status, "bits": self.bits,
-                "consistent_bits": self.consistent_bits, "equation_bits_required": EQUATION_BITS,
-                "history": [list(h) for h in self.history],
-                "seconds": self.seconds, "reason": self.reason, "max_rel_width": self.max_rel_width,
-                "items": [it.as_dict() for it in self.items],
-                "enclosures": {k: v.as_dict() for k, v in self.enclosures.items()}}
+        return {
+            "claim": self.claim,
+            "instance": self.instance,
+            "status": self.status,
+            "bits": self.bits,
+            "consistent_bits": self.consistent_bits,
+            "equation_bits_required": EQUATION_BITS,
+            "history": [list(h) for h in self.history],
+            "seconds": self.seconds,
+            "reason": self.reason,
+            "max_rel_width": self.max_rel_width,
+            "items": [it.as_dict() for it in self.items],
+            "enclosures": {k: v.as_dict() for k, v in self.enclosures.items()},
+        }
 
 
 # ---- items --------------------------------------------------------------------------------------
@@ -215,12 +245,22 @@ def equation(statement: str, residuals: list[arb], terms: list[arb]) -> Item:
     for r in residuals:
         deviation = deviation.max(r.abs_upper().upper())
     if not size > 0:
-        return Item(statement, "equation", UNDECIDED, Enclosure.of(worst),
-                    "the terms are not bounded away from 0: no relative deviation can be bounded")
+        return Item(
+            statement,
+            "equation",
+            UNDECIDED,
+            Enclosure.of(worst),
+            "the terms are not bounded away from 0: no relative deviation can be bounded",
+        )
     k = consistency_bits(deviation, size)
     if k <= 0:
-        return Item(statement, "equation", UNDECIDED, Enclosure.of(worst),
-                    "the residual balls hold 0 but are as wide as the terms")
+        return Item(
+            statement,
+            "equation",
+            UNDECIDED,
+            Enclosure.of(worst),
+            "the residual balls hold 0 but are as wide as the terms",
+        )
     detail = f"|residual| <= 2^-{k} max|term|"
     return Item(statement, "equation", CONSISTENT, Enclosure.of(worst), detail, consistent_bits=k)
 
@@ -245,8 +285,9 @@ def _blocking(it: Item) -> str:
     return f"{it.statement}: {it.detail or 'the ball straddles the bound'}{margin}"
 
 
-def run_certificate(claim: str, instance: dict, compute: Callable[[Certificate], None],
-                    precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def run_certificate(
+    claim: str, instance: dict, compute: Callable[[Certificate], None], precisions: tuple[int, ...] = PRECISIONS
+) -> Certificate:
     """Run ``compute`` at each precision until the verdict is decided: violated (some item
     refuted), certified (every item proved) or consistent (every inequality proved, every
     equation consistent to 2^-EQUATION_BITS). Anything else raises the precision; after the last
@@ -271,11 +312,16 @@ def run_certificate(claim: str, instance: dict, compute: Callable[[Certificate],
     if cert.status == VIOLATED:
         cert.reason = "certified violation: " + "; ".join(
             f"{it.statement} (margin {it.margin.text if it.margin else '?'})"
-            for it in cert.items if it.status == FAILED)
+            for it in cert.items
+            if it.status == FAILED
+        )
     elif cert.status == NOT_CERTIFIED:
-        cert.reason = (f"undecided at every precision up to {cert.bits} bits: "
-                       + "; ".join(_blocking(it) for it in cert.items if not it.settled))
+        cert.reason = f"undecided at every precision up to {cert.bits} bits: " + "; ".join(
+            _blocking(it) for it in cert.items if not it.settled
+        )
     elif cert.status == CONSISTENT:
-        cert.reason = (f"every inequality proved; equations consistent to 2^-{cert.consistent_bits} "
-                       f"(>= 2^-{EQUATION_BITS} required), not proved")
+        cert.reason = (
+            f"every inequality proved; equations consistent to 2^-{cert.consistent_bits} "
+            f"(>= 2^-{EQUATION_BITS} required), not proved"
+        )
     return cert

@@ -67,8 +67,15 @@ def rate_enclosures(cert: Certificate, A: np.ndarray, gamma: float) -> tuple[arb
     return lam, norm_sq
 
 
-def certify_naive_bound_false(m: int = 30, gamma: float = 0.9, *, logit_gap: float = 50.0, bound_factor: float = 1.0,
-                              instance: dict | None = None, precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_naive_bound_false(
+    m: int = 30,
+    gamma: float = 0.9,
+    *,
+    logit_gap: float = 50.0,
+    bound_factor: float = 1.0,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """lambda(A) < bound_factor/(1+gamma)^2 at the concentrated A (the naive bound is false), and
     lambda(A) >= 1/(1+gamma sqrt m)^2 there (the uniform bound holds); docs/theory.md, section 4."""
     m = check_width("m", m)
@@ -88,8 +95,9 @@ def certify_naive_bound_false(m: int = 30, gamma: float = 0.9, *, logit_gap: flo
         cert.enclosures["1/(1+gamma)^2"] = Enclosure.of(naive)
         cert.enclosures["1/(1+gamma sqrt m)^2"] = Enclosure.of(uniform)
         cert.enclosures["ratio"] = Enclosure.of(lam / naive)
-        cert.items.append(inequality("lambda(A) < 1/(1+gamma)^2" + _factor_label("bound_factor", bound_factor),
-                                     naive - lam))
+        cert.items.append(
+            inequality("lambda(A) < 1/(1+gamma)^2" + _factor_label("bound_factor", bound_factor), naive - lam)
+        )
         cert.items.append(inequality("lambda(A) >= 1/(1+gamma sqrt m)^2", lam - uniform))
 
     inst = dict(instance or {"m": m, "gamma": gamma, "A": f"concentrated (A[0,:] = {logit_gap:g})"})
@@ -98,8 +106,14 @@ def certify_naive_bound_false(m: int = 30, gamma: float = 0.9, *, logit_gap: flo
     return run_certificate("NAIVE-BOUND-FALSE", inst, compute, precisions)
 
 
-def certify_uniform_rate(A, gamma: float, *, bound_factor: float = 1.0, instance: dict | None = None,
-                         precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_uniform_rate(
+    A,
+    gamma: float,
+    *,
+    bound_factor: float = 1.0,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """lambda(A) >= bound_factor/(1+gamma sqrt m)^2, from the rigorous upper bound
     ||U||_2^2 <= hi(lambda_max(U^T U)) (docs/theory.md, section 4)."""
     A, gamma = check_weight(A, gamma)
@@ -114,8 +128,9 @@ def certify_uniform_rate(A, gamma: float, *, bound_factor: float = 1.0, instance
         bound = arb(bound_factor) / ((1 + arb(gamma) * arb(m).sqrt()) ** 2)
         cert.enclosures["bound"] = Enclosure.of(bound)
         cert.enclosures["ratio"] = Enclosure.of(lam / bound)
-        cert.items.append(inequality("lambda(A) >= 1/(1+gamma sqrt m)^2" + _factor_label("bound_factor", bound_factor),
-                                     lam - bound))
+        cert.items.append(
+            inequality("lambda(A) >= 1/(1+gamma sqrt m)^2" + _factor_label("bound_factor", bound_factor), lam - bound)
+        )
 
     inst = dict(instance or {"m": m, "gamma": gamma})
     if bound_factor != 1:
@@ -127,8 +142,18 @@ def state_instance(A, B, Phi, instance, gamma):
     return dict(instance or {"m": A.shape[0], "m_y": B.shape[0], "n": Phi.shape[1], "gamma": gamma})
 
 
-def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0, loss: str = "square",
-                       instance: dict | None = None, precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_state_wise(
+    A,
+    B,
+    Phi,
+    Y,
+    gamma: float,
+    *,
+    bound_factor: float = 1.0,
+    loss: str = "square",
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """||dL/dA||^2 + ||dL/dB||^2 >= bound_factor 2 kappa lambda(A) (L - L*) (docs/theory.md, section 5),
     with every quantity enclosed; the inequality is proved for every kappa in its enclosure (so for
     the true one).
@@ -145,8 +170,10 @@ def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0,
     if loss not in ("square", "pseudo_huber"):
         raise ValueError(f"loss must be 'square' or 'pseudo_huber' for the STATE-WISE certificate; got {loss!r}")
     if loss == "pseudo_huber" and Phi.shape[1] > A.shape[0]:
-        raise ValueError(f"the pseudo-Huber STATE-WISE certificate needs n <= m (then L* = 0 is proved by "
-                         f"rank Phi = n); got n = {Phi.shape[1]} > m = {A.shape[0]}")
+        raise ValueError(
+            f"the pseudo-Huber STATE-WISE certificate needs n <= m (then L* = 0 is proved by "
+            f"rank Phi = n); got n = {Phi.shape[1]} > m = {A.shape[0]}"
+        )
     precisions = check_precisions(precisions)
     instance = check_instance(instance)
     check_budget("STATE-WISE", A.shape[0], B.shape[0], Phi.shape[1])
@@ -161,8 +188,12 @@ def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0,
             excess = st.excess(W_star)
             label = "||dL/dA||^2 + ||dL/dB||^2 >= 2 kappa lambda(A) (L - L*)"
         else:
-            cert.items.append(positive_definite(f"kappa_Phi > 0, kappa_Phi = {route} (so rank Phi = n <= m, "
-                                                "W Phi = Y is solvable and L* = 0)", kappa))
+            cert.items.append(
+                positive_definite(
+                    f"kappa_Phi > 0, kappa_Phi = {route} (so rank Phi = n <= m, W Phi = Y is solvable and L* = 0)",
+                    kappa,
+                )
+            )
             W_star, excess = None, st.value
             cert.enclosures["kappa_Phi"] = Enclosure.of(kappa)
             kappa = kappa / (1 + st.value) ** 3
@@ -171,13 +202,26 @@ def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0,
         rhs = 2 * kappa * lam * excess
         bound = rhs * arb(bound_factor)
         cert.items.append(inequality(label + _factor_label("bound_factor", bound_factor), st.grad_norm_sq - bound))
-        cert.enclosures.update({"||dL/dA||^2 + ||dL/dB||^2": Enclosure.of(st.grad_norm_sq),
-                                "lambda(A)": Enclosure.of(lam), "L - L*": Enclosure.of(excess),
-                                "2 kappa lambda (L - L*)": Enclosure.of(rhs)})
+        cert.enclosures.update(
+            {
+                "||dL/dA||^2 + ||dL/dB||^2": Enclosure.of(st.grad_norm_sq),
+                "lambda(A)": Enclosure.of(lam),
+                "L - L*": Enclosure.of(excess),
+                "2 kappa lambda (L - L*)": Enclosure.of(rhs),
+            }
+        )
         if rhs > 0:
             cert.enclosures["ratio"] = Enclosure.of(st.grad_norm_sq / rhs)
-        cert.balls.update(dL_dA=st.dL_dA, dL_dB=st.dL_dB, W=st.W, W_star=W_star, kappa=kappa, lam=lam,
-                          excess=excess, grad_norm_sq=st.grad_norm_sq)
+        cert.balls.update(
+            dL_dA=st.dL_dA,
+            dL_dB=st.dL_dB,
+            W=st.W,
+            W_star=W_star,
+            kappa=kappa,
+            lam=lam,
+            excess=excess,
+            grad_norm_sq=st.grad_norm_sq,
+        )
 
     inst = state_instance(A, B, Phi, instance, gamma)
     if bound_factor != 1:
@@ -187,9 +231,19 @@ def certify_state_wise(A, B, Phi, Y, gamma: float, *, bound_factor: float = 1.0,
     return run_certificate("STATE-WISE", inst, compute, precisions)
 
 
-def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0, rate_factor: float = 1.0,
-                   energy_factor: float = 1.0, instance: dict | None = None,
-                   precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_energy(
+    A,
+    B,
+    Phi,
+    Y,
+    gamma: float,
+    *,
+    second_term_scale: float = 1.0,
+    rate_factor: float = 1.0,
+    energy_factor: float = 1.0,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """Energy identity and rate (docs/theory.md, section 4) at one state of the square loss:
 
         vec(dW/dt) = -K g      (dW/dt by forward differentiation of W = B U^{-1} along the flow)
@@ -226,22 +280,37 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
         Kg_entries = list(Kg.entries())
         flow = equation("vec(dW/dt) = -K g", list((ball_vec(dW) + Kg).entries()), Kg_entries)
         cert.items.append(flow)
-        cert.items.append(equation("dL/dt = -(||dL/dA||^2 + ||dL/dB||^2)", [dL_dt + st.grad_norm_sq],
-                                   [st.grad_norm_sq]))
+        cert.items.append(
+            equation("dL/dt = -(||dL/dA||^2 + ||dL/dB||^2)", [dL_dt + st.grad_norm_sq], [st.grad_norm_sq])
+        )
         cert.items.append(equation("dL/dt = -g^T K g", [dL_dt + gKg], [gKg]))
         for item in cert.items:
             cert.give_up_early(item)
         lam = st.rate()
         lam_K, how = K.lambda_min()
         g_sq = frobenius_sq(st.grad_L0)
-        cert.items.append(inequality("K >= lambda(A) I  (lambda_min(K) - lambda(A))"
-                                     + _factor_label("rate_factor", rate_factor), lam_K - lam * arb(rate_factor),
-                                     detail=how))
-        cert.items.append(inequality("-dL/dt >= lambda(A) ||g||^2" + _factor_label("energy_factor", energy_factor),
-                                     -dL_dt - lam * g_sq * arb(energy_factor)))
-        cert.enclosures.update({"lambda(A)": Enclosure.of(lam), "lambda_min(K)": Enclosure.of(lam_K),
-                                "-dL/dt": Enclosure.of(-dL_dt), "g^T K g": Enclosure.of(gKg),
-                                "||dL/dA||^2 + ||dL/dB||^2": Enclosure.of(st.grad_norm_sq)})
+        cert.items.append(
+            inequality(
+                "K >= lambda(A) I  (lambda_min(K) - lambda(A))" + _factor_label("rate_factor", rate_factor),
+                lam_K - lam * arb(rate_factor),
+                detail=how,
+            )
+        )
+        cert.items.append(
+            inequality(
+                "-dL/dt >= lambda(A) ||g||^2" + _factor_label("energy_factor", energy_factor),
+                -dL_dt - lam * g_sq * arb(energy_factor),
+            )
+        )
+        cert.enclosures.update(
+            {
+                "lambda(A)": Enclosure.of(lam),
+                "lambda_min(K)": Enclosure.of(lam_K),
+                "-dL/dt": Enclosure.of(-dL_dt),
+                "g^T K g": Enclosure.of(gKg),
+                "||dL/dA||^2 + ||dL/dB||^2": Enclosure.of(st.grad_norm_sq),
+            }
+        )
         if lam > 0:
             cert.enclosures["lambda_min(K) / lambda(A)"] = Enclosure.of(lam_K / lam)
             if g_sq > 0:
@@ -249,15 +318,18 @@ def certify_energy(A, B, Phi, Y, gamma: float, *, second_term_scale: float = 1.0
         cert.balls.update(Kg=Kg, g=ball_vec(st.grad_L0), lam=lam, lam_K=lam_K, dW=dW, dL_dt=dL_dt, metric=K)
 
     inst = state_instance(A, B, Phi, instance, gamma)
-    for name, value in (("second_term_scale", second_term_scale), ("rate_factor", rate_factor),
-                        ("energy_factor", energy_factor)):
+    for name, value in (
+        ("second_term_scale", second_term_scale),
+        ("rate_factor", rate_factor),
+        ("energy_factor", energy_factor),
+    ):
         if value != 1:
             inst[name] = value
     return run_certificate("ENERGY", inst, compute, precisions)
 
 
 #: the admissible-step items test G_dt at dt = (1 -+ STEP_BOUND_GAP) dt_max
-STEP_BOUND_GAP = 2.0 ** -6
+STEP_BOUND_GAP = 2.0**-6
 
 
 def _lambda_min_G(Lam: arb, step: arb, lam_max_K: arb, lam_min_K, witness: arb) -> arb:
@@ -271,9 +343,20 @@ def _lambda_min_G(Lam: arb, step: arb, lam_max_K: arb, lam_min_K, witness: arb) 
     return arb(lower.lower()).union(witness)
 
 
-def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, dt_max: float | None = None,
-                         step_gap: float = STEP_BOUND_GAP, multiplier: float = 1.0, instance: dict | None = None,
-                         precisions: tuple[int, ...] = PRECISIONS) -> Certificate:
+def certify_trust_region(
+    A,
+    B,
+    Phi,
+    Y,
+    gamma: float,
+    *,
+    dt_factor: float = 0.5,
+    dt_max: float | None = None,
+    step_gap: float = STEP_BOUND_GAP,
+    multiplier: float = 1.0,
+    instance: dict | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
+) -> Certificate:
     """KKT conditions of the shallow trust-region subproblem (docs/theory.md, section 6) at the Euler
     step v = -dt K g of the DEQ flow, dt = dt_factor dt_max (dt_max a float64 value of
     1 / lambda_max(K^{1/2} H K^{1/2}): given, e.g. by the reference, or estimated here):
@@ -320,11 +403,12 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
         def metric_G(X: arb_mat, step: arb) -> arb_mat:
             return K.apply_inverse(X) / step - K.apply_hessian(X)
 
-        v = -K.apply(g) * dt                            # the Euler step of the flow in function space
+        v = -K.apply(g) * dt  # the Euler step of the flow in function space
         Hv, Gv = K.apply_hessian(v), metric_G(v, dt)
         residual = Hv + Gv * mu + g
-        stationarity = equation(f"(H + {multiplier!r} G) v + g = 0 at v = -dt K g", list(residual.entries()),
-                                list(g.entries()))
+        stationarity = equation(
+            f"(H + {multiplier!r} G) v + g = 0 at v = -dt K g", list(residual.entries()), list(g.entries())
+        )
         cert.items.append(stationarity)
         cert.give_up_early(stationarity)
         delta_sq = frobenius_inner(v, Gv)
@@ -340,7 +424,7 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
             spread = arb(frobenius_sq(residual).upper()).sqrt() / arb(lam_HG.lower())
             norm_G = frobenius_sq(K.U) / dt + frobenius_sq(st.P).sqrt()
             error = 2 * spread * frobenius_sq(Gv).sqrt() + spread * spread * norm_G
-            radius_kkt = delta_sq + (-error).union(error)    # + a ball around 0 holding [-error, error]
+            radius_kkt = delta_sq + (-error).union(error)  # + a ball around 0 holding [-error, error]
             box = (-spread).union(spread)
             v_kkt = v + arb_mat([[box for _ in range(v.ncols())] for _ in range(v.nrows())])
         else:
@@ -360,30 +444,53 @@ def certify_trust_region(A, B, Phi, Y, gamma: float, *, dt_factor: float = 0.5, 
             return cert.balls["lam"]
 
         def ostrowski(s: arb) -> tuple[arb, str]:
-            return (_lambda_min_G(Lam, s, lam_max_K, lam_min_K, (q1 / s - q2) / xx),
-                    "Ostrowski from 1/dt_max (" + step["how"] + ")")
-        lam_G, how_G = K.lambda_min_G(dt) or ostrowski(dt)   # Temple where a gap is proved
-        lam_below, how_below = ostrowski(below)              # the admissible step bound decides it
-        quad_above = q1 / above - q2                   # x^T G x at x = K Xi y: x^T K^{-1} x = q1, x^T H x = q2
-        cert.items.append(positive_definite("G = K^{-1}/dt - H > 0" + _factor_label("dt_factor", dt_factor), lam_G,
-                                            detail=how_G))
+            return (
+                _lambda_min_G(Lam, s, lam_max_K, lam_min_K, (q1 / s - q2) / xx),
+                "Ostrowski from 1/dt_max (" + step["how"] + ")",
+            )
+
+        lam_G, how_G = K.lambda_min_G(dt) or ostrowski(dt)  # Temple where a gap is proved
+        lam_below, how_below = ostrowski(below)  # the admissible step bound decides it
+        quad_above = q1 / above - q2  # x^T G x at x = K Xi y: x^T K^{-1} x = q1, x^T H x = q2
+        cert.items.append(
+            positive_definite("G = K^{-1}/dt - H > 0" + _factor_label("dt_factor", dt_factor), lam_G, detail=how_G)
+        )
         cert.items.append(positive_definite(f"H + {multiplier!r} G > 0", lam_HG, detail=f"lambda_max(K): {how_K}"))
-        cert.items.append(positive_definite(f"G_dt > 0 at dt = (1 - {step_gap:.3g}) dt_max", lam_below,
-                                            detail=how_below))
-        cert.items.append(inequality(f"x^T G_dt x < 0 at dt = (1 + {step_gap:.3g}) dt_max", -quad_above,
-                                     detail=step["how"]))
-        cert.enclosures.update({"lambda_min(G)": Enclosure.of(lam_G), "lambda_min(H + mu G)": Enclosure.of(lam_HG),
-                                "delta^2": Enclosure.of(delta_sq), "||v_KKT||_G^2": Enclosure.of(radius_kkt),
-                                "dt": Enclosure.of(dt), "dt_max estimate": Enclosure.of(estimate),
-                                "dt_max = 1/lambda_max(K^1/2 H K^1/2)": Enclosure.of(arb(1) / Lam),
-                                "lambda_max(K)": Enclosure.of(lam_max_K)})
+        cert.items.append(
+            positive_definite(f"G_dt > 0 at dt = (1 - {step_gap:.3g}) dt_max", lam_below, detail=how_below)
+        )
+        cert.items.append(
+            inequality(f"x^T G_dt x < 0 at dt = (1 + {step_gap:.3g}) dt_max", -quad_above, detail=step["how"])
+        )
+        cert.enclosures.update(
+            {
+                "lambda_min(G)": Enclosure.of(lam_G),
+                "lambda_min(H + mu G)": Enclosure.of(lam_HG),
+                "delta^2": Enclosure.of(delta_sq),
+                "||v_KKT||_G^2": Enclosure.of(radius_kkt),
+                "dt": Enclosure.of(dt),
+                "dt_max estimate": Enclosure.of(estimate),
+                "dt_max = 1/lambda_max(K^1/2 H K^1/2)": Enclosure.of(arb(1) / Lam),
+                "lambda_max(K)": Enclosure.of(lam_max_K),
+            }
+        )
         cert.instance["dt"] = float(dt)
-        cert.balls.update(v=ball_vec(v), v_kkt=None if v_kkt is None else ball_vec(v_kkt),
-                          residual=ball_vec(residual), g=ball_vec(g), dt=dt, Lambda=Lam, metric=K)
+        cert.balls.update(
+            v=ball_vec(v),
+            v_kkt=None if v_kkt is None else ball_vec(v_kkt),
+            residual=ball_vec(residual),
+            g=ball_vec(g),
+            dt=dt,
+            Lambda=Lam,
+            metric=K,
+        )
 
     inst = state_instance(A, B, Phi, instance, gamma)
-    for name, value, default in (("dt_factor", dt_factor, 0.5), ("step_gap", step_gap, STEP_BOUND_GAP),
-                                 ("multiplier", multiplier, 1.0)):
+    for name, value, default in (
+        ("dt_factor", dt_factor, 0.5),
+        ("step_gap", step_gap, STEP_BOUND_GAP),
+        ("multiplier", multiplier, 1.0),
+    ):
         if value != default:
             inst[name] = value
     if dt_max is not None:

@@ -36,10 +36,12 @@ def sampler(claim_id: str):
     seed (the first word of the stream's SeedSequence entropy, [seed, key(id, tier)]: see
     verify.claims.spec.configuration_stream), so that `python -m verify --seed S` checks the
     instances `python -m verify --certify --quick --seed S` prints."""
+
     def sample(rng, index):
         entropy = rng.bit_generator.seed_seq.entropy
         seed = int(entropy[0]) if isinstance(entropy, (list, tuple)) else int(rng.integers(2**31))
         return claim_entries(claim_id, seed)[index]
+
     return sample
 
 
@@ -53,13 +55,20 @@ def check_entry(config: dict):
     detail = f"{config['kind']} {config.get('label', '')}: {certificate.status} at {certificate.bits} bits"
     if not ok and certificate.reason:
         detail += f" ({certificate.reason[:300]})"
-    meas = [condition(f"verdict {certificate.status!r} is one of {list(config['expect'])}", ok),
-            condition("--certify judges it the same way", cli_ok == ok)]
+    meas = [
+        condition(f"verdict {certificate.status!r} is one of {list(config['expect'])}", ok),
+        condition("--certify judges it the same way", cli_ok == ok),
+    ]
     for name, value in stated_bounds(config).items():
         if name in certificate.enclosures:
             ball = certificate.enclosures[name]
-            meas.append(equal(f"the certificate's {name} = the statement's formula (float64)", abs(value - ball.mid),
-                              ball.rad + BOUND_ROUNDING * EPS * abs(value)))
+            meas.append(
+                equal(
+                    f"the certificate's {name} = the statement's formula (float64)",
+                    abs(value - ball.mid),
+                    ball.rad + BOUND_ROUNDING * EPS * abs(value),
+                )
+            )
     return outcome(meas, detail, verdict=certificate.status, bits=certificate.bits)
 
 

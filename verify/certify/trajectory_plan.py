@@ -26,82 +26,50 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as R
-from ..sampling import make_case
-from .descent import certify_descent, descent_run, float_gradient
+from .descent import certify_descent, descent_run
 from .finite import certify_conservation, certify_nonconvex, certify_stationary
 from .flow import certify_integrated
-from .instances import exact_tight_case, reference_floor
+from .instances import reference_floor
 from .proof import CERTIFIED, CONSISTENT, NOT_CERTIFIED, VIOLATED, Certificate
+from .trajectory_instances import build, place_horizon, place_step
 
 CLAIMS = ("GD-RATE", "INTEGRATED", "NONCONVEX", "CONSERVATION", "STATIONARY")
-HEADLINE = {"GD-RATE": "worst ratio / bound", "INTEGRATED": "worst E(t) / bound(t)", "NONCONVEX": "gap",
-            "CONSERVATION": "max |1^T dL/dA|", "STATIONARY": "||gamma S||_1"}
+HEADLINE = {
+    "GD-RATE": "worst ratio / bound",
+    "INTEGRATED": "worst E(t) / bound(t)",
+    "NONCONVEX": "gap",
+    "CONSERVATION": "max |1^T dL/dA|",
+    "STATIONARY": "||gamma S||_1",
+}
 FALSE = [NOT_CERTIFIED, VIOLATED]
-INSTANCES = {"GD-RATE": ("random", "width-one", "exact-tight"), "INTEGRATED": ("random", "width-one"),
-             "NONCONVEX": ("minimisers",), "CONSERVATION": ("random",), "STATIONARY": ("random",)}
+INSTANCES = {
+    "GD-RATE": ("random", "width-one", "exact-tight"),
+    "INTEGRATED": ("random", "width-one"),
+    "NONCONVEX": ("minimisers",),
+    "CONSERVATION": ("random",),
+    "STATIONARY": ("random",),
+}
 #: keys a configuration may carry, per claim (besides claim, kind, expect, instance and the descriptive ones)
-KEYS = {"GD-RATE": ("seed", "m", "m_y", "n", "gamma", "steps", "lr", "lr_factor", "rate_factor"),
-        "INTEGRATED": ("seed", "m", "m_y", "n", "gamma", "T", "rate_factor", "gamma_in_gradient", "bits", "order",
-                       "tolerance_bits"),
-        "NONCONVEX": ("seed", "m", "m_y", "n", "gamma", "gap_bound"),
-        "CONSERVATION": ("seed", "m", "m_y", "n", "gamma", "jacobian_scale"),
-        "STATIONARY": ("seed", "m", "m_y", "n", "gamma", "multiplier", "transpose")}
+KEYS = {
+    "GD-RATE": ("seed", "m", "m_y", "n", "gamma", "steps", "lr", "lr_factor", "rate_factor"),
+    "INTEGRATED": (
+        "seed",
+        "m",
+        "m_y",
+        "n",
+        "gamma",
+        "T",
+        "rate_factor",
+        "gamma_in_gradient",
+        "bits",
+        "order",
+        "tolerance_bits",
+    ),
+    "NONCONVEX": ("seed", "m", "m_y", "n", "gamma", "gap_bound"),
+    "CONSERVATION": ("seed", "m", "m_y", "n", "gamma", "jacobian_scale"),
+    "STATIONARY": ("seed", "m", "m_y", "n", "gamma", "multiplier", "transpose"),
+}
 DESCRIPTIVE = ("label", "false_by", "nominal", "ratio_ref")
-#: the curvature's central-difference step, relative to lr (truncation ~1e-8 relative, rounding ~1e-11)
-CURVATURE_STEP = 1e-4
-
-
-# ---- instances ---------------------------------------------------------------------------------------
-def width_one_case(seed: int, m_y: int, n: int):
-    rng = np.random.default_rng([seed, 11])
-    return (np.zeros((1, 1)), rng.standard_normal((m_y, 1)), rng.standard_normal((1, n)) / np.sqrt(n),
-            rng.standard_normal((m_y, n)))
-
-
-def build(config: dict):
-    """(A, B, Phi, Y) of a configuration (NONCONVEX: (A1, B1, A2, B2, Phi, Y))."""
-    kind, seed = config["instance"], config.get("seed", 0)
-    if kind == "width-one":
-        return width_one_case(seed, config["m_y"], config["n"])
-    if kind == "exact-tight":
-        return exact_tight_case(seed, config["m"], config["m_y"], config["gamma"])
-    c = make_case(seed, config["m"], config["m_y"], config["n"], config["gamma"],
-                  well_conditioned=config["claim"] == "INTEGRATED")
-    if kind == "minimisers":
-        rng = np.random.default_rng([seed, 12])
-        W_star = R.least_squares(c.Phi, c.Y)[1]
-        A1, A2 = (3.0 * rng.standard_normal((c.m, c.m)) for _ in range(2))
-        return (A1, W_star @ R.implicit_matrix(A1, c.gamma), A2, W_star @ R.implicit_matrix(A2, c.gamma), c.Phi, c.Y)
-    return c.A, c.B, c.Phi, c.Y
-
-
-def reference_curvature(A, B, Phi, Y, gamma, dA, dB, s: float, delta: float) -> float:
-    """phi''(s) / ||g||^2, phi(s) = L(theta - s g), by central differences of the reference's
-    complex-step directional derivative."""
-    def slope(x):
-        return R.directional_derivative(A - x * dA, B - x * dB, Phi, Y, gamma, "square", -dA, -dB)
-    return (slope(s + delta) - slope(s - delta)) / (2 * delta) / (np.sum(dA * dA) + np.sum(dB * dB))
-
-
-def place_step(A0, B0, Phi, Y, gamma: float, steps: int, lr_factor: float) -> tuple[float, float]:
-    """(lr, lr M) with lr M ~ lr_factor, M the largest reference curvature along the run (module
-    docstring). Below the bound (lr_factor < 1) lr only decreases, until lr M <= lr_factor (1 + 1e-3);
-    above it the fixed point of lr = lr_factor / M(lr) is approached by geometric means."""
-    P, YP = Phi @ Phi.T, Y @ Phi.T
-    dA, dB = float_gradient(A0, B0, P, YP, gamma)
-    lr = lr_factor / reference_curvature(A0, B0, Phi, Y, gamma, dA, dB, 0.0, 1e-6)
-    for _ in range(20):
-        As, Bs = descent_run(A0, B0, Phi, Y, gamma, lr, steps)
-        top = 0.0
-        for A, B in zip(As[:-1], Bs[:-1]):
-            dA, dB = float_gradient(A, B, P, YP, gamma)
-            for s in (0.0, 0.5 * lr, lr):
-                top = max(top, reference_curvature(A, B, Phi, Y, gamma, dA, dB, s, CURVATURE_STEP * lr))
-        new = lr_factor / top
-        if abs(new / lr - 1) < 1e-3 or (lr_factor < 1 and lr * top <= lr_factor * (1 + 1e-3)):
-            return float(lr), float(lr * top)
-        lr = min(new, 0.9 * lr) if lr_factor < 1 else float(np.sqrt(lr * new))
-    raise ValueError(f"no step size with lr M = {lr_factor} found along this run (last lr M = {lr * top:.3g})")
 
 
 # ---- configurations ------------------------------------------------------------------------------------
@@ -110,8 +78,20 @@ def _entry(claim, kind, instance, expect, **params) -> dict:
 
 
 def _descent(kind, instance, expect, seed, m, m_y, n, gamma, steps, lr_factor, **params) -> dict:
-    config = _entry("GD-RATE", kind, instance, expect, seed=seed, m=m, m_y=m_y, n=n, gamma=gamma, steps=steps,
-                    lr_factor=lr_factor, **params)
+    config = _entry(
+        "GD-RATE",
+        kind,
+        instance,
+        expect,
+        seed=seed,
+        m=m,
+        m_y=m_y,
+        n=n,
+        gamma=gamma,
+        steps=steps,
+        lr_factor=lr_factor,
+        **params,
+    )
     if instance == "width-one":
         _, _, Phi, _ = build(config)
         config["lr"] = float(lr_factor * (1 - gamma) ** 2 / float(np.sum(Phi * Phi)))  # 1/M = 1/(kappa lambda)
@@ -123,28 +103,6 @@ def _descent(kind, instance, expect, seed, m, m_y, n, gamma, steps, lr_factor, *
         config["lr"], config["ratio_ref"] = place_step(A, B, Phi, Y, gamma, steps, lr_factor)
         config["label"] = config.get("label", "") + f" (lr M = {config['ratio_ref']:.3g})"
     return config
-
-
-def place_horizon(A0, B0, Phi, Y, gamma: float, decades: float) -> float:
-    """The time at which a float64 flow (DOP853, rtol 1e-10) reaches E = 10^-decades E_0, the excess
-    from the reference (a horizon, not a bound: the certificate proves what holds up to it)."""
-    from scipy.integrate import solve_ivp
-
-    m, m_y = A0.shape[0], B0.shape[0]
-    P, YP = Phi @ Phi.T, Y @ Phi.T
-    E0 = R.square_excess(R.end_to_end_weight(A0, B0, gamma), Phi, Y)
-
-    def field(_, x):
-        dA, dB = float_gradient(x[:m * m].reshape(m, m), x[m * m:].reshape(m_y, m), P, YP, gamma)
-        return -np.concatenate([dA.ravel(), dB.ravel()])
-
-    def reached(_, x):
-        E = R.square_excess(R.end_to_end_weight(x[:m * m].reshape(m, m), x[m * m:].reshape(m_y, m), gamma), Phi, Y)
-        return np.log10(E / E0) + decades
-    reached.terminal = True
-    x0 = np.concatenate([A0.ravel(), B0.ravel()])
-    sol = solve_ivp(field, (0.0, 1e4), x0, method="DOP853", rtol=1e-10, atol=1e-12, events=reached)
-    return float(sol.t_events[0][0]) if len(sol.t_events[0]) else float(sol.t[-1])
 
 
 def _flow(kind, instance, expect, seed, m, m_y, n, gamma, decades=3.2, **params) -> dict:
@@ -172,14 +130,33 @@ def _nonconvex_pair(seed, m, m_y, n, gamma, margins) -> list[dict]:
 
     def excess(A, B):
         return R.square_excess(R.end_to_end_weight(A, B, gamma), Phi, Y)
+
     gap = excess((A1 + A2) / 2, (B1 + B2) / 2) - (excess(A1, B1) + excess(A2, B2)) / 2
     floor = reference_floor("STATE-WISE", {"A": A1, "B": B1, "Phi": Phi, "gamma": gamma})
-    out = [base, base | {"kind": "tight", "gap_bound": float(gap * (1 - 1e-3)), "ratio_ref": float(gap),
-                         "label": "gap > (1 - 1e-3) x reference gap"}]
+    out = [
+        base,
+        base
+        | {
+            "kind": "tight",
+            "gap_bound": float(gap * (1 - 1e-3)),
+            "ratio_ref": float(gap),
+            "label": "gap > (1 - 1e-3) x reference gap",
+        },
+    ]
     for nominal in margins:
         eps = max(nominal, floor)
-        out.append(base | {"kind": "canary", "expect": FALSE, "gap_bound": float(gap * (1 + eps)), "false_by": eps,
-                           "nominal": nominal, "ratio_ref": float(gap), "label": f"false by {eps:.1e}: gap bound"})
+        out.append(
+            base
+            | {
+                "kind": "canary",
+                "expect": FALSE,
+                "gap_bound": float(gap * (1 + eps)),
+                "false_by": eps,
+                "nominal": nominal,
+                "ratio_ref": float(gap),
+                "label": f"false by {eps:.1e}: gap bound",
+            }
+        )
     return out
 
 
@@ -187,68 +164,289 @@ def entries(seed: int, *, quick: bool) -> list[dict]:
     """The trajectory and finite entries of the plan (quick: the default campaign's subset)."""
     plan: list[dict] = []
     # GD-RATE: the discrete Theorem 1 along descent runs
-    plan.append(_descent("instance", "random", [CERTIFIED], seed, 4, 2, 8, 0.9, 30, 0.5,
-                         label="random state, 30 steps"))
+    plan.append(
+        _descent("instance", "random", [CERTIFIED], seed, 4, 2, 8, 0.9, 30, 0.5, label="random state, 30 steps")
+    )
     one = dict(seed=seed, m=1, m_y=2, n=5, gamma=0.5)
-    plan.append(_descent("tight", "width-one", [CERTIFIED], steps=10, lr_factor=0.5, rate_factor=1 - 1e-3,
-                         label="m = 1 (refined bound an equality), rate 1 - 1e-3", **one))
-    plan.append(_descent("tight", "width-one", [CERTIFIED], steps=3, lr_factor=0.97, rate_factor=1 - 1e-3,
-                         label="m = 1, lr = 0.97/M: the simple bound's rate constant is tight to 2 - x = 1.03",
-                         **one))
-    plan.append(_descent("equality", "width-one", [NOT_CERTIFIED], steps=6, lr_factor=0.5,
-                         label="m = 1: the refined bound is an equality", **one))
+    plan.append(
+        _descent(
+            "tight",
+            "width-one",
+            [CERTIFIED],
+            steps=10,
+            lr_factor=0.5,
+            rate_factor=1 - 1e-3,
+            label="m = 1 (refined bound an equality), rate 1 - 1e-3",
+            **one,
+        )
+    )
+    plan.append(
+        _descent(
+            "tight",
+            "width-one",
+            [CERTIFIED],
+            steps=3,
+            lr_factor=0.97,
+            rate_factor=1 - 1e-3,
+            label="m = 1, lr = 0.97/M: the simple bound's rate constant is tight to 2 - x = 1.03",
+            **one,
+        )
+    )
+    plan.append(
+        _descent(
+            "equality",
+            "width-one",
+            [NOT_CERTIFIED],
+            steps=6,
+            lr_factor=0.5,
+            label="m = 1: the refined bound is an equality",
+            **one,
+        )
+    )
     for nominal in (1e-3, 1e-12, 0.05):
-        plan.append(_descent("canary", "width-one", FALSE, steps=6, lr_factor=0.5, rate_factor=1 + nominal,
-                             false_by=nominal, nominal=nominal, label=f"rate constant x (1 + {nominal:g}) (m = 1)",
-                             **one))
-    plan.append(_descent("canary", "width-one", FALSE, steps=6, lr_factor=1.05, false_by=0.05, nominal=0.05,
-                         label="step 5% above 1/M (m = 1): contraction lost", **one))
-    plan.append(_descent("canary", "random", FALSE, seed, 4, 2, 8, 0.9, 30, 1.05, false_by=0.05, nominal=0.05,
-                         label="step 5% above 1/max curvature"))
+        plan.append(
+            _descent(
+                "canary",
+                "width-one",
+                FALSE,
+                steps=6,
+                lr_factor=0.5,
+                rate_factor=1 + nominal,
+                false_by=nominal,
+                nominal=nominal,
+                label=f"rate constant x (1 + {nominal:g}) (m = 1)",
+                **one,
+            )
+        )
+    plan.append(
+        _descent(
+            "canary",
+            "width-one",
+            FALSE,
+            steps=6,
+            lr_factor=1.05,
+            false_by=0.05,
+            nominal=0.05,
+            label="step 5% above 1/M (m = 1): contraction lost",
+            **one,
+        )
+    )
+    plan.append(
+        _descent(
+            "canary",
+            "random",
+            FALSE,
+            seed,
+            4,
+            2,
+            8,
+            0.9,
+            30,
+            1.05,
+            false_by=0.05,
+            nominal=0.05,
+            label="step 5% above 1/max curvature",
+        )
+    )
     # a step-size condition loosened by a few percent still refutes the 5% canary's condition (its
     # margin straddles 0); this one is certified by any loosening above 1%
-    plan.append(_descent("canary", "random", FALSE, seed, 4, 2, 8, 0.9, 30, 1.01, false_by=0.01, nominal=0.01,
-                         label="step 1% above 1/max curvature"))
+    plan.append(
+        _descent(
+            "canary",
+            "random",
+            FALSE,
+            seed,
+            4,
+            2,
+            8,
+            0.9,
+            30,
+            1.01,
+            false_by=0.01,
+            nominal=0.01,
+            label="step 1% above 1/max curvature",
+        )
+    )
     if not quick:
-        plan.append(_descent("instance", "random", [CERTIFIED], seed, 16, 4, 32, 0.9, 200, 0.5,
-                             label="m = 16, 200 steps"))
-        plan.append(_descent("instance", "random", [CERTIFIED], seed, 8, 3, 12, 0.5, 100, 0.8,
-                             label="m = 8, 100 steps"))
+        plan.append(
+            _descent("instance", "random", [CERTIFIED], seed, 16, 4, 32, 0.9, 200, 0.5, label="m = 16, 200 steps")
+        )
+        plan.append(
+            _descent("instance", "random", [CERTIFIED], seed, 8, 3, 12, 0.5, 100, 0.8, label="m = 8, 100 steps")
+        )
         tight = dict(seed=seed, m=4, m_y=2, n=8, gamma=0.9, steps=1)
-        plan.append(_descent("tight", "exact-tight", [CERTIFIED], lr_factor=0.95, label="exact tight state, 0.95/kappa",
-                             **tight))
-        plan.append(_descent("canary", "exact-tight", FALSE, lr_factor=1.05, false_by=0.05, nominal=0.05,
-                             label="exact tight state, step 5% above 1/kappa", **tight))
+        plan.append(
+            _descent(
+                "tight", "exact-tight", [CERTIFIED], lr_factor=0.95, label="exact tight state, 0.95/kappa", **tight
+            )
+        )
+        plan.append(
+            _descent(
+                "canary",
+                "exact-tight",
+                FALSE,
+                lr_factor=1.05,
+                false_by=0.05,
+                nominal=0.05,
+                label="exact tight state, step 5% above 1/kappa",
+                **tight,
+            )
+        )
     # INTEGRATED: the validated flow
-    plan.append(_flow("instance", "random", [CERTIFIED], seed, 2, 1, 4, 0.5, bits=64, order=10,
-                      tolerance_bits=50, label="m = 2, 3 decades"))
+    plan.append(
+        _flow(
+            "instance",
+            "random",
+            [CERTIFIED],
+            seed,
+            2,
+            1,
+            4,
+            0.5,
+            bits=64,
+            order=10,
+            tolerance_bits=50,
+            label="m = 2, 3 decades",
+        )
+    )
     w1 = dict(seed=seed, m=1, m_y=2, n=5, gamma=0.5)
-    plan.append(_flow("tight", "width-one", [CERTIFIED], rate_factor=1 - 1e-3, bits=64, order=10, tolerance_bits=50,
-                      label="m = 1 (an equality), rate 1 - 1e-3", **w1))
-    plan.append(_flow("equality", "width-one", [NOT_CERTIFIED], bits=64, order=10, tolerance_bits=50,
-                      label="m = 1: E_t = E_0 exp(-2 kappa lambda t)", **w1))
+    plan.append(
+        _flow(
+            "tight",
+            "width-one",
+            [CERTIFIED],
+            rate_factor=1 - 1e-3,
+            bits=64,
+            order=10,
+            tolerance_bits=50,
+            label="m = 1 (an equality), rate 1 - 1e-3",
+            **w1,
+        )
+    )
+    plan.append(
+        _flow(
+            "equality",
+            "width-one",
+            [NOT_CERTIFIED],
+            bits=64,
+            order=10,
+            tolerance_bits=50,
+            label="m = 1: E_t = E_0 exp(-2 kappa lambda t)",
+            **w1,
+        )
+    )
     for nominal in (1e-3, 1e-12, 0.05):
-        precise = dict(bits=128, order=20, tolerance_bits=110) if nominal < 1e-6 else dict(bits=64, order=10,
-                                                                                           tolerance_bits=50)
-        plan.append(_flow("canary", "width-one", FALSE, rate_factor=1 + nominal, false_by=nominal, nominal=nominal,
-                          label=f"rate constant x (1 + {nominal:g}) (m = 1)", **precise, **w1))
-    plan.append(_flow("canary", "random", FALSE, seed, 2, 1, 4, 0.5, gamma_in_gradient=False, bits=64, order=10,
-                      tolerance_bits=50, false_by=1.0, nominal=1.0, label="perturbed field: gamma dropped in dL/dA"))
+        precise = (
+            dict(bits=128, order=20, tolerance_bits=110)
+            if nominal < 1e-6
+            else dict(bits=64, order=10, tolerance_bits=50)
+        )
+        plan.append(
+            _flow(
+                "canary",
+                "width-one",
+                FALSE,
+                rate_factor=1 + nominal,
+                false_by=nominal,
+                nominal=nominal,
+                label=f"rate constant x (1 + {nominal:g}) (m = 1)",
+                **precise,
+                **w1,
+            )
+        )
+    plan.append(
+        _flow(
+            "canary",
+            "random",
+            FALSE,
+            seed,
+            2,
+            1,
+            4,
+            0.5,
+            gamma_in_gradient=False,
+            bits=64,
+            order=10,
+            tolerance_bits=50,
+            false_by=1.0,
+            nominal=1.0,
+            label="perturbed field: gamma dropped in dL/dA",
+        )
+    )
     if not quick:
-        plan.append(_flow("instance", "random", [CERTIFIED], seed, 4, 2, 8, 0.5, bits=64, order=10,
-                          tolerance_bits=50, label="m = 4, m_y = 2, 3 decades"))
-        plan.append(_flow("instance", "random", [CERTIFIED], seed, 3, 1, 6, 0.5, bits=64, order=10,
-                          tolerance_bits=50, label="m = 3, m_y = 1, 3 decades"))
+        plan.append(
+            _flow(
+                "instance",
+                "random",
+                [CERTIFIED],
+                seed,
+                4,
+                2,
+                8,
+                0.5,
+                bits=64,
+                order=10,
+                tolerance_bits=50,
+                label="m = 4, m_y = 2, 3 decades",
+            )
+        )
+        plan.append(
+            _flow(
+                "instance",
+                "random",
+                [CERTIFIED],
+                seed,
+                3,
+                1,
+                6,
+                0.5,
+                bits=64,
+                order=10,
+                tolerance_bits=50,
+                label="m = 3, m_y = 1, 3 decades",
+            )
+        )
     # NONCONVEX, CONSERVATION, STATIONARY
     plan += _nonconvex_pair(seed, 4, 2, 8, 0.9, (1e-3, 1e-12))
     for claim, key in (("CONSERVATION", "jacobian_scale"), ("STATIONARY", "multiplier")):
-        plan.append(_finite(claim, "instance", [CONSISTENT], seed, 4, 2, 8, 0.9, label="exact at rationals; "
-                            "consistent at sigma(A)"))
+        plan.append(
+            _finite(
+                claim, "instance", [CONSISTENT], seed, 4, 2, 8, 0.9, label="exact at rationals; consistent at sigma(A)"
+            )
+        )
         for nominal in (1e-3, 1e-12):
-            plan.append(_finite(claim, "canary", FALSE, seed, 4, 2, 8, 0.9, false_by=nominal, nominal=nominal,
-                                label=f"false by {nominal:g}: {key}", **{key: 1 + nominal}))
-    plan.append(_finite("STATIONARY", "canary", FALSE, seed, 4, 2, 8, 0.9, transpose=False, false_by=1.0, nominal=1.0,
-                        label="dL/dB U instead of U^T"))
+            plan.append(
+                _finite(
+                    claim,
+                    "canary",
+                    FALSE,
+                    seed,
+                    4,
+                    2,
+                    8,
+                    0.9,
+                    false_by=nominal,
+                    nominal=nominal,
+                    label=f"false by {nominal:g}: {key}",
+                    **{key: 1 + nominal},
+                )
+            )
+    plan.append(
+        _finite(
+            "STATIONARY",
+            "canary",
+            FALSE,
+            seed,
+            4,
+            2,
+            8,
+            0.9,
+            transpose=False,
+            false_by=1.0,
+            nominal=1.0,
+            label="dL/dB U instead of U^T",
+        )
+    )
     if not quick:
         plan += _nonconvex_pair(seed, 8, 3, 12, 0.5, (1e-6,))[:1]
         plan.append(_finite("CONSERVATION", "instance", [CONSISTENT], seed, 16, 4, 32, 0.9, label="m = 16"))
@@ -265,10 +463,14 @@ def check_config(config: dict) -> dict:
     if unknown:
         raise ValueError(f"config has keys {unknown} that a {claim} entry does not take; allowed: {sorted(allowed)}")
     if config.get("instance") not in INSTANCES[claim]:
-        raise ValueError(f"config['instance'] must be one of {list(INSTANCES[claim])} for {claim}; "
-                         f"got {config.get('instance')!r}")
-    for key in ("m", "m_y", "n", "gamma") + (("steps", "lr") if claim == "GD-RATE" else ()) + (
-            ("T",) if claim == "INTEGRATED" else ()):
+        raise ValueError(
+            f"config['instance'] must be one of {list(INSTANCES[claim])} for {claim}; got {config.get('instance')!r}"
+        )
+    for key in (
+        ("m", "m_y", "n", "gamma")
+        + (("steps", "lr") if claim == "GD-RATE" else ())
+        + (("T",) if claim == "INTEGRATED" else ())
+    ):
         if key not in config:
             raise ValueError(f"config lacks {key!r} (a {claim} entry needs it)")
     for key in ("seed", "m", "m_y", "n", "steps", "bits", "order", "tolerance_bits"):
@@ -293,21 +495,41 @@ def run_entry(config: dict) -> Certificate:
     if claim == "GD-RATE":
         A, B, Phi, Y = build(config)
         As, Bs = descent_run(A, B, Phi, Y, config["gamma"], config["lr"], config["steps"])
-        return certify_descent(As, Bs, Phi, Y, config["gamma"], config["lr"],
-                               rate_factor=config.get("rate_factor", 1.0), instance=instance)
+        return certify_descent(
+            As, Bs, Phi, Y, config["gamma"], config["lr"], rate_factor=config.get("rate_factor", 1.0), instance=instance
+        )
     if claim == "INTEGRATED":
         A, B, Phi, Y = build(config)
-        return certify_integrated(A, B, Phi, Y, config["gamma"], config["T"],
-                                  rate_factor=config.get("rate_factor", 1.0),
-                                  gamma_in_gradient=config.get("gamma_in_gradient", True),
-                                  bits=config.get("bits", 64), order=config.get("order", 10),
-                                  tolerance=2.0 ** -config.get("tolerance_bits", 50), instance=instance)
+        return certify_integrated(
+            A,
+            B,
+            Phi,
+            Y,
+            config["gamma"],
+            config["T"],
+            rate_factor=config.get("rate_factor", 1.0),
+            gamma_in_gradient=config.get("gamma_in_gradient", True),
+            bits=config.get("bits", 64),
+            order=config.get("order", 10),
+            tolerance=2.0 ** -config.get("tolerance_bits", 50),
+            instance=instance,
+        )
     if claim == "NONCONVEX":
-        return certify_nonconvex(*build(config), config["gamma"], gap_bound=config.get("gap_bound", 0.0),
-                                 instance=instance)
+        return certify_nonconvex(
+            *build(config), config["gamma"], gap_bound=config.get("gap_bound", 0.0), instance=instance
+        )
     A, B, Phi, Y = build(config)
     if claim == "CONSERVATION":
-        return certify_conservation(A, B, Phi, Y, config["gamma"], jacobian_scale=config.get("jacobian_scale", 1.0),
-                                    instance=instance)
-    return certify_stationary(A, B, Phi, Y, config["gamma"], multiplier=config.get("multiplier", 1.0),
-                              transpose=config.get("transpose", True), instance=instance)
+        return certify_conservation(
+            A, B, Phi, Y, config["gamma"], jacobian_scale=config.get("jacobian_scale", 1.0), instance=instance
+        )
+    return certify_stationary(
+        A,
+        B,
+        Phi,
+        Y,
+        config["gamma"],
+        multiplier=config.get("multiplier", 1.0),
+        transpose=config.get("transpose", True),
+        instance=instance,
+    )

@@ -39,8 +39,9 @@ def check_state(A, B, Phi, Y, gamma) -> tuple[np.ndarray, np.ndarray, np.ndarray
         raise ValueError(f"Phi must be m x n with m = {m} rows (A is {m} x {m}); got shape {Phi.shape}")
     Y = as_matrix("Y", Y)
     if Y.shape != (B.shape[0], Phi.shape[1]):
-        raise ValueError(f"Y must be m_y x n = {B.shape[0]} x {Phi.shape[1]} (rows of B, columns of Phi); "
-                         f"got shape {Y.shape}")
+        raise ValueError(
+            f"Y must be m_y x n = {B.shape[0]} x {Phi.shape[1]} (rows of B, columns of Phi); got shape {Y.shape}"
+        )
     return A, B, Phi, Y, check_gamma(gamma)
 
 
@@ -105,21 +106,21 @@ def estimated_cost(claim: str, m: int, m_y: int = 1, n: int = 1) -> int:
 
     m, m_y, n = int(m), int(m_y), int(n)
     if claim in ("UNIFORM-RATE", "NAIVE-BOUND-FALSE"):
-        return 4 * m ** 3
-    state = 12 * m ** 3 + 10 * (m * m * n + m_y * m * n) + 8 * min(m, n) ** 3 + 3 * m * m * m_y
+        return 4 * m**3
+    state = 12 * m**3 + 10 * (m * m * n + m_y * m * n) + 8 * min(m, n) ** 3 + 3 * m * m * m_y
     if m > n:
         state += 10 * n * n * m
     if claim == "STATE-WISE":
         return state
     d, k = m * m_y, min(m, SCHUR_DIRECTIONS[-1])
-    schur = 4 * d ** 3
+    schur = 4 * d**3
     if d > DENSE_Z:
-        schur = 2 * m ** 3 + k * m_y ** 2 * m * m + k * k * m_y ** 3 * m + 4 * (k * m_y) ** 3
-    metric = 2 * m * m * m_y ** 2 + 16 * m * m * m_y
+        schur = 2 * m**3 + k * m_y**2 * m * m + k * k * m_y**3 * m + 4 * (k * m_y) ** 3
+    metric = 2 * m * m * m_y**2 + 16 * m * m * m_y
     if claim == "ENERGY":
         return state + metric + schur
     if claim == "TRUST-REGION":
-        return state + metric + 2 * schur + 12 * m ** 3 + m * m_y ** 3
+        return state + metric + 2 * schur + 12 * m**3 + m * m_y**3
     raise ValueError(f"claim must be one of the certified claims; got {claim!r}")
 
 
@@ -128,11 +129,13 @@ def check_budget(claim: str, m: int, m_y: int = 1, n: int = 1) -> None:
     no overflow at any size)."""
     cost = estimated_cost(claim, m, m_y, n)
     if cost > COST_LIMIT:
-        shown = f"{cost:.2g}" if cost < 10 ** 300 else "more than 1e300"
+        shown = f"{cost:.2g}" if cost < 10**300 else "more than 1e300"
         size = f"m = {m}" if claim in ("UNIFORM-RATE", "NAIVE-BOUND-FALSE") else f"m = {m}, m_y = {m_y}, n = {n}"
-        raise ValueError(f"{claim} at {size} would cost about {shown} ball operations per precision "
-                         f"(limit {COST_LIMIT:.2g}, see verify.certify.validation.estimated_cost); "
-                         "certify a smaller instance")
+        raise ValueError(
+            f"{claim} at {size} would cost about {shown} ball operations per precision "
+            f"(limit {COST_LIMIT:.2g}, see verify.certify.validation.estimated_cost); "
+            "certify a smaller instance"
+        )
 
 
 def check_instance(instance) -> dict | None:

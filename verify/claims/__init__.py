@@ -47,8 +47,18 @@ from ..results import (
 from .spec import Claim, ClaimSpec, Tier, configuration_stream
 
 #: the group modules, in the order of the report
-GROUPS = ("well_posed", "gradients", "theorem1", "descent", "rates", "cross_entropy", "theorem2", "implicit_bias",
-          "hypotheses", "symbolic")
+GROUPS = (
+    "well_posed",
+    "gradients",
+    "theorem1",
+    "descent",
+    "rates",
+    "cross_entropy",
+    "theorem2",
+    "implicit_bias",
+    "hypotheses",
+    "symbolic",
+)
 
 
 def _collect() -> list[ClaimSpec]:
@@ -84,12 +94,48 @@ def certify_claims() -> dict[str, Claim]:
     for claim_id in CERTIFIED_CLAIMS:
         spec = SPECS_BY_ID[claim_id]
         count = tier.entry_count(claim_id)
-        out[claim_id] = Claim(claim_id, f"certified in ball arithmetic at fixed instances: {spec.statement}",
-                              spec.provenance, "not applicable", tier.sampler(claim_id), tier.check_entry, count, count,
-                              tier="certify", theorem=spec.theorem)
+        out[claim_id] = Claim(
+            claim_id,
+            f"certified in ball arithmetic at fixed instances: {spec.statement}",
+            spec.provenance,
+            "not applicable",
+            tier.sampler(claim_id),
+            tier.check_entry,
+            count,
+            count,
+            tier="certify",
+            theorem=spec.theorem,
+        )
     return out
 
-__all__ = ["CLAIMS", "CLAIMS_BY_ID", "CONDITION", "Claim", "ClaimSpec", "DERIVED", "EPS", "EQUALITY", "EXACT",
-           "GROUPS", "INEQUALITY", "Measurement", "Outcome", "PAPER", "SCALE_CLAIMS", "SCALE_CLAIMS_BY_ID", "SPECS",
-           "SLICE_CLAIMS", "SLICE_CLAIMS_BY_ID", "SPECS_BY_ID", "Tier", "certify_claims", "at_least", "condition",
-           "configuration_stream", "equal", "exact", "outcome"]
+
+__all__ = [
+    "CLAIMS",
+    "CLAIMS_BY_ID",
+    "CONDITION",
+    "Claim",
+    "ClaimSpec",
+    "DERIVED",
+    "EPS",
+    "EQUALITY",
+    "EXACT",
+    "GROUPS",
+    "INEQUALITY",
+    "Measurement",
+    "Outcome",
+    "PAPER",
+    "SCALE_CLAIMS",
+    "SCALE_CLAIMS_BY_ID",
+    "SPECS",
+    "SLICE_CLAIMS",
+    "SLICE_CLAIMS_BY_ID",
+    "SPECS_BY_ID",
+    "Tier",
+    "certify_claims",
+    "at_least",
+    "condition",
+    "configuration_stream",
+    "equal",
+    "exact",
+    "outcome",
+]

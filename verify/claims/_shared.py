@@ -26,8 +26,20 @@ from ..results import EPS, Measurement, equal
 from ..sampling import PROPER_REGIMES, Case, make_case, random_shape, regime_for_index
 
 # ---- configurations ------------------------------------------------------------------------------
-CASE_KEYS = ("seed", "m", "m_y", "n", "gamma", "loss", "a_scale", "non_separable", "well_conditioned",
-             "phi_scale", "y_scale", "spread")
+CASE_KEYS = (
+    "seed",
+    "m",
+    "m_y",
+    "n",
+    "gamma",
+    "loss",
+    "a_scale",
+    "non_separable",
+    "well_conditioned",
+    "phi_scale",
+    "y_scale",
+    "spread",
+)
 
 
 def case_of(config: dict) -> Case:
@@ -37,8 +49,9 @@ def case_of(config: dict) -> Case:
         from ..sharpness import load_tight
 
         t = load_tight(config["tight"])
-        return Case(t["A"], t["B"], t["Phi"], t["Y"], float(t["gamma"]), "square", 0,
-                    {"a_scale": 1.0, "tight": config["tight"]})
+        return Case(
+            t["A"], t["B"], t["Phi"], t["Y"], float(t["gamma"]), "square", 0, {"a_scale": 1.0, "tight": config["tight"]}
+        )
     return make_case(**{k: config[k] for k in CASE_KEYS if k in config})
 
 
@@ -66,8 +79,17 @@ def pl_losses() -> tuple[str, ...]:
     return losses_where(lambda loss: loss.pl in ("global", "sublevel"))
 
 
-def sampler(losses=None, gamma=(0.01, 0.99), a_scales=(0.1, 1.0, 3.0), max_dim=8,
-             m1_every: int | None = 10, scales=(-2.0, 2.0), spreads=(None,), regimes=PROPER_REGIMES, **options):
+def sampler(
+    losses=None,
+    gamma=(0.01, 0.99),
+    a_scales=(0.1, 1.0, 3.0),
+    max_dim=8,
+    m1_every: int | None = 10,
+    scales=(-2.0, 2.0),
+    spreads=(None,),
+    regimes=PROPER_REGIMES,
+    **options,
+):
     """Configurations over the width regimes (m = 1 exactly at every ``m1_every``-th index, so at
     most 1/m1_every of them), gamma uniform in ``gamma``, Phi and Y scaled by log-uniform factors
     over ``scales`` decades (Y only for real targets), Phi's singular values optionally spread over
@@ -79,8 +101,16 @@ def sampler(losses=None, gamma=(0.01, 0.99), a_scales=(0.1, 1.0, 3.0), max_dim=8
         m, m_y, n = random_shape(rng, regime, max_dim)
         loss = str(rng.choice(losses))
         m_y = max(m_y, get_loss(loss).min_outputs)
-        config = {"seed": int(rng.integers(2**32)), "regime": regime, "m": m, "m_y": m_y, "n": n,
-                  "gamma": float(rng.uniform(*gamma)), "loss": loss, "a_scale": float(rng.choice(a_scales))}
+        config = {
+            "seed": int(rng.integers(2**32)),
+            "regime": regime,
+            "m": m,
+            "m_y": m_y,
+            "n": n,
+            "gamma": float(rng.uniform(*gamma)),
+            "loss": loss,
+            "a_scale": float(rng.choice(a_scales)),
+        }
         if scales is not None:
             config["phi_scale"] = log_uniform(rng, *scales)
             config["y_scale"] = log_uniform(rng, *scales) if get_loss(loss).targets == "real" else 1.0
@@ -89,6 +119,7 @@ def sampler(losses=None, gamma=(0.01, 0.99), a_scales=(0.1, 1.0, 3.0), max_dim=8
             config["spread"] = float(spread)
         config.update(options)
         return config
+
     return sample
 
 
@@ -116,8 +147,9 @@ class ReferenceState:
         Q = W @ Phi
         G = ref.output_gradient(Q, Y, loss)
         dA, dB = ref.gradients(A, B, Phi, Y, gamma, loss)
-        return cls(W, G, G @ Phi.T, float(ref.output_loss(Q, Y, loss)), dA, dB,
-                   rounding.forward_errors(W, Phi, G, gamma, Y))
+        return cls(
+            W, G, G @ Phi.T, float(ref.output_loss(Q, Y, loss)), dA, dB, rounding.forward_errors(W, Phi, G, gamma, Y)
+        )
 
 
 def norm(x) -> float:
@@ -149,8 +181,11 @@ def kappa_measurement(problem: ShallowProblem, Phi, level: float | None = None) 
     kappa_ref = ref.loss_pl_constant(Phi, problem.Y, problem.loss.name, level)
     kappa_core = problem.pl_constant_at(level)
     tol = tol * kappa_ref / ref.pl_constant(Phi) + 4 * EPS * kappa_ref
-    return (equal("kappa(c) = reference (PL constant on the sublevel set {L0 <= c})", abs(kappa_core - kappa_ref), tol),
-            kappa_core, kappa_ref)
+    return (
+        equal("kappa(c) = reference (PL constant on the sublevel set {L0 <= c})", abs(kappa_core - kappa_ref), tol),
+        kappa_core,
+        kappa_ref,
+    )
 
 
 def square_excess_ref(W, Phi, Y) -> tuple[float, float]:
@@ -185,8 +220,7 @@ def excess_tolerance(problem: ShallowProblem, W, D_norm: float, c) -> float:
     dW_star = 2 * e_grad / ref.loss_pl_constant(c.Phi, c.Y, c.loss, L_star)
     delta = (rounding.solve_rounding(c.m, c.gamma) + c.m * EPS) * norm(W) * s.max() + dW_star * s.max()
     E = ref.excess(W, c.Phi, c.Y, c.loss)
-    return 2 * problem.loss.curvature_bound * (D_norm * delta + 0.5 * delta ** 2) + 2 * ref.QUAD_RTOL * E
-
+    return 2 * problem.loss.curvature_bound * (D_norm * delta + 0.5 * delta**2) + 2 * ref.QUAD_RTOL * E
 
 
 def ode_method(c, slowest_rate: float, H=None) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import reference as ref
 from .. import rounding
-from ..certify.trajectory_plan import reference_curvature
+from ..certify.trajectory_instances import reference_curvature
 from ..dynamics import gradient_descent
 from ..losses import ShallowProblem, get_loss
 from ..results import DERIVED, EPS, INEQUALITY, Measurement, equal, outcome
@@ -79,8 +79,12 @@ def _reference_run(As, Bs, Phi, Y, gamma):
         # (forward_errors) times lr; W moves by weight_sensitivity times that
         G = W @ Phi - Y
         e = rounding.forward_errors(W, Phi, G, gamma)
-        delta = (EPS * np.sqrt(norm(A) ** 2 + norm(B) ** 2) * np.sqrt(A.size + B.size)
-                 * rounding.weight_sensitivity(m, gamma, norm(W)))
+        delta = (
+            EPS
+            * np.sqrt(norm(A) ** 2 + norm(B) ** 2)
+            * np.sqrt(A.size + B.size)
+            * rounding.weight_sensitivity(m, gamma, norm(W))
+        )
         step_err.append((delta, e["dA"] + e["dB"]))
     return np.array(E), np.array(tol_E), np.array(lam), np.array(tol_lam), step_err, curvature
 
@@ -91,7 +95,7 @@ def _step_tolerance(E, tol_E, lam, tol_lam, kappa, tol_kappa, lr, step_err, curv
     for k in range(len(E) - 1):
         delta_theta, grad_err = step_err[k + 1][0], lr * step_err[k][1] * weight_sens
         dW = delta_theta + grad_err
-        dE = np.sqrt(2 * curvature * E[k + 1]) * dW + curvature * dW ** 2 / 2
+        dE = np.sqrt(2 * curvature * E[k + 1]) * dW + curvature * dW**2 / 2
         tol[k] = tol_E[k + 1] + tol_E[k] + lr * E[k] * (kappa * tol_lam[k] + lam[k] * tol_kappa) + dE
     return tol
 
@@ -103,8 +107,10 @@ def check_descent_rate(config):
     1.05 / M above the bound violating the contraction at every step."""
     c = case_of(config)
     if not _applies(get_loss(c.loss)):
-        raise ValueError(f"config['loss'] must be a loss with a global PL constant and a constant Hessian "
-                         f"({', '.join(DESCENT_LOSSES)}) for GD-RATE; got {c.loss!r}")
+        raise ValueError(
+            f"config['loss'] must be a loss with a global PL constant and a constant Hessian "
+            f"({', '.join(DESCENT_LOSSES)}) for GD-RATE; got {c.loss!r}"
+        )
     gamma = c.gamma
     problem = ShallowProblem(c.Phi, c.Y, c.loss)
     kappa = ref.pl_constant(c.Phi)
@@ -144,17 +150,18 @@ def check_descent_rate(config):
 
     rel_E = np.max(np.abs(E_core - E) / (tol_E + 1e-300))
     rel_lam = np.max(np.abs(lam_core - lam[:-1]) / tol_lam[:-1])
-    meas = [equal("core E_k = reference along the run (worst error/tolerance)", float(rel_E), 1.0),
-            equal("core lambda(A_k) = reference along the run (worst error/tolerance)", float(rel_lam), 1.0),
-            Measurement("lr M_k <= 1 at every step (the run is below the bound)", INEQUALITY,
-                        float(1 - lr * M.max()), 0.0),
-            worst("E_{k+1} <= (1 - lr kappa lambda_k) E_k at every step (worst, + rounding)", rho),
-            worst("E_{k+1} <= (1 - 2 lr kappa lambda_k (1 - lr M_k/2)) E_k (refined; worst, + rounding)",
-                  rho_refined)]
+    meas = [
+        equal("core E_k = reference along the run (worst error/tolerance)", float(rel_E), 1.0),
+        equal("core lambda(A_k) = reference along the run (worst error/tolerance)", float(rel_lam), 1.0),
+        Measurement("lr M_k <= 1 at every step (the run is below the bound)", INEQUALITY, float(1 - lr * M.max()), 0.0),
+        worst("E_{k+1} <= (1 - lr kappa lambda_k) E_k at every step (worst, + rounding)", rho),
+        worst("E_{k+1} <= (1 - 2 lr kappa lambda_k (1 - lr M_k/2)) E_k (refined; worst, + rounding)", rho_refined),
+    ]
     meas += _width_one(c)
     tightness = float(np.min((1 - E[1:] / E[:-1]) / (lr * kappa * lam[:-1])))
-    return outcome(meas, f"lr M = {lr * M.max():.3f}; per-step decay / (lr kappa lambda) >= {tightness:.3g}",
-                   tightness=tightness)
+    return outcome(
+        meas, f"lr M = {lr * M.max():.3f}; per-step decay / (lr kappa lambda) >= {tightness:.3g}", tightness=tightness
+    )
 
 
 def _width_one(c) -> list[Measurement]:
@@ -169,7 +176,7 @@ def _width_one(c) -> list[Measurement]:
     problem = ShallowProblem(Phi, c.Y, c.loss)
     kappa = float(np.sum(Phi * Phi))
     lam_exact = 1 / (1 - gamma) ** 2
-    M = kappa * lam_exact   # the curvature of L in B
+    M = kappa * lam_exact  # the curvature of L in B
     out = []
     for factor, steps in ((BELOW, STEPS_WIDTH_ONE), (TIGHT, STEPS_ABOVE), (ABOVE, STEPS_ABOVE)):
         lr = factor / M
@@ -184,32 +191,59 @@ def _width_one(c) -> list[Measurement]:
         rel = (E[1:] - simple_bound(lr, kappa, lam[:-1]) * E[:-1]) / E[:-1]
         if factor == BELOW:
             refined = refined_bound(lr, kappa, lam[:-1], M)
-            out.append(equal(f"m = 1, lr = {factor}/M: E_{{k+1}} = (1 - 2 x (1 - x/2)) E_k, the refined bound "
-                             "attained (worst error/tolerance)",
-                             float(np.max(np.abs(E[1:] - refined * E[:-1]) / (tol + 1e-300))), 1.0))
+            out.append(
+                equal(
+                    f"m = 1, lr = {factor}/M: E_{{k+1}} = (1 - 2 x (1 - x/2)) E_k, the refined bound "
+                    "attained (worst error/tolerance)",
+                    float(np.max(np.abs(E[1:] - refined * E[:-1]) / (tol + 1e-300))),
+                    1.0,
+                )
+            )
             wrong = refined_bound(lr, 1.05 * kappa, lam[:-1], M)
-            out.append(Measurement("m = 1: the refined bound with a rate constant 1.05 x is violated at every step "
-                                   "(margin beyond rounding)", INEQUALITY,
-                                   float(np.min((E[1:] - wrong * E[:-1] - tol) / E[:-1]))))
+            out.append(
+                Measurement(
+                    "m = 1: the refined bound with a rate constant 1.05 x is violated at every step "
+                    "(margin beyond rounding)",
+                    INEQUALITY,
+                    float(np.min((E[1:] - wrong * E[:-1] - tol) / E[:-1])),
+                )
+            )
         elif factor == TIGHT:
-            out.append(Measurement(f"m = 1, lr = {factor}/M (rate constant tight to 2 - x): E_{{k+1}} <= "
-                                   "(1 - lr kappa lambda) E_k at every step", INEQUALITY,
-                                   float(np.min(-rel + tol / E[:-1]))))
+            out.append(
+                Measurement(
+                    f"m = 1, lr = {factor}/M (rate constant tight to 2 - x): E_{{k+1}} <= "
+                    "(1 - lr kappa lambda) E_k at every step",
+                    INEQUALITY,
+                    float(np.min(-rel + tol / E[:-1])),
+                )
+            )
         else:
-            out.append(Measurement(f"m = 1, lr = {factor}/M (above the bound): E_{{k+1}} > (1 - lr kappa lambda) "
-                                   "E_k at every step (margin beyond rounding)", INEQUALITY,
-                                   float(np.min(rel - tol / E[:-1]))))
+            out.append(
+                Measurement(
+                    f"m = 1, lr = {factor}/M (above the bound): E_{{k+1}} > (1 - lr kappa lambda) "
+                    "E_k at every step (margin beyond rounding)",
+                    INEQUALITY,
+                    float(np.min(rel - tol / E[:-1])),
+                )
+            )
     return out
 
 
 SPECS = [
-    ClaimSpec(id="GD-RATE", theorem="Theorem 1", provenance=DERIVED,
-              symbolic="descent lemma with the curvature along the step, and STATE-WISE: proof on paper "
-                       "(docs/theory.md, section 9)",
-              statement="gradient descent (square loss) with lr M_k <= 1 (M_k the curvature of L along the step): "
-                        "E_{k+1} <= (1 - lr kappa lambda(A_k)) E_k; attained at m = 1 (refined form), and false "
-                        "there for lr = 1.05/M",
-              default=Tier(sample=sampler(**{**TRAJECTORY_OPTIONS, "max_dim": 4, "losses": DESCENT_LOSSES},
-                                          well_conditioned=True),
-                           check=check_descent_rate, quick=4, thorough=60)),
+    ClaimSpec(
+        id="GD-RATE",
+        theorem="Theorem 1",
+        provenance=DERIVED,
+        symbolic="descent lemma with the curvature along the step, and STATE-WISE: proof on paper "
+        "(docs/theory.md, section 9)",
+        statement="gradient descent (square loss) with lr M_k <= 1 (M_k the curvature of L along the step): "
+        "E_{k+1} <= (1 - lr kappa lambda(A_k)) E_k; attained at m = 1 (refined form), and false "
+        "there for lr = 1.05/M",
+        default=Tier(
+            sample=sampler(**{**TRAJECTORY_OPTIONS, "max_dim": 4, "losses": DESCENT_LOSSES}, well_conditioned=True),
+            check=check_descent_rate,
+            quick=4,
+            thorough=60,
+        ),
+    )
 ]

@@ -34,9 +34,11 @@ def check_gradient(config):
     # to what the differences can resolve, not relatively
     fd = gradient_check(c.A, c.B, c.Phi, c.Y, gamma=c.gamma, loss=c.loss, dA=dA, dB=dB)
     rho = c.m * rounding.cond_bound(c.gamma) * EPS
-    meas = [equal("L = reference L", abs(L - r.L), tL),
-            equal("dL/dA = complex-step derivative", norm(dA - r.dA), tA),
-            equal("dL/dB = complex-step derivative", norm(dB - r.dB), tB)]
+    meas = [
+        equal("L = reference L", abs(L - r.L), tL),
+        equal("dL/dA = complex-step derivative", norm(dA - r.dA), tA),
+        equal("dL/dB = complex-step derivative", norm(dB - r.dB), tB),
+    ]
     for name, core, diff, h, t_core in (
         ("dL/dA", dA, fd["fd_A"], fd["h_A"], tA),
         ("dL/dB", dB, fd["fd_B"], fd["h_B"], tB),

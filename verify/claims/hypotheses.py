@@ -42,5 +42,5 @@ SPECS = [
             thorough=10 * len(HYPOTHESIS_CASES),
             check_replay=check_case,
         ),
-    ),
+    )
 ]

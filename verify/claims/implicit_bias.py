@@ -47,8 +47,16 @@ def check_implicit_bias_loops(config):
     rng = np.random.default_rng(config["seed"])
     split = _split(config, rng)
     gamma, loss = config["gamma"], config["loss"]
-    out = train_three_models(split, np.random.default_rng(config["seed"] + 1), gamma=gamma, steps=3, record_every=1,
-                             a_scale=config["a_scale"], init_scale=config["init_scale"], record_states=True)
+    out = train_three_models(
+        split,
+        np.random.default_rng(config["seed"] + 1),
+        gamma=gamma,
+        steps=3,
+        record_every=1,
+        a_scale=config["a_scale"],
+        init_scale=config["init_scale"],
+        record_states=True,
+    )
     lr, states = out["lr"], out["states"]
     Phi, Y, Phi_t, Y_t = split.Phi_train, split.Y_train, split.Phi_test, split.Y_test
     n, n_t = Phi.shape[1], Phi_t.shape[1]
@@ -147,5 +155,5 @@ SPECS = [
         "record the losses of their parameters (the loops behind the figure; the direction of "
         "the test-loss gap is measured, not judged)",
         default=Tier(sample=_sample, check=check_implicit_bias_loops, quick=6, thorough=60),
-    ),
+    )
 ]

@@ -42,8 +42,10 @@ def _tracker_measurements(A, gamma: float, rng: np.random.Generator, steps: int 
     required = 2 * (m + 3) * EPS
     D = rng.standard_normal((m, m))
     jitter = [rng.standard_normal((m, m)) if k % 2 else 0.0 for k in range(steps)]
-    trackers = {"inverse iteration": (RateTracker(m, dense_max=0), False),
-                "Krylov": (RateTracker(m, dense_max=0, shift_invert_max=0), True)}
+    trackers = {
+        "inverse iteration": (RateTracker(m, dense_max=0), False),
+        "Krylov": (RateTracker(m, dense_max=0, shift_invert_max=0), True),
+    }
     meas, stats = [], {}
     for label, (tracker, jittered) in trackers.items():
         worst, certified, gap_slack = 0.0, True, np.inf

@@ -101,10 +101,23 @@ class ClaimSpec:
             raise ValueError(f"claim {self.id} has no {tier} tier")
         if tier == "slice":  # the scale tier's check on the slice's configurations
             t = replace(t, sample=t.slice_sample, quick=t.slice_count, thorough=t.slice_count, digest=None, fixed=())
-        return Claim(self.id, t.statement or self.statement, self.provenance,
-                     self.symbolic if tier == "default" else "not applicable", t.sample, t.check, t.quick,
-                     t.thorough, t.check_batch, t.batch_key, t.digest, t.check_replay, tier, self.theorem,
-                     tuple(t.fixed))
+        return Claim(
+            self.id,
+            t.statement or self.statement,
+            self.provenance,
+            self.symbolic if tier == "default" else "not applicable",
+            t.sample,
+            t.check,
+            t.quick,
+            t.thorough,
+            t.check_batch,
+            t.batch_key,
+            t.digest,
+            t.check_replay,
+            tier,
+            self.theorem,
+            tuple(t.fixed),
+        )
 
 
 def stream_key(claim_id: str, tier: str = "default") -> int:

@@ -64,10 +64,12 @@ def threshold_tolerance(inst, threshold: float) -> float:
     W = _float_matrix(inst.B * U.inv())
     Phi = _float_matrix(inst.Phi)
     norm_K, norm_H = eig_K[-1], float(np.linalg.norm(H, 2))
-    delta = (metric_tolerance(W, m, float(inst.gamma)) / eig_K[0]
-             + norm_K * n * EPS * float(np.sum(Phi * Phi)) / lam_max
-             + (p + 1) * p * EPS * norm_K / eig_K[0]
-             + 3 * p * EPS * norm_K * norm_H / lam_max)
+    delta = (
+        metric_tolerance(W, m, float(inst.gamma)) / eig_K[0]
+        + norm_K * n * EPS * float(np.sum(Phi * Phi)) / lam_max
+        + (p + 1) * p * EPS * norm_K / eig_K[0]
+        + 3 * p * EPS * norm_K * norm_H / lam_max
+    )
     return threshold * delta / (1 - delta)
 
 
@@ -111,8 +113,7 @@ def kappa_against_core(inst) -> list:
     small = inst.Phi.T * inst.Phi if m > n else inst.Phi * inst.Phi.T
     x = sp.Symbol("x")
     s = np.sqrt([float(sp.N(r, 30)) for r in sp.Poly(small.charpoly(x).as_expr(), x).all_roots()])
-    return [equal(f"exact kappa = core pl_constant (m={m}, n={n})", abs(core - exact_value),
-                  kappa_tolerance(s, m, n))]
+    return [equal(f"exact kappa = core pl_constant (m={m}, n={n})", abs(core - exact_value), kappa_tolerance(s, m, n))]
 
 
 def rate_tolerance_concentrated(lam: float, m: int, gamma: float, S: np.ndarray) -> float:
@@ -136,21 +137,33 @@ def concentrated_against_core(rate) -> list:
     gamma = float(rate.gamma)
     lam_exact = float(sp.N(rate.lam, 30))
     S = _float_matrix(rate.S.applyfunc(lambda x: sp.N(x, 30)))
-    return [condition("the core's concentrated_weight(m) is the derivation's A", bool(
-                np.array_equal(A_core, _float_matrix(rate.A)))),
-            equal(f"exact lambda = core rate_constant (m={rate.m}, gamma={gamma})",
-                  abs(rate_constant(A_core, gamma=gamma) - lam_exact),
-                  rate_tolerance_concentrated(lam_exact, rate.m, gamma, S))]
+    return [
+        condition(
+            "the core's concentrated_weight(m) is the derivation's A",
+            bool(np.array_equal(A_core, _float_matrix(rate.A))),
+        ),
+        equal(
+            f"exact lambda = core rate_constant (m={rate.m}, gamma={gamma})",
+            abs(rate_constant(A_core, gamma=gamma) - lam_exact),
+            rate_tolerance_concentrated(lam_exact, rate.m, gamma, S),
+        ),
+    ]
 
 
 # ---- the derivations ------------------------------------------------------------------------
-PAPER_UNIFORM = ("proof on paper: ||S||_2 <= sqrt(||S||_1 ||S||_inf), ||U||_2 <= 1 + gamma ||S||_2, hence "
-                 "lambda(A) >= 1/(1 + gamma sqrt(m))^2")
-PAPER_ADMISSIBLE = ("proof on paper: congruence by an invertible R preserves definiteness; Sylvester's criterion "
-                    "(X > 0 iff its leading principal minors are > 0); theorem holds for every symmetric H")
+PAPER_UNIFORM = (
+    "proof on paper: ||S||_2 <= sqrt(||S||_1 ||S||_inf), ||U||_2 <= 1 + gamma ||S||_2, hence "
+    "lambda(A) >= 1/(1 + gamma sqrt(m))^2"
+)
+PAPER_ADMISSIBLE = (
+    "proof on paper: congruence by an invertible R preserves definiteness; Sylvester's criterion "
+    "(X > 0 iff its leading principal minors are > 0); theorem holds for every symmetric H"
+)
 PAPER_PL = "proof on paper: any size and m_y > 1 by the same identity in eigen-coordinates, row by row"
-PAPER_SUBPROBLEM = ("proof on paper: delta^2 >= v^T G v on the feasible set, so the identity gives q(v) >= q(v*), "
-                    "equality only at v = v* (H + G > 0)")
+PAPER_SUBPROBLEM = (
+    "proof on paper: delta^2 >= v^T G v on the feasible set, so the identity gives q(v) >= q(v*), "
+    "equality only at v = v* (H + G > 0)"
+)
 
 
 def run_derivation(name: str, seed: int):
@@ -173,11 +186,16 @@ def run_derivation(name: str, seed: int):
         point = random_rational_point(build(2, 2, 1, "square"), rng)
         first, second = tdyn.closed_form_metric_terms(D, point)
         JA, JB = D.J_A.xreplace(point), D.J_B.xreplace(point)
-        return outcome([exact("J_A J_A^T = gamma^2 sum_j (U^-T e_j e_j^T U^-1) (x) (W J_j^2 W^T)", JA * JA.T == second),
-                        exact("J_B J_B^T = (U^-T U^-1) (x) I", JB * JB.T == first)])
+        return outcome(
+            [
+                exact("J_A J_A^T = gamma^2 sum_j (U^-T e_j e_j^T U^-1) (x) (W J_j^2 W^T)", JA * JA.T == second),
+                exact("J_B J_B^T = (U^-T U^-1) (x) I", JB * JB.T == first),
+            ]
+        )
     if name == "metric K lambdified = verify.dynamics.preconditioner":
         from ..dynamics import preconditioner
         from ..rounding import metric_tolerance
+
         meas = []
         for m, m_y in ((2, 2), (2, 1), (1, 3)):
             A = rng.standard_normal((m, m)) * 3
@@ -188,8 +206,13 @@ def run_derivation(name: str, seed: int):
             # the lambdified expression is a rational function evaluated in float64: an
             # adjugate/determinant evaluation of U^{-1}, accurate to about m! cond eps
             tol = metric_tolerance(W, m, gamma) * 10
-            meas.append(equal(f"derived K = core K (m={m}, m_y={m_y})",
-                              float(np.linalg.norm(K_sym - preconditioner(A, B, gamma=gamma))), tol))
+            meas.append(
+                equal(
+                    f"derived K = core K (m={m}, m_y={m_y})",
+                    float(np.linalg.norm(K_sym - preconditioner(A, B, gamma=gamma))),
+                    tol,
+                )
+            )
         return outcome(meas)
     if name == "PL inequality: kappa = smallest nonzero eigenvalue (2 x 2)":
         from theory.pl_inequality import pl_derivation
@@ -206,9 +229,13 @@ def run_derivation(name: str, seed: int):
         return outcome(meas)
     if name == "comparison ODE solved by dsolve":
         d_ratio, initial = tdyn.comparison_ode()
-        return outcome([exact("d/dt (dsolve solution / E_0 exp(-2 kappa int_0^t lambda)) = 0", _is_zero(d_ratio)),
-                        exact("the claimed solution starts at E_0", _is_zero(initial))],
-                       "proof on paper: the comparison principle (theory.dynamics.comparison_ode)")
+        return outcome(
+            [
+                exact("d/dt (dsolve solution / E_0 exp(-2 kappa int_0^t lambda)) = 0", _is_zero(d_ratio)),
+                exact("the claimed solution starts at E_0", _is_zero(initial)),
+            ],
+            "proof on paper: the comparison principle (theory.dynamics.comparison_ode)",
+        )
     if name == "uniform bound: ||sigma(A)||_1 = 1, ||sigma(A)||_inf <= m":
         from theory.uniform_bound import softmax_norm_facts
 
@@ -220,9 +247,12 @@ def run_derivation(name: str, seed: int):
         # >= 2 (NAIVE-BOUND-FALSE), so deciding lambda < 1/(1 + gamma)^2 is a fact of every sample
         m, gamma = int(rng.integers(10, 41)), sp.Rational(int(rng.integers(48, 64)), 64)
         rate = concentrated_rate(m, gamma)
-        return outcome(_facts(rate.facts) + [exact("lambda(A) < 1/(1 + gamma)^2: the naive bound fails here",
-                                                   rate.naive_bound_fails)] + concentrated_against_core(rate),
-                       "proof on paper: none (the spectrum of U^T U is derived on span{1, s} and its complement)")
+        return outcome(
+            _facts(rate.facts)
+            + [exact("lambda(A) < 1/(1 + gamma)^2: the naive bound fails here", rate.naive_bound_fails)]
+            + concentrated_against_core(rate),
+            "proof on paper: none (the spectrum of U^T U is derived on span{1, s} and its complement)",
+        )
     if name == "square-loss Hessian = (Phi Phi^T) (x) I":
         H, W, Phi, Y = ttr.derived_hessian(2, 2, 3, "square")
         closed = sp.kronecker_product(Phi * Phi.T, sp.eye(2))
@@ -241,13 +271,18 @@ def run_derivation(name: str, seed: int):
 
         meas = []
         for inst in _step_instances(rng):
-            meas += (_facts(subproblem_instance(inst), f"(m={inst.m}, m_y={inst.m_y}) ")
-                     + threshold_against_core(inst))
+            meas += _facts(subproblem_instance(inst), f"(m={inst.m}, m_y={inst.m_y}) ") + threshold_against_core(inst)
         return outcome(meas, PAPER_SUBPROBLEM)
     if name == "steepest descent in metric K^-1":
         res = ttr.steepest_descent_in_metric(2)
-        return outcome([exact("one positive multiplier, v = -r K g / sqrt(g^T K g) (every SPD K)",
-                              len(res) == 1 and _is_zero(res[0]))])
+        return outcome(
+            [
+                exact(
+                    "one positive multiplier, v = -r K g / sqrt(g^T K g) (every SPD K)",
+                    len(res) == 1 and _is_zero(res[0]),
+                )
+            ]
+        )
     raise AssertionError(name)  # pragma: no cover - every name of DERIVATIONS is handled above
 
 
@@ -260,13 +295,18 @@ def check_symbolic(config):
 def _cycle_sampler():
     def sample(rng, index):
         return {"derivation": DERIVATIONS[index % len(DERIVATIONS)], "seed": int(rng.integers(2**32))}
+
     return sample
 
 
 SPECS = [
-    ClaimSpec(id="SYMBOLIC", theorem="symbolic", provenance=DERIVED, symbolic="exact",
-              statement="SymPy derivations (theory/): residuals exactly zero and signs decided; exact instances at "
-                        "the derived K, H and kappa agree with the core",
-              default=Tier(sample=_cycle_sampler(), check=check_symbolic, quick=len(DERIVATIONS),
-                           thorough=len(DERIVATIONS))),
+    ClaimSpec(
+        id="SYMBOLIC",
+        theorem="symbolic",
+        provenance=DERIVED,
+        symbolic="exact",
+        statement="SymPy derivations (theory/): residuals exactly zero and signs decided; exact instances at "
+        "the derived K, H and kappa agree with the core",
+        default=Tier(sample=_cycle_sampler(), check=check_symbolic, quick=len(DERIVATIONS), thorough=len(DERIVATIONS)),
+    )
 ]

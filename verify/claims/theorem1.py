@@ -46,7 +46,7 @@ def check_energy_and_metric(config):
     r = ReferenceState.at(c.A, c.B, c.Phi, c.Y, gamma, c.loss)
     J = ref.weight_jacobian(c.A, c.B, gamma)
     K_ref = J @ J.T
-    K_B = J[:, m * m:] @ J[:, m * m:].T
+    K_B = J[:, m * m :] @ J[:, m * m :].T
     g = vec(r.grad_L0)
     tol_K = rounding.metric_tolerance(r.W, m, gamma)
     K_norm = float(np.linalg.norm(K_ref, 2))
@@ -67,21 +67,42 @@ def check_energy_and_metric(config):
     rho = rounding.solve_rounding(m, gamma)
     meas = [
         equal("matrix-free K g = J J^T g", norm(KG_matrix_free - K_ref @ g), Kg_tol),
-        equal("dW/dt along -dL/dtheta = -J J^T g (complex step of W)", norm(vec(dW) + K_ref @ g),
-              J_norm * (2 * grad_err + 2 * rho * grad_norm) + Kg_tol),
-        equal("||dL/dtheta||^2 = g^T K g (energy identity)", abs(st.grad_norm_sq - gKg),
-              tol_K * norm(g) ** 2 + 2 * K_norm * norm(g) * e["grad_L0"]
-              + 2 * (norm(r.dA) * e["dA"] + norm(r.dB) * e["dB"])),
-        equal("lambda(A) = lambda_min(J_B J_B^T)", abs(lam_core - lam_B),
-              rounding.rate_tolerance(lam_B, m, gamma, cond_U) + rounding.symmetric_eigen_tolerance(
-                  float(np.linalg.norm(K_B, 2)), size) + tol_K),
-        at_least("K >= lambda(A) I", float(np.linalg.eigvalsh(K_ref)[0]), lam_core,
-                 (rounding.symmetric_eigen_tolerance(K_norm, size) + tol_K) / lam_core
-                 + rounding.rate_tolerance(lam_core, m, gamma, cond_U) / lam_core),
+        equal(
+            "dW/dt along -dL/dtheta = -J J^T g (complex step of W)",
+            norm(vec(dW) + K_ref @ g),
+            J_norm * (2 * grad_err + 2 * rho * grad_norm) + Kg_tol,
+        ),
+        equal(
+            "||dL/dtheta||^2 = g^T K g (energy identity)",
+            abs(st.grad_norm_sq - gKg),
+            tol_K * norm(g) ** 2
+            + 2 * K_norm * norm(g) * e["grad_L0"]
+            + 2 * (norm(r.dA) * e["dA"] + norm(r.dB) * e["dB"]),
+        ),
+        equal(
+            "lambda(A) = lambda_min(J_B J_B^T)",
+            abs(lam_core - lam_B),
+            rounding.rate_tolerance(lam_B, m, gamma, cond_U)
+            + rounding.symmetric_eigen_tolerance(float(np.linalg.norm(K_B, 2)), size)
+            + tol_K,
+        ),
+        at_least(
+            "K >= lambda(A) I",
+            float(np.linalg.eigvalsh(K_ref)[0]),
+            lam_core,
+            (rounding.symmetric_eigen_tolerance(K_norm, size) + tol_K) / lam_core
+            + rounding.rate_tolerance(lam_core, m, gamma, cond_U) / lam_core,
+        ),
     ]
     if m * c.m_y <= 4096:
-        meas.insert(0, equal("explicit K (verify.preconditioner) = J J^T (reference Jacobian)",
-                             norm(preconditioner(c.A, c.B, gamma=gamma) - K_ref), tol_K))
+        meas.insert(
+            0,
+            equal(
+                "explicit K (verify.preconditioner) = J J^T (reference Jacobian)",
+                norm(preconditioner(c.A, c.B, gamma=gamma) - K_ref),
+                tol_K,
+            ),
+        )
     return outcome(meas, ratio=float(np.linalg.eigvalsh(K_ref)[0]) / lam_core, tight=config.get("tight"))
 
 
@@ -101,14 +122,23 @@ def _state_wise_measurements(problem, c, *, tight: bool, label: str = "") -> tup
     ratio = state_wise_ratio(st.grad_norm_sq, st.excess, kappa=kappa, rate=lam)
     ratio_ref = grad_sq_ref / (2 * kappa_ref * lam_ref * E_ref) if E_ref > 0 else float("inf")
     # relative rounding of the ratio: the sum of its factors' relative tolerances
-    rel = (tol_grad / max(grad_sq_ref, 1e-300) + m_kappa.tolerance / kappa_ref + m_lam.tolerance / lam_ref
-           + tol_E / max(E_ref, 1e-300))
-    meas = [equal(label + m_kappa.name, m_kappa.value, m_kappa.tolerance),
-            equal(label + "lambda(A) = reference", m_lam.value, m_lam.tolerance),
-            equal(label + "L - L* = reference excess", abs(st.excess - E_ref), tol_E),
-            equal(label + "||dL/dtheta||^2 = reference", abs(st.grad_norm_sq - grad_sq_ref), tol_grad),
-            equal(label + "verify.convergence.state_wise_ratio = reference ratio (relative)",
-                  abs(ratio / ratio_ref - 1) if np.isfinite(ratio_ref) else float(ratio != ratio_ref), rel + 4 * EPS)]
+    rel = (
+        tol_grad / max(grad_sq_ref, 1e-300)
+        + m_kappa.tolerance / kappa_ref
+        + m_lam.tolerance / lam_ref
+        + tol_E / max(E_ref, 1e-300)
+    )
+    meas = [
+        equal(label + m_kappa.name, m_kappa.value, m_kappa.tolerance),
+        equal(label + "lambda(A) = reference", m_lam.value, m_lam.tolerance),
+        equal(label + "L - L* = reference excess", abs(st.excess - E_ref), tol_E),
+        equal(label + "||dL/dtheta||^2 = reference", abs(st.grad_norm_sq - grad_sq_ref), tol_grad),
+        equal(
+            label + "verify.convergence.state_wise_ratio = reference ratio (relative)",
+            abs(ratio / ratio_ref - 1) if np.isfinite(ratio_ref) else float(ratio != ratio_ref),
+            rel + 4 * EPS,
+        ),
+    ]
     if tight:
         meas.append(equal("tight state: ||dL/dtheta||^2 = 2 kappa lambda (L - L*)", abs(ratio - 1), rel))
     else:
@@ -132,17 +162,29 @@ def check_state_wise(config):
     bound is attained only as c -> 0, so there it is an inequality whose ratio is 1 + O(c)."""
     c = case_of(config)
     meas, ratio = _state_wise_measurements(ShallowProblem(c.Phi, c.Y, c.loss), c, tight=False)
-    t = tight_state_wise_case(c.seed + 1, c.m, c.m_y, c.n, c.gamma, a_scale=c.options["a_scale"],
-                              phi_scale=config.get("phi_scale", 1.0), spread=config.get("spread") or 0.0)
+    t = tight_state_wise_case(
+        c.seed + 1,
+        c.m,
+        c.m_y,
+        c.n,
+        c.gamma,
+        a_scale=c.options["a_scale"],
+        phi_scale=config.get("phi_scale", 1.0),
+        spread=config.get("spread") or 0.0,
+    )
     if get_loss(c.loss).pl == "global":
         tight_meas, tight_ratio = _state_wise_measurements(ShallowProblem(t.Phi, t.Y), t, tight=True)
     else:
         t = dataclasses.replace(t, Y=t.Y * (NEAR_TIGHT_RESIDUAL / float(np.abs(t.Y).max())), loss=c.loss)
-        tight_meas, tight_ratio = _state_wise_measurements(ShallowProblem(t.Phi, t.Y, c.loss), t, tight=False,
-                                                           label="near-tight state: ")
-    return outcome(meas + tight_meas, f"ratio {ratio:.6g} at the random state, {tight_ratio:.15g} at the tight one",
-                   ratio=ratio, tight=config.get("tight"))
-
+        tight_meas, tight_ratio = _state_wise_measurements(
+            ShallowProblem(t.Phi, t.Y, c.loss), t, tight=False, label="near-tight state: "
+        )
+    return outcome(
+        meas + tight_meas,
+        f"ratio {ratio:.6g} at the random state, {tight_ratio:.15g} at the tight one",
+        ratio=ratio,
+        tight=config.get("tight"),
+    )
 
 
 def check_integrated_bound(config):
@@ -246,8 +288,10 @@ def check_integrated_bound(config):
         return outcome(meas, "no record could be checked")
     meas.append(condition("resolved >= 6 decades (or down to the floor the ODE error can resolve)", covered))
     tightness = info["tightness"]
-    detail = (f"tightness {tightness:.4f} (observed log-decay / 2 kappa int lambda), "
-              f"resolved {resolved / np.log(10):.1f} decades")
+    detail = (
+        f"tightness {tightness:.4f} (observed log-decay / 2 kappa int lambda), "
+        f"resolved {resolved / np.log(10):.1f} decades"
+    )
     return outcome(
         meas, detail, tightness=tightness, regime=config.get("regime"), resolved_decades=resolved / np.log(10)
     )

@@ -52,8 +52,12 @@ def check_hessian(config):
     f = _derived_hessian(c.m, c.m_y, c.loss)
     H_sym = sum(np.asarray(f(list(W.ravel()), list(c.Phi[:, i]), list(c.Y[:, i])), dtype=float) for i in range(c.n))
     tol = _hessian_tolerance(c.Phi, c.loss)
-    return outcome([equal("Hessian = complex-step Hessian of the reference gradient", norm(H - H_cs), tol),
-                    equal("Hessian = SymPy derivation", norm(H - H_sym), tol)])
+    return outcome(
+        [
+            equal("Hessian = complex-step Hessian of the reference gradient", norm(H - H_cs), tol),
+            equal("Hessian = SymPy derivation", norm(H - H_sym), tol),
+        ]
+    )
 
 
 def check_trust_region(config):
@@ -74,8 +78,9 @@ def check_trust_region(config):
 
     c = unsaturated(case_of(config))
     problem = ShallowProblem(c.Phi, c.Y, c.loss)
-    traj = gradient_flow(c.A, c.B, problem, gamma=c.gamma, T=1.0, rtol=1e-8, t_eval=np.linspace(0, 1.0, 3),
-                         record_parameters=True)
+    traj = gradient_flow(
+        c.A, c.B, problem, gamma=c.gamma, T=1.0, rtol=1e-8, t_eval=np.linspace(0, 1.0, 3), record_parameters=True
+    )
     objective = DEQObjective(problem, gamma=c.gamma)
     meas, worst_gap = [], 0.0
     for k, (A, B) in enumerate(zip(traj.A_t, traj.B_t)):
@@ -96,7 +101,7 @@ def check_trust_region(config):
         # (the square root of K adds size eps cond(K) relative): relative to 1/bound
         top_err = (tol_K * H_norm + K_norm * tol_H) + 4 * size * EPS * K_norm * H_norm * np.sqrt(cond_K)
         rel_bound = top_err * bound_ref if np.isfinite(bound_ref) else float("inf")
-        J_B = ref.weight_jacobian(A, B, c.gamma)[:, c.m * c.m:]
+        J_B = ref.weight_jacobian(A, B, c.gamma)[:, c.m * c.m :]
         meas += [
             equal(f"state {k}: K = J J^T", norm(K - K_ref), tol_K),
             equal(

@@ -29,7 +29,23 @@ for _module in sorted(info.name for info in _pkgutil.iter_modules(__path__)):
     if _module not in _BUILT_IN:
         _importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["CROSS_ENTROPY", "CrossEntropyLoss", "EXPLICIT_HESSIAN_MAX_SIZE", "Loss", "NotAttainedError",
-           "PSEUDO_HUBER", "PseudoHuberLoss", "SQUARE", "Separability", "ShallowProblem", "SquareLoss",
-           "column_log_softmax", "cross_entropy_terms", "get_loss", "loss_names", "optimal_loss", "register",
-           "unregister"]
+__all__ = [
+    "CROSS_ENTROPY",
+    "CrossEntropyLoss",
+    "EXPLICIT_HESSIAN_MAX_SIZE",
+    "Loss",
+    "NotAttainedError",
+    "PSEUDO_HUBER",
+    "PseudoHuberLoss",
+    "SQUARE",
+    "Separability",
+    "ShallowProblem",
+    "SquareLoss",
+    "column_log_softmax",
+    "cross_entropy_terms",
+    "get_loss",
+    "loss_names",
+    "optimal_loss",
+    "register",
+    "unregister",
+]

@@ -60,8 +60,9 @@ def cross_entropy_terms(Q: np.ndarray, labels: np.ndarray) -> tuple[float, np.nd
     rest = np.sum(np.where(onehot, 0.0, E), axis=-2, keepdims=True)
     shifted_true = np.sum(np.where(onehot, shifted, 0.0), axis=-2, keepdims=True)
     with np.errstate(divide="ignore", over="ignore"):
-        per_sample = np.where(E_true > 1e-300, np.log1p(rest / np.where(E_true > 1e-300, E_true, 1.0)),
-                              np.log(sums) - shifted_true)
+        per_sample = np.where(
+            E_true > 1e-300, np.log1p(rest / np.where(E_true > 1e-300, E_true, 1.0)), np.log(sums) - shifted_true
+        )
     G = E / sums
     G = np.where(onehot, -rest / sums, G)
     return per_sample.sum(axis=(-2, -1)), G
@@ -143,7 +144,7 @@ class CrossEntropyLoss(Loss):
         X = (P[:, None, :] * problem.Phi[None, :, :]).reshape(m_y * m, problem.n)
         H = -(X @ X.T)
         for a in range(m_y):
-            H[a * m:(a + 1) * m, a * m:(a + 1) * m] += X[a * m:(a + 1) * m] @ problem.Phi.T
+            H[a * m : (a + 1) * m, a * m : (a + 1) * m] += X[a * m : (a + 1) * m] @ problem.Phi.T
         H = 0.5 * (H + H.T)
         # from (a, j) x (b, k) to the column-major vec(W) order: (j, a) flattens to j m_y + a
         size = m * m_y
@@ -202,7 +203,8 @@ class CrossEntropyLoss(Loss):
             raise NotAttainedError(
                 "the data are partially separable: L* is approached along a recession direction "
                 "but not attained; this suite computes L* only for non-separable data (attained) "
-                "and fully separable data (L* = 0)")
+                "and fully separable data (L* = 0)"
+            )
         with np.errstate(over="ignore", under="ignore"):
             W = W_scaled / scale
         return scaled.value(W_scaled), W
@@ -215,7 +217,6 @@ CROSS_ENTROPY = register(CrossEntropyLoss())
 NEWTON_PROBE_ITERATIONS = 50
 #: Newton iterations in all, for non-separable data (as the LP decided) that converge slowly
 NEWTON_MAX_ITERATIONS = 200
-
 
 
 def _newton_direction(problem: ShallowProblem, W: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -231,7 +232,7 @@ def _newton_direction(problem: ShallowProblem, W: np.ndarray, grad: np.ndarray) 
     X = (P[:, None, :] * problem.Phi[None, :, :]).reshape((m_y - 1) * m, problem.n)
     H = _SYRK(-1.0, X)  # upper triangle of -X X^T (BLAS syrk: half the flops of X @ X.T)
     for a in range(m_y - 1):
-        H[a * m:(a + 1) * m, a * m:(a + 1) * m] += X[a * m:(a + 1) * m] @ problem.Phi.T
+        H[a * m : (a + 1) * m, a * m : (a + 1) * m] += X[a * m : (a + 1) * m] @ problem.Phi.T
     g = grad[: m_y - 1].ravel()
     R, info = _POTRF(H, lower=0, clean=1)
     step = None
@@ -246,8 +247,12 @@ def _newton_direction(problem: ShallowProblem, W: np.ndarray, grad: np.ndarray) 
     return V
 
 
-def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = NEWTON_MAX_ITERATIONS,
-                          stop_when_separated: bool = False, W0: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+def _newton_cross_entropy(
+    problem: ShallowProblem,
+    max_iter: int = NEWTON_MAX_ITERATIONS,
+    stop_when_separated: bool = False,
+    W0: np.ndarray | None = None,
+) -> tuple[np.ndarray, str]:
     """Damped Newton on the convex L0 from W0 (default 0), to a gradient at rounding level:
     (W, state).
 
@@ -281,5 +286,3 @@ def _newton_cross_entropy(problem: ShallowProblem, max_iter: int = NEWTON_MAX_IT
             continue
         W = armijo_step(problem, W, V, value, decrement)
     return W - W.mean(axis=0), state
-
-

@@ -55,10 +55,10 @@ class ShallowProblem:
         # array ``data`` (the square loss gets Phi Phi^T, Y Phi^T and Y Y^T from one syrk of it).
         data = np.empty((self.m + self.m_y, self.n))
         data[: self.m] = Phi
-        data[self.m:] = Y
+        data[self.m :] = Y
         data.flags.writeable = False
         self.data = data
-        self.Phi, self.Y = data[: self.m], data[self.m:]
+        self.Phi, self.Y = data[: self.m], data[self.m :]
         self.state = loss.prepare(self)
 
     # ---- shapes --------------------------------------------------------------------------
@@ -95,9 +95,11 @@ class ShallowProblem:
         """Hessian of L0 in column-major vec(W) coordinates, size (m m_y) x (m m_y):
         sum_i (phi_i phi_i^T) (x) C_i, C_i the output Hessian of l at (W phi_i, y_i)."""
         if not self.loss.constant_hessian and self.m * self.m_y > EXPLICIT_HESSIAN_MAX_SIZE:
-            raise ValueError(f"the explicit {self.loss.name} Hessian has size m*m_y = {self.m * self.m_y} > "
-                             f"{EXPLICIT_HESSIAN_MAX_SIZE} ({8 * (self.m * self.m_y) ** 2 / 2 ** 30:.3g} GiB per "
-                             "copy); use hessian_vector")
+            raise ValueError(
+                f"the explicit {self.loss.name} Hessian has size m*m_y = {self.m * self.m_y} > "
+                f"{EXPLICIT_HESSIAN_MAX_SIZE} ({8 * (self.m * self.m_y) ** 2 / 2**30:.3g} GiB per "
+                "copy); use hessian_vector"
+            )
         return self.loss.hessian(self, W)
 
     def hessian_vector(self, W: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -141,9 +143,14 @@ class ShallowProblem:
         ||grad L0(W)||_F^2 >= 2 kappa (L0(W) - L*) for every W. Losses whose constant holds only on
         a sublevel set use :meth:`pl_constant_at`."""
         if self.loss.pl != "global":
-            raise ValueError(f"pl_constant is a global constant, which the {self.loss.name} loss does not have; "
-                             + ("use pl_constant_at(level), valid on the sublevel set {L0 <= level}"
-                                if self.loss.pl == "sublevel" else "use verify.convergence.local_pl_estimate"))
+            raise ValueError(
+                f"pl_constant is a global constant, which the {self.loss.name} loss does not have; "
+                + (
+                    "use pl_constant_at(level), valid on the sublevel set {L0 <= level}"
+                    if self.loss.pl == "sublevel"
+                    else "use verify.convergence.local_pl_estimate"
+                )
+            )
         return self.loss.pl_constant(self, None)
 
     @property
@@ -170,8 +177,10 @@ class ShallowProblem:
         if W is None:
             raise NotAttainedError("the data are separable: L* = 0 is not attained by any W")
         if not np.all(np.isfinite(W)):
-            raise ValueError("the minimiser W* overflows float64 at this scale of Phi (|W*| ~ 1 / |Phi|); "
-                             "rescale Phi (L* itself is computed scale-free)")
+            raise ValueError(
+                "the minimiser W* overflows float64 at this scale of Phi (|W*| ~ 1 / |Phi|); "
+                "rescale Phi (L* itself is computed scale-free)"
+            )
         return W
 
     @property

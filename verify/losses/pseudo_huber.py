@@ -95,8 +95,11 @@ class PseudoHuberLoss(Loss):
         Phi> = 0, and each remaining divergence is >= 0 and computed without cancellation
         (:func:`bregman_terms`), with r - s = (W - W*) Phi formed without Y."""
         W_star = problem.minimiser
-        return float(np.sum(bregman_terms(W @ problem.Phi - problem.Y, W_star @ problem.Phi - problem.Y,
-                                          (W - W_star) @ problem.Phi)))
+        return float(
+            np.sum(
+                bregman_terms(W @ problem.Phi - problem.Y, W_star @ problem.Phi - problem.Y, (W - W_star) @ problem.Phi)
+            )
+        )
 
     def optimum_tolerance(self, problem) -> float:
         """Accuracy of L*: Newton stops when the decrement reaches :func:`value_rounding` at W*."""
@@ -115,8 +118,10 @@ class PseudoHuberLoss(Loss):
         rule of the square loss (singular values above sigma_max max(m, n) eps).
         """
         if level is None or isinstance(level, bool) or not np.isfinite(level) or level < 0:
-            raise ValueError("level must be a finite number >= 0 (the pseudo-Huber PL constant holds on the "
-                             f"sublevel set {{L0 <= level}}); got {level!r}")
+            raise ValueError(
+                "level must be a finite number >= 0 (the pseudo-Huber PL constant holds on the "
+                f"sublevel set {{L0 <= level}}); got {level!r}"
+            )
         s = problem.feature_singular_values
         tol = s.max() * max(problem.m, problem.n) * EPS
         if not np.any(s > tol):
@@ -130,8 +135,10 @@ def value_rounding(problem, W: np.ndarray, value: float, G: np.ndarray) -> float
     to m eps ||W|| ||Phi|| (Higham, eq. 3.5) and r = q - y to eps |r|, which move a term by
     |l'(r)| times that; sum_ki |l'(r)| |r| = sum r^2 / sqrt(1 + r^2) <= 2 L0 (since 1 + a <= 2a)."""
     N = problem.n * problem.m_y
-    return EPS * ((N + 8) * abs(value) + problem.m * float(np.linalg.norm(G)) * float(np.linalg.norm(W))
-                  * float(np.linalg.norm(problem.Phi)))
+    return EPS * (
+        (N + 8) * abs(value)
+        + problem.m * float(np.linalg.norm(G)) * float(np.linalg.norm(W)) * float(np.linalg.norm(problem.Phi))
+    )
 
 
 def _newton_step(Phi: np.ndarray, weights: np.ndarray, grad: np.ndarray) -> np.ndarray:

@@ -154,14 +154,18 @@ class Loss:
         and L* by :meth:`optimum_tolerance`."""
         value, G = problem.value(W), problem.output_gradient(W)
         e_Q = (rho + problem.m * EPS) * float(np.linalg.norm(W)) * float(np.linalg.norm(problem.Phi))
-        return (float(np.linalg.norm(G)) * e_Q + 4 * problem.n * problem.m_y * EPS * abs(value)
-                + self.optimum_tolerance(problem))
+        return (
+            float(np.linalg.norm(G)) * e_Q
+            + 4 * problem.n * problem.m_y * EPS * abs(value)
+            + self.optimum_tolerance(problem)
+        )
 
     def pl_constant(self, problem, level: float | None = None) -> float:
         """A PL constant kappa: ||grad L0(W)||^2 >= 2 kappa (L0(W) - L*), for every W ("global")
         or for every W with L0(W) <= level ("sublevel")."""
-        raise ValueError(f"the {self.name} loss has no derived PL constant (only an estimate: "
-                         "verify.convergence.local_pl_estimate)")
+        raise ValueError(
+            f"the {self.name} loss has no derived PL constant (only an estimate: verify.convergence.local_pl_estimate)"
+        )
 
 
 _REGISTRY: dict[str, Loss] = {}
@@ -180,10 +184,15 @@ def register(loss: Loss, *, replace: bool = False) -> Loss:
     """Register ``loss`` (an instance) under ``loss.name``; returns it."""
     if not isinstance(loss, Loss) or not isinstance(loss.name, str) or not loss.name.isidentifier():
         raise ValueError(f"register needs a Loss instance whose name is an identifier; got {loss!r}")
-    if loss.targets not in ("real", "one-hot") or loss.pl not in PL_KINDS \
-            or loss.attainment not in ("always", "data-dependent"):
-        raise ValueError(f"loss {loss.name!r}: targets must be 'real' or 'one-hot', pl one of {PL_KINDS}, "
-                         "attainment 'always' or 'data-dependent'")
+    if (
+        loss.targets not in ("real", "one-hot")
+        or loss.pl not in PL_KINDS
+        or loss.attainment not in ("always", "data-dependent")
+    ):
+        raise ValueError(
+            f"loss {loss.name!r}: targets must be 'real' or 'one-hot', pl one of {PL_KINDS}, "
+            "attainment 'always' or 'data-dependent'"
+        )
     if loss.name in _REGISTRY and not replace:
         raise ValueError(f"a loss named {loss.name!r} is already registered")
     _REGISTRY[loss.name] = loss

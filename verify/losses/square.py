@@ -91,8 +91,10 @@ class SquareLoss(Loss):
             as_matrix("Phi", Phi)
             as_matrix("Y", Y)
         if not np.all(np.isfinite(gram)):
-            raise ValueError(f"Phi is too large for the square loss: Phi Phi^T overflows float64 (max |Phi| = "
-                             f"{np.abs(Phi).max():.3g}); rescale Phi")
+            raise ValueError(
+                f"Phi is too large for the square loss: Phi Phi^T overflows float64 (max |Phi| = "
+                f"{np.abs(Phi).max():.3g}); rescale Phi"
+            )
         YPhiT = np.ascontiguousarray(stats[m:, :m])
         fast = _cholesky_qr2(Phi, Y, gram) if 3 * m <= problem.n else None
         L_star = None
@@ -123,8 +125,9 @@ class SquareLoss(Loss):
                 residual = _GEMM(1.0, Phi.T, W_star.T, beta=-1.0, c=Y.T)
                 L_star = 0.5 * float(np.sum(residual * residual))
         if not np.isfinite(L_star):
-            raise ValueError(f"Y is too large for the square loss: L* overflows float64 (max |Y| = "
-                             f"{np.abs(Y).max():.3g}); rescale Y")
+            raise ValueError(
+                f"Y is too large for the square loss: L* overflows float64 (max |Y| = {np.abs(Y).max():.3g}); rescale Y"
+            )
         return SquareStatistics(gram, YPhiT, R, W_star, L_star, factorization)
 
     def value(self, problem, W):
@@ -166,8 +169,9 @@ class SquareLoss(Loss):
         s = problem.feature_singular_values
         keep = s > s.max() * max(m, n) * EPS
         cond = float(s.max() / s[keep].min()) if np.any(keep) else 1.0
-        delta = (rho + m * EPS) * float(np.linalg.norm(W)) * float(s.max()) \
-            + (m + n) * EPS * cond * float(np.linalg.norm(problem.Y))
+        delta = (rho + m * EPS) * float(np.linalg.norm(W)) * float(s.max()) + (m + n) * EPS * cond * float(
+            np.linalg.norm(problem.Y)
+        )
         return (3.0 + 2.0 * np.sqrt(2.0)) / 2.0 * delta * delta
 
     def pl_constant(self, problem, level=None) -> float:
@@ -180,8 +184,10 @@ class SquareLoss(Loss):
         s = problem.feature_singular_values
         tol = s.max() * max(problem.m, problem.n) * EPS
         if not np.any(s > tol):
-            raise ValueError("pl_constant: Phi has rank 0 (every entry is zero), so L0 is constant and "
-                             "Phi Phi^T has no nonzero eigenvalue")
+            raise ValueError(
+                "pl_constant: Phi has rank 0 (every entry is zero), so L0 is constant and "
+                "Phi Phi^T has no nonzero eigenvalue"
+            )
         return float(np.min(s[s > tol]) ** 2)
 
 
@@ -192,7 +198,7 @@ SQUARE = register(SquareLoss())
 #: cache for the solve and the syrk that follow its copy, the pass never holds an n x m temporary,
 #: and the recursive solve's gemm updates get wide blocks (measured at n = 1e5, solve and copy
 #: alone: blocks of 1024 and 4096 samples within 5% at m = 64; 4096 20% faster than 1024 at m = 256)
-CHOLESKY_QR_BLOCK_FLOATS = 2 ** 20
+CHOLESKY_QR_BLOCK_FLOATS = 2**20
 CHOLESKY_QR_BLOCK = 1024  # but at least this many samples per block
 
 #: width at which :func:`_right_triangular_solve` stops splitting R and calls trsm
@@ -309,5 +315,3 @@ def _cholesky_qr2(Phi: np.ndarray, Y: np.ndarray, gram: np.ndarray) -> tuple[np.
     with np.errstate(over="ignore"):
         W_star = sla.solve_triangular(R, YQ2.T, check_finite=False).T  # (Y Q2) R^{-T}
     return R, W_star, YQ2
-
-
