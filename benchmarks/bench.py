@@ -241,6 +241,26 @@ def _descent_rate(problem, A, gamma):
     return 0.1 / (np.linalg.norm(problem.gram, 2) / sla.svdvals(U)[-1] ** 2)
 
 
+def min_time(fn, repeat=7, number=None):
+    """The fastest of ``repeat`` timings (timeit's advice for a cost: other processes only add
+    time). Used for the dynamics ratios, whose numerator is a difference of two runs: medians of
+    three runs on a shared machine moved the step/gradient ratio by +-30% between two runs."""
+    fn()  # warm-up
+    if number is None:
+        t = timeit.timeit(fn, number=1)
+        number = max(1, int(0.2 / max(t, 1e-6)))
+    return float(min(timeit.repeat(fn, repeat=repeat, number=number))) / number
+
+
+#: wall time aimed at by the marginal-step runs (steps = this / one gradient, within STEP_RANGE),
+#: so that the difference of the long and short runs is far above their set-up noise
+STEP_BUDGET_S, STEP_RANGE = 0.3, (10, 400)
+
+
+def marginal_steps(t_gradient: float) -> int:
+    return int(np.clip(round(STEP_BUDGET_S / t_gradient), *STEP_RANGE))
+
+
 def _marginal_step(problem, A, B, gamma, lr, steps, track_rate=True):
     """(time of steps + 2 descent steps - time of 2 steps) / steps, records off (the tracker's
     cold start and the first record cancel)."""
@@ -250,7 +270,7 @@ def _marginal_step(problem, A, B, gamma, lr, steps, track_rate=True):
             A, B, problem, gamma=gamma, lr=lr, steps=k, record_every=10**9, track_rate=track_rate
         )
 
-    short, long_ = median_time(run(2), repeat=3, number=1), median_time(run(2 + steps), repeat=3, number=1)
+    short, long_ = min_time(run(2), repeat=5, number=1), min_time(run(2 + steps), repeat=5, number=1)
     return max(long_ - short, 0.0) / steps
 
 
@@ -276,7 +296,6 @@ def bench_dynamics(quick: bool):
         B = rng.standard_normal((m_y, m)) / np.sqrt(m)
         objective = DEQObjective(problem, gamma=gamma)
         lr = _descent_rate(problem, A, gamma)
-        steps = 10 if m >= 1024 else 40
         verify.gradient_flow(A, B, problem, gamma=gamma, T=1e-9, num_points=2, method=_CaptureRhs)
         rhs, y0 = _CaptureRhs.captured
         # n-independence: the n = 1e5 data are the n = 1e3 data repeated 100 times (scaled by 1/10),
@@ -287,8 +306,9 @@ def bench_dynamics(quick: bool):
             far = verify.ShallowProblem(np.tile(near.Phi, 100) / 10, np.tile(near.Y, 100) / 10)
         for threads in ("default", 1):
             with threadpool_limits(limits=None if threads == "default" else threads, user_api="blas"):
-                t_grad = median_time(lambda: objective.evaluate(A, B, with_excess=False))
-                t_rhs = median_time(lambda: rhs(0.0, y0))
+                t_grad = min_time(lambda: objective.evaluate(A, B, with_excess=False))
+                t_rhs = min_time(lambda: rhs(0.0, y0))
+                steps = marginal_steps(t_grad)
                 t_step = _marginal_step(problem, A, B, gamma, lr, steps)
                 t_bare = _marginal_step(problem, A, B, gamma, lr, steps, track_rate=False)
                 t_flow, flow_nfev, flow_nodes = _marginal_flow(problem, A, B, gamma, 50 * lr)

@@ -143,8 +143,15 @@ def theorem1_verdict(
 
     meas = [worst("integrated bound at every record (worst)", predicted_int)]
     if lambda_T:
+        lam_T = np.minimum.accumulate(lam)
+        meas.append(worst("lambda_T bound at every record (worst)", 2 * kappa * lam_T[keep] * t[keep]))
+        # lambda_T's definition, checked exactly (the bound is attained only where lambda is constant,
+        # so a wrong reduction, e.g. a running max, would otherwise pass wherever lambda varies)
         meas.append(
-            worst("lambda_T bound at every record (worst)", 2 * kappa * np.minimum.accumulate(lam)[keep] * t[keep])
+            condition(
+                "lambda_T = min_{s<=t} lambda(A_s): <= lambda at every record, = the overall min at the end",
+                bool(np.all(lam_T <= lam) and lam_T[-1] == np.min(lam)),
+            )
         )
     if attained:  # K = lambda I and kappa = Phi Phi^T: dE/dt = -2 kappa lambda E exactly
         dev = np.abs(np.expm1(observed - predicted_int))
