@@ -55,22 +55,47 @@ def reference_curvature(A, B, Phi, Y, gamma, dA, dB, s: float, delta: float) -> 
 
 def place_step(A0, B0, Phi, Y, gamma: float, steps: int, lr_factor: float) -> tuple[float, float]:
     """(lr, lr M) with lr M ~ lr_factor, M the largest reference curvature along the run (module
-    docstring). Below the bound (lr_factor < 1) lr only decreases, until lr M <= lr_factor (1 + 1e-3);
-    above it the fixed point of lr = lr_factor / M(lr) is approached by geometric means."""
+    docstring). Below the bound (lr_factor < 1) lr only decreases, until lr M <= lr_factor (1 + 1e-3).
+    Above it (a canary) lr M must reach lr_factor and stay within a tenth of the excess above it,
+    [lr_factor, lr_factor + (lr_factor - 1) / 10]: the fixed point of lr = lr_factor / M(lr) is
+    approached by geometric means, then bisected (geometrically) between an lr below and one
+    above, since M grows with lr and the fixed-point iteration can cycle. Where lr M jumps over the
+    window, the smallest lr found above it is returned (with its larger lr M)."""
     P, YP = Phi @ Phi.T, Y @ Phi.T
-    dA, dB = float_gradient(A0, B0, P, YP, gamma)
-    lr = lr_factor / reference_curvature(A0, B0, Phi, Y, gamma, dA, dB, 0.0, 1e-6)
-    for _ in range(20):
+
+    def curvature_ratio(lr):
         As, Bs = descent_run(A0, B0, Phi, Y, gamma, lr, steps)
         top = 0.0
         for A, B in zip(As[:-1], Bs[:-1]):
             dA, dB = float_gradient(A, B, P, YP, gamma)
             for s in (0.0, 0.5 * lr, lr):
                 top = max(top, reference_curvature(A, B, Phi, Y, gamma, dA, dB, s, CURVATURE_STEP * lr))
-        new = lr_factor / top
-        if abs(new / lr - 1) < 1e-3 or (lr_factor < 1 and lr * top <= lr_factor * (1 + 1e-3)):
-            return float(lr), float(lr * top)
-        lr = min(new, 0.9 * lr) if lr_factor < 1 else float(np.sqrt(lr * new))
+        return top
+
+    dA, dB = float_gradient(A0, B0, P, YP, gamma)
+    lr = lr_factor / reference_curvature(A0, B0, Phi, Y, gamma, dA, dB, 0.0, 1e-6)
+    below = above = None  # (lr, lr M) with lr M under / over the window (canaries)
+    window = lr_factor + 0.1 * (lr_factor - 1)
+    for _ in range(60):
+        top = curvature_ratio(lr)
+        ratio = lr * top
+        if lr_factor < 1:
+            if abs(lr_factor / top / lr - 1) < 1e-3 or ratio <= lr_factor * (1 + 1e-3):
+                return float(lr), float(ratio)
+            lr = min(lr_factor / top, 0.9 * lr)
+            continue
+        if lr_factor <= ratio <= window:
+            return float(lr), float(ratio)
+        if ratio < lr_factor:
+            below = (lr, ratio) if below is None or lr > below[0] else below
+        else:
+            above = (lr, ratio) if above is None or lr < above[0] else above
+        if below is not None and above is not None:
+            if above[0] / below[0] - 1 < 1e-9:
+                return float(above[0]), float(above[1])
+            lr = float(np.sqrt(below[0] * above[0]))
+        else:
+            lr = float(np.sqrt(lr * lr_factor / top))
     raise ValueError(f"no step size with lr M = {lr_factor} found along this run (last lr M = {lr * top:.3g})")
 
 
