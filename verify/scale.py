@@ -300,25 +300,24 @@ def check_uniform_rate_scale(config):
     return outcome(meas, f"m={m}: lambda / bound = {lam / bound:.4f}", ratio_to_bound=lam / bound, m=m)
 
 
-#: decades below E_0 the flow's records must resolve (ODE slack <= MAX_SLACK / 2 there, a priori)
-RESOLVED_DECADES = 3.0
+#: decades below E_0 the flow's records must resolve (ODE slack <= MAX_SLACK there, a priori)
+RESOLVED_DECADES = 1.0
 
 
 def resolving_tolerances(c, W0, E0: float, curvature: float) -> tuple[float, float]:
     """(rtol, atol) for the scale tier's flow: 1e-10 and 1e-12 unless the a-priori ODE slack at
     E = 10^-RESOLVED_DECADES E_0 (:func:`verify.judging.ode_slack`'s weight term, with the error
-    model of :func:`verify.rounding.ode_state_error` at the initial state, max |theta| doubled)
-    would exceed MAX_SLACK / 2; then both are lowered (down to verify.dynamics.RTOL_FLOOR) until it
-    would not. A flow the judge could not resolve would fail for want of a measurement (seen at
+    model of :func:`verify.rounding.ode_state_error` at the initial state) would exceed MAX_SLACK;
+    then both are lowered (down to verify.dynamics.RTOL_FLOOR) until it would not. A flow the judge could not resolve would fail for want of a measurement (seen at
     m = 294, phi_scale 5.8, where 1e-10 left no record judged); this extends the run instead. The
     slack the judge uses is still computed afterwards from the actual trajectory."""
     from .dynamics import RTOL_FLOOR
     from .judging import MAX_SLACK
 
-    theta = 2 * max(np.abs(c.A).max(), np.abs(c.B).max(), 1.0)
-    sensitivity = rounding.weight_sensitivity(c.m, c.gamma, 2 * _norm(W0))
+    theta = max(np.abs(c.A).max(), np.abs(c.B).max(), 1.0)
+    sensitivity = rounding.weight_sensitivity(c.m, c.gamma, _norm(W0))
     per_rtol = rounding.ode_state_error(1.0, 0.01, theta, c.A.size + c.B.size) * sensitivity  # atol = rtol / 100
-    allowed = 0.5 * MAX_SLACK / np.sqrt(2 * curvature / (10**-RESOLVED_DECADES * E0))
+    allowed = MAX_SLACK / np.sqrt(2 * curvature / (10**-RESOLVED_DECADES * E0))
     rtol = float(np.clip(allowed / per_rtol, RTOL_FLOOR, 1e-10))
     return rtol, 1e-2 * rtol
 
