@@ -262,7 +262,9 @@ def test_run_entry_refuses_configurations_it_cannot_rebuild():
 # ---- the command line ----------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
 def _small_plan(seed):
-    return json.dumps([c for c in plan.entries(seed, quick=True) if c["m"] <= 8][:12])
+    small = [c for c in plan.entries(seed, quick=True) if c["m"] <= 8]
+    # the first entries, and the first ENERGY entry (a "consistent" verdict) wherever it sits in the plan
+    return json.dumps(small[:12] + [c for c in small[12:] if c["claim"] == "ENERGY"][:1])
 
 
 def small_plan(seed, *, quick):

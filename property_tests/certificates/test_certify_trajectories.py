@@ -14,6 +14,7 @@ from flint import arb, ctx
 
 from verify import reference as R
 from verify.certify import CERTIFIED, CONSISTENT, NOT_CERTIFIED, VIOLATED, plan
+from verify.certify import trajectory_instances as ti
 from verify.certify import trajectory_plan as tp
 from verify.certify.balls import ball_matrix, mid_array
 from verify.certify.descent import certify_descent, descent_run, float_gradient
@@ -137,7 +138,7 @@ def test_a_run_of_a_perturbed_gradient_is_not_a_descent_run():
     """Iterates made with dL/dA lacking its factor gamma: the certificate refuses them as descent steps."""
     c = make_case(0, 3, 2, 6, 0.5)
     P, YP = c.Phi @ c.Phi.T, c.Y @ c.Phi.T
-    lr = 0.3 / tp.reference_curvature(
+    lr = 0.3 / ti.reference_curvature(
         c.A, c.B, c.Phi, c.Y, c.gamma, *float_gradient(c.A, c.B, P, YP, c.gamma), 0.0, 1e-6
     )
     As, Bs = [c.A], [c.B]
@@ -289,7 +290,7 @@ def test_nonconvex_is_certified_and_a_gap_bound_above_the_gap_is_violated():
 
 def test_at_width_one_the_midpoint_inequality_is_never_certified():
     """m = 1: L is convex in B (sigma = 1), so no midpoint violation exists."""
-    A1, B1, Phi, Y = tp.width_one_case(0, 2, 4)
+    A1, B1, Phi, Y = ti.width_one_case(0, 2, 4)
     A2, B2 = np.array([[3.0]]), B1 + 1.0
     assert certify_nonconvex(A1, B1, A2, B2, Phi, Y, 0.5).status in FALSE
 
