@@ -57,9 +57,9 @@ def place_step(A0, B0, Phi, Y, gamma: float, steps: int, lr_factor: float) -> tu
     """(lr, lr M) with lr M ~ lr_factor, M the largest reference curvature along the run (module
     docstring). Below the bound (lr_factor < 1) lr only decreases, until lr M <= lr_factor (1 + 1e-3).
     Above it (a canary) lr M must reach lr_factor and stay within a tenth of the excess above it,
-    [lr_factor, lr_factor + (lr_factor - 1) / 10]: the fixed point of lr = lr_factor / M(lr) is
-    approached by geometric means, then bisected (geometrically) between an lr below and one
-    above, since M grows with lr and the fixed-point iteration can cycle. Where lr M jumps over the
+    [lr_factor, lr_factor + (lr_factor - 1) / 10]: lr is scaled to put lr M at the window's middle
+    until an lr below and one above the window are known, then bisected (geometrically) between
+    them, since M grows with lr and a fixed-point iteration can cycle or creep up to the edge. Where lr M jumps over the
     window, the smallest lr found above it is returned (with its larger lr M)."""
     P, YP = Phi @ Phi.T, Y @ Phi.T
 
@@ -94,8 +94,8 @@ def place_step(A0, B0, Phi, Y, gamma: float, steps: int, lr_factor: float) -> tu
             if above[0] / below[0] - 1 < 1e-9:
                 return float(above[0]), float(above[1])
             lr = float(np.sqrt(below[0] * above[0]))
-        else:
-            lr = float(np.sqrt(lr * lr_factor / top))
+        else:  # aim at the window's middle: M grows with lr, so a geometric mean can creep up to its edge
+            lr = float(lr * (lr_factor + 0.05 * (lr_factor - 1)) / ratio)
     raise ValueError(f"no step size with lr M = {lr_factor} found along this run (last lr M = {lr * top:.3g})")
 
 
