@@ -253,8 +253,9 @@ def min_time(fn, repeat=7, number=None):
 
 
 #: wall time aimed at by the marginal-step runs (steps = this / one gradient, within STEP_RANGE),
+#: about 2x the fixed cost of a run at m = 1024 (the first record's dense lambda: SVD, eigh, ~0.7 s),
 #: so that the difference of the long and short runs is far above their set-up noise
-STEP_BUDGET_S, STEP_RANGE = 0.3, (10, 400)
+STEP_BUDGET_S, STEP_RANGE = 1.5, (10, 400)
 
 
 def marginal_steps(t_gradient: float) -> int:

@@ -308,9 +308,10 @@ def resolving_tolerances(c, W0, E0: float, curvature: float) -> tuple[float, flo
     """(rtol, atol) for the scale tier's flow: 1e-10 and 1e-12 unless the a-priori ODE slack at
     E = 10^-RESOLVED_DECADES E_0 (:func:`verify.judging.ode_slack`'s weight term, with the error
     model of :func:`verify.rounding.ode_state_error` at the initial state) would exceed MAX_SLACK;
-    then both are lowered (down to verify.dynamics.RTOL_FLOOR) until it would not. A flow the judge could not resolve would fail for want of a measurement (seen at
-    m = 294, phi_scale 5.8, where 1e-10 left no record judged); this extends the run instead. The
-    slack the judge uses is still computed afterwards from the actual trajectory."""
+    then both are lowered (down to verify.dynamics.RTOL_FLOOR) until it would not. A flow the
+    judge could not resolve would fail for want of a measurement (seen at m = 294, phi_scale 5.8,
+    where 1e-10 left no record judged); this extends the run instead. The slack the judge uses is
+    still computed afterwards from the actual trajectory."""
     from .dynamics import RTOL_FLOOR
     from .judging import MAX_SLACK
 
