@@ -437,6 +437,23 @@ ACCEPTANCE_MUTANTS = {
         '            W1, W2 = W1 - lr * (W2.T @ G), W2 - lr * (G @ W1.T)',
         '            W2 = W2 - lr * (G @ W1.T)\n            W1 = W1 - lr * (W2.T @ G)',
     ),
+    # added after the first pass, with the pseudo-Huber certificate (docs/sensitivity.md counts them apart)
+    'cert STATE-WISE pseudo-Huber: kappa with (1 + L)^-2': (
+        'verify/certify/statements.py',
+        'kappa = kappa / (1 + st.value) ** 3',
+        'kappa = kappa / (1 + st.value) ** 2',
+    ),
+    'ball model: pseudo-Huber G = r': ('verify/certify/ball_model.py', 'G[k, i] = r / h', 'G[k, i] = r'),
+    'ball model: pseudo-Huber value r^2 / 2': (
+        'verify/certify/ball_model.py',
+        'values.append(r * r / (1 + h))',
+        'values.append(r * r / 2)',
+    ),
+    'plan reference: pseudo-Huber kappa with (1 + L)^-2': (
+        'verify/certify/instances.py',
+        '/ (1 + value) ** 3 * R.rate_constant(A, gamma)',
+        '/ (1 + value) ** 2 * R.rate_constant(A, gamma)',
+    ),
 }
 
 ALL_MUTANTS = {**MUTANTS, **ACCEPTANCE_MUTANTS}
