@@ -334,3 +334,33 @@ def test_descent_without_the_rate_integral_takes_the_same_steps():
     sigma_max = np.linalg.svd(U, compute_uv=False)[0]
     # lambda's relative error: the tracker's rtol 1e-10 plus the SVD's O(m eps)
     np.testing.assert_allclose(off.rate[-1], 1.0 / sigma_max**2, rtol=1e-9)
+
+
+# ---- CE-SEPARABLE extends its horizon past a transient, and still refutes a linear rate ----------------
+#: the campaign configuration of seed 36 whose drops still grew by 1.8x at 2000 time units
+SEPARABLE_TRANSIENT = {"a_scale": 0.1, "gamma": 0.6775916804247963, "loss": "cross_entropy", "m": 4, "m_y": 5,
+                       "n": 4, "phi_scale": 0.33220273355119484, "regime": "m<m_y", "seed": 1744231773,
+                       "y_scale": 1.0}  # fmt: skip
+
+
+def test_cross_entropy_separable_check_extends_its_horizon_past_a_transient():
+    from verify.claims import cross_entropy
+
+    outcome = cross_entropy.check_cross_entropy_separable(SEPARABLE_TRANSIENT)
+    assert outcome.passed, outcome.detail
+    assert outcome.info["horizon"] > 2000.0  # measured after an extension
+
+
+def test_cross_entropy_separable_check_fails_a_linear_rate(monkeypatch):
+    from types import SimpleNamespace
+
+    from verify.claims import cross_entropy
+
+    def linear_rate_flow(A0, B0, problem, *, gamma, T, rtol, t_eval):  # E = exp(-t / 300): linear
+        E = np.exp(-t_eval / 300.0 * SEPARABLE_TRANSIENT["phi_scale"] ** 2)
+        return SimpleNamespace(t=t_eval, excess_loss=E, loss=E)
+
+    monkeypatch.setattr(cross_entropy, "gradient_flow", linear_rate_flow)
+    outcome = cross_entropy.check_cross_entropy_separable(SEPARABLE_TRANSIENT)
+    assert not outcome.passed
+    assert outcome.info["horizon"] == pytest.approx(2000.0 * cross_entropy.SEPARABLE_EXTENSIONS[-1])

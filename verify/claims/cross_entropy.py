@@ -94,36 +94,49 @@ def check_cross_entropy_linear(config):
     )
 
 
+#: horizons tried, in multiples of 2000 time units: a run still in its transient at the end of one
+#: (the last doubling's log-drop >= 1.5 x the previous one's) is extended to the next
+SEPARABLE_EXTENSIONS = (1, 4, 16, 64)
+
+
 def check_cross_entropy_separable(config):
     """Separable data (labels = sign of the first feature): L* = 0 is not attained; the excess
     decays sublinearly. The log-log slope band (-1.5, -0.5) around the t^-1 decay of linear
-    models is an empirical band, not a derived tolerance."""
+    models is an empirical band, not a derived tolerance.
+
+    Sublinear is judged on the last two doublings of time before the horizon T: log E drops by
+    about the same amount over each (a power law) instead of twice as much (a linear rate,
+    E ~ exp(-c t)); the drop over the last must be below 1.5x the one before. A run can still be
+    in its transient at T = 2000 units (seed 36 of the campaign: the drops grew by 1.8x there), so
+    the horizon is extended (SEPARABLE_EXTENSIONS) until the tail is measured; a linear rate keeps
+    the ratio at 2 at every horizon and fails at the last."""
     rng = np.random.default_rng(config["seed"])
     m = config["m"]
     scale = config.get("phi_scale", 1.0)
     Phi = rng.standard_normal((m, 6)) * scale
     Y = np.eye(2)[:, (Phi[0] > 0).astype(int)]
     problem = ShallowProblem(Phi, Y, "cross_entropy")
+    A0, B0 = rng.standard_normal((m, m)), rng.standard_normal((2, m))
     # time runs like 1 / scale^2 (the gradient is quadratic in Phi): the window scales with it
     unit = 1.0 / scale**2
-    traj = gradient_flow(
-        rng.standard_normal((m, m)),
-        rng.standard_normal((2, m)),
-        problem,
-        gamma=config["gamma"],
-        T=2000.0 * unit,
-        rtol=1e-8,
-        t_eval=np.geomspace(unit, 2000.0 * unit, 50),
-    )
+    for extension in SEPARABLE_EXTENSIONS:
+        T = 2000.0 * unit * extension
+        traj = gradient_flow(
+            A0,
+            B0,
+            problem,
+            gamma=config["gamma"],
+            T=T,
+            rtol=1e-8,
+            t_eval=np.geomspace(unit, T, 50 + 10 * int(np.log2(extension))),
+        )
+        logE = np.interp(np.log([T / 8, T / 4, T / 2, T]), np.log(traj.t), np.log(traj.excess_loss))
+        drop_prev, drop_last = logE[1] - logE[2], logE[2] - logE[3]
+        if drop_last < 1.5 * drop_prev:
+            break
     late = traj.t > 100 * unit
     slope = float(np.polyfit(np.log(traj.t[late]), np.log(traj.excess_loss[late]), 1)[0])
     rises = np.diff(traj.loss) / traj.loss[0]
-    # sublinear: over the last two doublings of time, log E drops by about the same amount
-    # (a power law) instead of twice as much (what a linear rate, E ~ exp(-c t), would give)
-    logE = np.interp(
-        np.log([250 * unit, 500 * unit, 1000 * unit, 2000 * unit]), np.log(traj.t), np.log(traj.excess_loss)
-    )
-    drop_prev, drop_last = logE[1] - logE[2], logE[2] - logE[3]
     return outcome(
         [
             condition("separable detected (true by construction)", problem.separability.status == "separable"),
@@ -134,7 +147,8 @@ def check_cross_entropy_separable(config):
                 "sublinear: the last time-doubling's log-drop < 1.5 x the previous one's", 1.5 * drop_prev, drop_last
             ),
         ],
-        f"L* = 0 not attained; excess ~ t^{slope:.2f} on [100, 2000] time units",
+        f"L* = 0 not attained; excess ~ t^{slope:.2f} on [100, {T / unit:g}] time units",
+        horizon=T / unit,
     )
 
 
