@@ -52,12 +52,13 @@ from verify.gradients import DEQObjective  # noqa: E402
 from verify.model import column_softmax  # noqa: E402
 
 
-def median_time(fn, repeat=7, number=None):
+def median_time(fn, repeat=7, number=None, statistic=np.median):
+    """``statistic`` (default the median) of ``repeat`` timings of ``number`` calls, per call."""
     fn()  # warm-up
     if number is None:
         t = timeit.timeit(fn, number=1)
         number = max(1, int(0.2 / max(t, 1e-6)))
-    return float(np.median(timeit.repeat(fn, repeat=repeat, number=number))) / number
+    return float(statistic(timeit.repeat(fn, repeat=repeat, number=number))) / number
 
 
 def floor_time(A, B, gamma, problem, loss):
@@ -245,11 +246,7 @@ def min_time(fn, repeat=7, number=None):
     """The fastest of ``repeat`` timings (timeit's advice for a cost: other processes only add
     time). Used for the dynamics ratios, whose numerator is a difference of two runs: medians of
     three runs on a shared machine moved the step/gradient ratio by +-30% between two runs."""
-    fn()  # warm-up
-    if number is None:
-        t = timeit.timeit(fn, number=1)
-        number = max(1, int(0.2 / max(t, 1e-6)))
-    return float(min(timeit.repeat(fn, repeat=repeat, number=number))) / number
+    return median_time(fn, repeat=repeat, number=number, statistic=min)
 
 
 #: wall time aimed at by the marginal-step runs (steps = this / one gradient, within STEP_RANGE),
